@@ -1,0 +1,3 @@
+"""Commands of this group are registered on the app here."""
+
+from __future__ import annotations

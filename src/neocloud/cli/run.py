@@ -1,0 +1,80 @@
+"""``neocloud run``, ``validate``, ``schema`` and ``size``: the main job and the design stage alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neocloud.cli import app
+from neocloud.design import size as design_size
+from neocloud.load import load
+from neocloud.pipeline import run as run_pipeline
+from neocloud.report import render
+from neocloud.scenario import Scenario
+
+MAX_DRAWS = 10_000_000
+
+
+def print_summary(summary: dict, title: str) -> None:
+    """Print a summary as a two-column table."""
+    table = Table(title=title, show_header=False)
+    for key, value in summary.items():
+        shown = f"{value:,.4g}" if isinstance(value, float) and abs(value) < 1e4 else (
+            f"{value:,.0f}" if isinstance(value, float) else str(value))
+        table.add_row(key, shown)
+    Console().print(table)
+
+
+@app.command("run")
+def run_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario (or programme) YAML file.")],
+    draws: Annotated[int, typer.Option(min=1, max=MAX_DRAWS, help="Monte Carlo draws.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder for summary.json, results.nc, report.html.")] = None,
+) -> None:
+    """Run a scenario through the pipeline and print its summary."""
+    results = run_pipeline(scenario, draws=draws, seed=seed)
+    summary = results.summary()
+    if out is not None:
+        results.write(out, render)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        print_summary(summary, f"{summary['scenario']} ({draws} draw{'s' if draws > 1 else ''})")
+        if out is not None:
+            typer.echo(f"wrote {out}/summary.json, {out}/results.nc, {out}/report.html")
+
+
+@app.command("validate")
+def validate_command(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Check a scenario file; print 'ok' or one line naming the problem (exit code 2)."""
+    loaded = load(scenario)
+    typer.echo(f"ok: {scenario} ({loaded.name})")
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the scenario format."""
+    typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+@app.command("size")
+def size_command(
+    accelerator: Annotated[str, typer.Option(help="Accelerator id, e.g. h100-sxm or gb200.")],
+    count: Annotated[int, typer.Option(help="Number of accelerators.")],
+    climate: Annotated[str | None, typer.Option(help="Climate id (default abilene-tx, a hot design day).")] = None,
+    cooling: Annotated[str | None, typer.Option(help="Cooling id (default direct-liquid).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Design only: the power, racks and PUE of a campus of COUNT accelerators."""
+    result = design_size(accelerator, count, climate=climate, cooling=cooling)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        print_summary(result, f"{count:,} {accelerator}")

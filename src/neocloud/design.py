@@ -1,0 +1,182 @@
+"""Design: what is physically built, per phase and for the campus.
+
+Counts to power: systems -> IT load (systems at their maximum input, plus the scale-out network and
+storage per accelerator) -> facility load through the cooling technology's PUE at the site's design-day
+temperature -> utility capacity with a margin. Power to counts: the largest whole number of systems whose
+facility load fits a building's power envelope. Method: docs/methods/design.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neocloud.catalog import Catalog, load_catalog
+from neocloud.errors import ScenarioError
+from neocloud.load import check_references
+from neocloud.scenario import Scenario
+from neocloud.uncertainty import realise
+from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, W_PER_KW
+
+DEFAULT_CLIMATE = "abilene-tx"  # a hot design day: a conservative answer when no site is given
+DEFAULT_COOLING = "direct-liquid"  # what new AI campuses build
+MONTH_COLUMNS = ("jan_c", "feb_c", "mar_c", "apr_c", "may_c", "jun_c",
+                 "jul_c", "aug_c", "sep_c", "oct_c", "nov_c", "dec_c")
+
+
+def pue_at(cooling: Any, temperature_c: np.ndarray | float) -> np.ndarray:
+    """Total PUE of a cooling technology (catalog row) at outdoor dry-bulb temperatures in °C."""
+    excess = np.maximum(0.0, np.asarray(temperature_c, dtype=float) - float(cooling["free_cooling_below_c"]))
+    return np.minimum(float(cooling["pue_max"]), float(cooling["pue_min"]) + float(cooling["pue_slope_per_c"]) * excess)
+
+
+def monthly_temperatures_c(climate: Any) -> np.ndarray:
+    """The twelve monthly mean dry-bulb temperatures of a climate row, January first (°C)."""
+    return np.array([float(climate[column]) for column in MONTH_COLUMNS])
+
+
+def system_it_power_kw(system: Any, network: Any, storage: Any | None) -> float:
+    """IT power one system is provisioned for (kW): its maximum input plus its share of network and storage."""
+    per_accelerator_w = float(network["power_w_per_accelerator"])
+    if storage is not None:
+        per_accelerator_w += float(storage["power_w_per_accelerator"])
+    return float(system["max_power_kw"]) + float(system["accelerators_per_system"]) * per_accelerator_w / W_PER_KW
+
+
+def check_cooling(system: Any, cooling: Any, system_id: str, cooling_id: str, field: str) -> None:
+    """Raise when the cooling technology cannot cool the system's racks."""
+    rack_kw = float(system["max_power_kw"]) / float(system["racks_per_system"])
+    if str(system.get("liquid_cooling_required", "false")).lower() == "true" and cooling_id in ("air",):
+        raise ScenarioError(
+            f"{system_id} needs liquid cooling ({rack_kw:.0f} kW per rack) but the campus is cooled by {cooling_id}",
+            field=field, value=cooling_id, allowed="rdhx, direct-liquid, immersion")
+    if rack_kw > float(cooling["max_rack_kw"]):
+        raise ScenarioError(
+            f"{system_id} needs {rack_kw:.0f} kW per rack but {cooling_id} cools at most "
+            f"{float(cooling['max_rack_kw']):.0f} kW per rack", field=field, value=cooling_id)
+
+
+def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
+    campus, site = scenario.campus, scenario.site
+    draws = upstream.sizes["draw"]
+    cooling = catalog.row("cooling", campus.cooling, field="campus.cooling")
+    climate = catalog.row("climates", site.climate, field="site.climate")
+    network = catalog.row("fabrics", campus.network, field="campus.network")
+    storage = catalog.row("fabrics", campus.storage, field="campus.storage") if campus.storage else None
+    loss_frac = catalog.value("parameters", "electrical_loss_frac")
+    margin = catalog.value("parameters", "utility_capacity_margin")
+
+    design_pue = float(pue_at(cooling, float(climate["design_day_c"])))
+    monthly_pue = pue_at(cooling, monthly_temperatures_c(climate))
+    annual_pue = float(monthly_pue.mean())
+
+    per_phase: dict[str, list[float]] = {key: [] for key in (
+        "buildings", "systems", "accelerators", "racks", "it_kw_per_system", "price")}
+    for index, phase in enumerate(campus.phases):
+        field = f"campus.phases.{index}"
+        system = catalog.row("systems", phase.system, field=f"{field}.system")
+        check_cooling(system, cooling, phase.system, campus.cooling, "campus.cooling")
+        it_kw = system_it_power_kw(system, network, storage)
+        facility_kw = it_kw * design_pue
+        if phase.systems_per_building is not None:
+            per_building = phase.systems_per_building
+        else:
+            per_building = math.floor(phase.power_envelope_mw * KW_PER_MW / facility_kw)
+            if per_building < 1:
+                raise ScenarioError(
+                    f"power_envelope_mw={phase.power_envelope_mw:g} but one {phase.system} needs "
+                    f"{facility_kw / KW_PER_MW:.3f} MW of facility power at the design day",
+                    field=f"{field}.power_envelope_mw", value=phase.power_envelope_mw)
+        systems = per_building * phase.buildings
+        per_phase["buildings"].append(phase.buildings)
+        per_phase["systems"].append(systems)
+        per_phase["accelerators"].append(systems * float(system["accelerators_per_system"]))
+        per_phase["racks"].append(math.ceil(systems * float(system["racks_per_system"])))
+        per_phase["it_kw_per_system"].append(it_kw)
+
+    phases = [phase.name for phase in campus.phases]
+    ones = np.ones((draws, 1))
+
+    def per_phase_array(values: list[float]) -> xr.DataArray:
+        return xr.DataArray(ones * np.asarray(values, dtype=float)[None, :], dims=("draw", "phase"))
+
+    systems = per_phase_array(per_phase["systems"])
+    it_mw = systems * per_phase_array(per_phase["it_kw_per_system"]) / KW_PER_MW
+    facility_mw = it_mw * design_pue
+    losses_mw = it_mw * loss_frac
+    cooling_mw = facility_mw - it_mw - losses_mw
+
+    out = xr.Dataset(
+        {
+            "phase_buildings": per_phase_array(per_phase["buildings"]),
+            "phase_systems": systems,
+            "phase_accelerators": per_phase_array(per_phase["accelerators"]),
+            "phase_racks": per_phase_array(per_phase["racks"]),
+            "phase_it_power_mw": it_mw,
+            "phase_cooling_power_mw": cooling_mw,
+            "phase_electrical_loss_mw": losses_mw,
+            "phase_facility_power_mw": facility_mw,
+            "pue_by_month_of_year": xr.DataArray(np.broadcast_to(monthly_pue, (draws, MONTHS_PER_YEAR)).copy(),
+                                                 dims=("draw", "month_of_year")),
+        },
+        coords={"phase": phases, "month_of_year": np.arange(1, MONTHS_PER_YEAR + 1)},
+    )
+    campus_totals = {
+        "accelerators": ("accelerators", "phase_accelerators", 1),
+        "systems": ("systems", "phase_systems", 1),
+        "racks": ("racks", "phase_racks", 1),
+        "it_power_mw": ("MW", "phase_it_power_mw", 0),
+        "facility_power_mw": ("MW", "phase_facility_power_mw", 0),
+    }
+    for key, (unit, source, integer) in campus_totals.items():
+        out[key] = out[source].sum("phase")
+        out[key].attrs.update(summary=1, units=unit, integer=integer)
+    out["pue"] = xr.DataArray(np.full(draws, annual_pue), dims="draw",
+                              attrs={"summary": 1, "units": "-", "long_name": "annual mean PUE at monthly mean temperatures"})
+    out["design_pue"] = xr.DataArray(np.full(draws, design_pue), dims="draw",
+                                     attrs={"summary": 1, "units": "-", "long_name": "PUE at the design-day temperature"})
+    out["utility_capacity_mw"] = out["facility_power_mw"] * margin
+    out["utility_capacity_mw"].attrs.update(summary=1, units="MW")
+    return out
+
+
+def default_system(accelerator: str, catalog: Catalog) -> str:
+    """The catalog system that carries ``accelerator`` (the first one listed)."""
+    catalog.row("accelerators", accelerator, field="accelerator")
+    systems = catalog.table("systems")
+    matching = systems.index[systems["accelerator"] == accelerator]
+    if len(matching) == 0:
+        raise ScenarioError(f"no catalog system carries {accelerator}", field="accelerator", value=accelerator,
+                            allowed=", ".join(sorted(set(systems["accelerator"]))))
+    return str(matching[0])
+
+
+def size(accelerator: str, count: int, climate: str | None = None, cooling: str | None = None,
+         catalog: Catalog | None = None) -> dict[str, float | int]:
+    """The design keys (MW, counts, PUE) of a one-building campus of ``count`` accelerators."""
+    catalog = catalog or load_catalog()
+    if count < 1:
+        raise ScenarioError("must be at least 1", field="count", value=count)
+    system_id = default_system(accelerator, catalog)
+    system = catalog.row("systems", system_id)
+    systems = math.ceil(count / float(system["accelerators_per_system"]))
+    climate = climate or DEFAULT_CLIMATE
+    cooling = cooling or DEFAULT_COOLING
+    region = str(catalog.table("regions").index[0])
+    scenario = Scenario.model_validate({
+        "name": f"{count} {accelerator}",
+        "site": {"location": "-", "climate": climate, "region": region},
+        "campus": {"cooling": cooling, "phases": [{"name": "all", "system": system_id,
+                                                   "systems_per_building": systems}]},
+    })
+    check_references(scenario, catalog, "<size>", {})
+    base = xr.Dataset(coords={"draw": [0], "phase": ["all"]})
+    out = design(realise(scenario), catalog, base)
+    keys = ("accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "pue", "design_pue",
+            "utility_capacity_mw")
+    return {key: (int(out[key].values[0]) if out[key].attrs.get("integer") else float(out[key].values[0]))
+            for key in keys}

@@ -1,0 +1,135 @@
+"""The pipeline: a scenario through every stage, in order, into one Dataset with ``draw`` and ``month``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neocloud.buildout import buildout
+from neocloud.catalog import Catalog
+from neocloud.compute import compute
+from neocloud.design import design
+from neocloud.energy import energy
+from neocloud.finance import finance
+from neocloud.io import write_atomic, write_atomic_with
+from neocloud.load import load, scenario_catalog
+from neocloud.scenario import Scenario
+from neocloud.uncertainty import realise
+from neocloud.units import MONTHS_PER_YEAR
+
+Stage = Callable[[Any, Catalog, xr.Dataset], xr.Dataset]
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("design", design),
+    ("buildout", buildout),
+    ("energy", energy),
+    ("compute", compute),
+    ("finance", finance),
+)
+
+# DESIGN.md's JSON keys, in its order; other summary variables follow in the order the stages add them.
+CONTRACT_KEYS = (
+    "accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "pue", "first_power_month",
+    "full_capacity_month", "annual_energy_mwh", "capex_usd", "capex_it_usd", "capex_facility_usd",
+    "opex_usd_per_year", "cost_usd_per_gpu_hour", "npv_usd", "equity_irr", "min_dscr", "peak_bf16_pflops",
+)
+
+
+class Results:
+    """What a run produced: the scenario, its Dataset (``draw`` x ``month`` and more) and its summary."""
+
+    def __init__(self, scenario: Scenario, dataset: xr.Dataset, draws: int, seed: int,
+                 source_text: str | None = None) -> None:
+        self.scenario = scenario
+        self.dataset = dataset
+        self.draws = draws
+        self.seed = seed
+        self.source_text = source_text
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary: medians over draws, with ``_p10``/``_p90`` twins when there are draws."""
+        return summarise(self.dataset, self.scenario.name, self.draws)
+
+    def write(self, folder: str | Path, report: Callable[[Results], str] | None = None) -> dict[str, Path]:
+        """Write ``summary.json``, ``results.nc`` and (given a renderer) ``report.html`` atomically."""
+        folder = Path(folder)
+        paths = {"summary": write_atomic(folder / "summary.json", json.dumps(self.summary(), indent=2) + "\n"),
+                 "results": write_atomic_with(folder / "results.nc", lambda tmp: to_netcdf(self.dataset, tmp))}
+        if report is not None:
+            paths["report"] = write_atomic(folder / "report.html", report(self))
+        return paths
+
+
+def to_netcdf(dataset: xr.Dataset, path: Path) -> None:
+    """Write a results Dataset to netCDF (h5netcdf), with string coordinates made plain."""
+    clean = dataset.copy()
+    for name, variable in clean.variables.items():
+        clean[name].attrs = {key: value for key, value in variable.attrs.items()
+                             if isinstance(value, str | int | float)}
+    clean.to_netcdf(path, engine="h5netcdf")
+
+
+def summary_keys(dataset: xr.Dataset) -> list[str]:
+    """Names of the summary variables (dims exactly ``draw``, ``attrs['summary'] == 1``), contract keys first."""
+    marked = [name for name, variable in dataset.data_vars.items()
+              if variable.dims == ("draw",) and variable.attrs.get("summary") == 1]
+    return [key for key in CONTRACT_KEYS if key in marked] + [key for key in marked if key not in CONTRACT_KEYS]
+
+
+def _number(value: float, integer: bool) -> float | int | None:
+    if not np.isfinite(value):
+        return None
+    return int(round(value)) if integer else float(value)
+
+
+def summarise(dataset: xr.Dataset, name: str, draws: int) -> dict[str, Any]:
+    """Medians (and P10/P90 with several draws) of every summary variable, as plain JSON numbers."""
+    out: dict[str, Any] = {"scenario": name}
+    for key in summary_keys(dataset):
+        values = np.asarray(dataset[key].values, dtype=float)
+        integer = dataset[key].attrs.get("integer") == 1
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            out[key] = None
+            if draws > 1:
+                out[f"{key}_p10"] = out[f"{key}_p90"] = None
+            continue
+        p10, p50, p90 = np.percentile(finite, [10, 50, 90]) if draws > 1 else (finite[0],) * 3
+        out[key] = _number(p50, integer)
+        if draws > 1:
+            out[f"{key}_p10"] = _number(p10, integer)
+            out[f"{key}_p90"] = _number(p90, integer)
+    out["draws"] = draws
+    return out
+
+
+def base_dataset(scenario: Scenario, draws: int) -> xr.Dataset:
+    """The coordinates every stage shares: ``draw``, ``month`` (with its calendar ``date``) and ``phase``."""
+    months = scenario.finance.horizon_years * MONTHS_PER_YEAR
+    start = np.datetime64(scenario.start, "M")
+    dates = (start + np.arange(months)).astype("datetime64[ns]")
+    return xr.Dataset(coords={"draw": np.arange(draws), "month": np.arange(months),
+                              "date": ("month", dates),
+                              "phase": [phase.name for phase in scenario.campus.phases]})
+
+
+def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
+        catalog: Catalog | None = None) -> Results:
+    """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``."""
+    source_text = None
+    if isinstance(scenario_or_path, str | Path):
+        source_text = Path(scenario_or_path).read_text(encoding="utf-8")
+        scenario = load(scenario_or_path, catalog)
+    else:
+        scenario = scenario_or_path
+    catalog = catalog or scenario_catalog(scenario)
+    realised = realise(scenario, draws, seed)
+    dataset = base_dataset(scenario, draws)
+    for _, stage in STAGES:
+        dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
+    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
+    return Results(scenario, dataset, draws, seed, source_text)

@@ -1,0 +1,30 @@
+"""The scenario format: one validated, frozen description of a campus (pydantic v2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from neocloud.scenario.campus import Campus, Phase
+from neocloud.scenario.finance import Finance
+from neocloud.scenario.site import Site
+from neocloud.scenario.types import Dist, Num, Section, YearMonth, months_between
+from neocloud.scenario.workload import Workload
+
+__all__ = ["Campus", "Dist", "Finance", "Num", "Phase", "Scenario", "Site", "Workload", "YearMonth",
+           "months_between"]
+
+
+class Scenario(Section):
+    """A campus: where it is, what is built, when, how it is powered, used and paid for."""
+
+    name: str = Field(description="Name of the scenario.")
+    description: str = Field(default="", description="Free text.")
+    start: YearMonth = Field(default="2025-01", description="Month 0 of the horizon (YYYY-MM).")
+    site: Site
+    campus: Campus
+    workload: Workload = Field(default_factory=Workload)
+    finance: Finance = Field(default_factory=Finance)
+    catalog: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict, description="Rows that add to or replace catalog rows by id, per table.")

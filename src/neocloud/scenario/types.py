@@ -1,0 +1,87 @@
+"""Shared field types of the scenario format: uncertain numbers and months."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+DistKind = Literal["uniform", "triangular", "normal", "lognormal", "pert", "choice", "empirical"]
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "uniform": ("low", "high"),
+    "triangular": ("low", "mode", "high"),
+    "pert": ("low", "mode", "high"),
+    "normal": ("mean", "sd"),
+    "lognormal": ("median", "sigma"),
+    "choice": ("values",),
+    "empirical": ("values",),
+}
+
+
+class Dist(BaseModel):
+    """A probability distribution in place of a number.
+
+    ``uniform`` (low, high), ``triangular`` and ``pert`` (low, mode, high), ``normal`` (mean, sd;
+    optional low/high truncate), ``lognormal`` (median, sigma of the log), ``choice`` (values, optional
+    weights), ``empirical`` (values: resampled as an empirical distribution).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dist: DistKind
+    low: float | None = None
+    high: float | None = None
+    mode: float | None = None
+    mean: float | None = None
+    sd: float | None = Field(default=None, ge=0)
+    median: float | None = Field(default=None, gt=0)
+    sigma: float | None = Field(default=None, ge=0)
+    values: list[float] | None = Field(default=None, min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Dist:
+        missing = [name for name in _REQUIRED[self.dist] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
+        if self.dist in ("uniform", "triangular", "pert") and not self.low <= self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.dist in ("triangular", "pert") and not self.low <= self.mode <= self.high:
+            raise ValueError(f"mode ({self.mode}) must lie between low ({self.low}) and high ({self.high})")
+        if self.weights is not None:
+            if self.values is None or len(self.weights) != len(self.values):
+                raise ValueError("weights must have one entry per value")
+            if min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError("weights must be non-negative and not all zero")
+        return self
+
+
+Num = float | Dist
+"""A number, or a distribution of numbers (the ``draw`` axis)."""
+
+_YEAR_MONTH = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
+
+
+def _year_month(value: str) -> str:
+    if not _YEAR_MONTH.match(value):
+        raise ValueError(f"'{value}' is not a month written YYYY-MM")
+    return value
+
+
+YearMonth = Annotated[str, AfterValidator(_year_month)]
+"""A calendar month, ``YYYY-MM``."""
+
+
+def months_between(start: str, month: str) -> int:
+    """Months from ``start`` to ``month`` (both ``YYYY-MM``): ``months_between('2024-06', '2025-01') == 7``."""
+    start_year, start_month = (int(part) for part in start.split("-"))
+    year, month_of_year = (int(part) for part in month.split("-"))
+    return (year - start_year) * 12 + (month_of_year - start_month)
+
+
+class Section(BaseModel):
+    """Base of every scenario section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
