@@ -6,13 +6,16 @@ from typing import Any
 
 from pydantic import Field
 
+from neocloud.scenario.buildout import Buildout
 from neocloud.scenario.campus import Campus, Phase
 from neocloud.scenario.finance import Finance
+from neocloud.scenario.power import PowerSupply
 from neocloud.scenario.site import Site
 from neocloud.scenario.types import Dist, Num, Section, YearMonth, months_between
+from neocloud.scenario.uncertainty import Uncertainty
 from neocloud.scenario.workload import Workload
 
-__all__ = ["Campus", "Dist", "Finance", "Num", "Phase", "Scenario", "Site", "Workload", "YearMonth",
+__all__ = ["Buildout", "Campus", "Dist", "Finance", "Num", "Phase", "PowerSupply", "Scenario", "Site", "Uncertainty", "Workload", "YearMonth",
            "months_between"]
 
 
@@ -24,7 +27,10 @@ class Scenario(Section):
     start: YearMonth = Field(default="2025-01", description="Month 0 of the horizon (YYYY-MM).")
     site: Site
     campus: Campus
+    buildout: Buildout = Field(default_factory=Buildout)
+    power: PowerSupply = Field(default_factory=PowerSupply)
     workload: Workload = Field(default_factory=Workload)
     finance: Finance = Field(default_factory=Finance)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty)
     catalog: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="Rows that add to or replace catalog rows by id, per table.")

@@ -13,3 +13,7 @@ class PhaseSchedule(Section):
     construction_start: YearMonth | None = Field(
         default=None, description="Month construction starts (YYYY-MM); default the scenario start.")
     construction_months: Num = Field(default=12.0, description="Months from construction start to ready for power.")
+
+
+class Buildout(Section):
+    """Campus-wide build-out inputs shared by the phases."""
