@@ -17,7 +17,7 @@ import xarray as xr
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import check_references
-from neocloud.scenario import Scenario
+from neocloud.scenario import Campus, Scenario
 from neocloud.uncertainty import realise
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, W_PER_KW
 
@@ -136,9 +136,11 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
         out[key] = out[source].sum("phase")
         out[key].attrs.update(summary=1, units=unit, integer=integer)
     out["pue"] = xr.DataArray(np.full(draws, annual_pue), dims="draw",
-                              attrs={"summary": 1, "units": "-", "long_name": "annual mean PUE at monthly mean temperatures"})
+                              attrs={"summary": 1, "units": "-",
+                                     "long_name": "annual mean PUE at monthly mean temperatures"})
     out["design_pue"] = xr.DataArray(np.full(draws, design_pue), dims="draw",
-                                     attrs={"summary": 1, "units": "-", "long_name": "PUE at the design-day temperature"})
+                                     attrs={"summary": 1, "units": "-",
+                                            "long_name": "PUE at the design-day temperature"})
     out["utility_capacity_mw"] = out["facility_power_mw"] * margin
     out["utility_capacity_mw"].attrs.update(summary=1, units="MW")
     return out
@@ -156,7 +158,7 @@ def default_system(accelerator: str, catalog: Catalog) -> str:
 
 
 def size(accelerator: str, count: int, climate: str | None = None, cooling: str | None = None,
-         catalog: Catalog | None = None) -> dict[str, float | int]:
+         catalog: Catalog | None = None, network: str | None = None) -> dict[str, float | int]:
     """The design keys (MW, counts, PUE) of a one-building campus of ``count`` accelerators."""
     catalog = catalog or load_catalog()
     if count < 1:
@@ -170,7 +172,8 @@ def size(accelerator: str, count: int, climate: str | None = None, cooling: str 
     scenario = Scenario.model_validate({
         "name": f"{count} {accelerator}",
         "site": {"location": "-", "climate": climate, "region": region},
-        "campus": {"cooling": cooling, "phases": [{"name": "all", "system": system_id,
+        "campus": {"cooling": cooling, "network": network or Campus.model_fields["network"].default,
+                   "phases": [{"name": "all", "system": system_id,
                                                    "systems_per_building": systems}]},
     })
     check_references(scenario, catalog, "<size>", {})

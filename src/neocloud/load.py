@@ -5,6 +5,7 @@ Errors name the file, the line, the dotted field path, the value given and what 
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Iterator
@@ -90,10 +91,11 @@ def _model_fields_at(model: type[BaseModel], path: tuple[str, ...]) -> list[str]
 
 
 def _inner_model(annotation: Any) -> Any:
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        if typing.get_origin(arg) in (list, types.UnionType, typing.Union, dict):
+    """The pydantic model inside an annotation such as ``Phase``, ``list[Phase]`` or ``Site | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (list, types.UnionType, typing.Union, dict):
+        for arg in typing.get_args(annotation):
             inner = _inner_model(arg)
             if inner is not None:
                 return inner
@@ -103,18 +105,19 @@ def _inner_model(annotation: Any) -> Any:
 def validation_error(err: ValidationError, model: type[BaseModel], file: str,
                      lines: dict[tuple[str, ...], int]) -> ScenarioError:
     """Turn pydantic's first error into one clear ScenarioError line."""
-    first = err.errors(include_url=False)[0]
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    if isinstance(first.get("input"), dict):  # a Num given a mapping: report the distribution's error
+        first = next((error for error in errors if any("Dist" in str(part) for part in error["loc"])), first)
     path = tuple(str(part) for part in first["loc"])
     # a union (number or distribution) reports each arm; keep the path up to the union
-    path = tuple(part for part in path if part not in ("float", "Dist", "int", "str", "function-after[_year_month(), str]"))
+    path = tuple(part for part in path if part not in ("float", "int", "str", "Dist") and "[" not in part)
     field = ".".join(path) or None
     kind, value = first["type"], first.get("input")
     if kind == "missing":
         return ScenarioError("is required but missing", file=file, line=_line_of(lines, path[:-1]), field=field,
                              allowed=", ".join(_model_fields_at(model, path[:-1])) or None)
     if kind == "extra_forbidden":
-        import difflib
-
         known = _model_fields_at(model, path[:-1])
         close = difflib.get_close_matches(path[-1], known, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

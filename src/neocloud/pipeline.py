@@ -18,6 +18,7 @@ from neocloud.energy import energy
 from neocloud.finance import finance
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
+from neocloud.reliability import reliability
 from neocloud.scenario import Scenario
 from neocloud.uncertainty import realise
 from neocloud.units import MONTHS_PER_YEAR
@@ -28,6 +29,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("buildout", buildout),
     ("energy", energy),
     ("compute", compute),
+    ("reliability", reliability),
     ("finance", finance),
 )
 
@@ -83,7 +85,7 @@ def summary_keys(dataset: xr.Dataset) -> list[str]:
 def _number(value: float, integer: bool) -> float | int | None:
     if not np.isfinite(value):
         return None
-    return int(round(value)) if integer else float(value)
+    return round(value) if integer else float(value)
 
 
 def summarise(dataset: xr.Dataset, name: str, draws: int) -> dict[str, Any]:
@@ -122,8 +124,8 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``."""
     source_text = None
     if isinstance(scenario_or_path, str | Path):
-        source_text = Path(scenario_or_path).read_text(encoding="utf-8")
         scenario = load(scenario_or_path, catalog)
+        source_text = Path(scenario_or_path).read_text(encoding="utf-8")
     else:
         scenario = scenario_or_path
     catalog = catalog or scenario_catalog(scenario)

@@ -1,7 +1,15 @@
-"""Uncertain inputs: turn a scenario's numbers and distributions into arrays along the ``draw`` axis."""
+"""Uncertain inputs: turn a scenario's numbers and distributions into arrays along the ``draw`` axis.
+
+Every ``Num`` field of a scenario becomes a float64 array of shape ``(draw,)``. Distributions are
+sampled on the unit hypercube (Latin hypercube by default, scrambled Sobol' or plain random by choice),
+optionally rank-correlated with the Iman-Conover method (which keeps each marginal exactly), and mapped
+through each distribution's inverse CDF. A single draw is the median case: every distribution at its
+median. The same seed gives bit-identical samples.
+"""
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from typing import Any
@@ -11,7 +19,12 @@ from pydantic import BaseModel
 from scipy import stats
 from scipy.stats import qmc
 
+from neocloud.errors import ScenarioError
 from neocloud.scenario.types import Dist
+
+SAMPLERS = ("latin-hypercube", "sobol", "random")
+# Smallest eigenvalue a correlation matrix may have (rounding) before it is called inconsistent.
+_EIGENVALUE_TOLERANCE = 1e-9
 
 
 def _is_num_field(annotation: Any) -> bool:
@@ -24,7 +37,13 @@ def _is_num_field(annotation: Any) -> bool:
 
 
 def uncertain_inputs(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Dist]]:
-    """Every (field path, distribution) in a scenario, in field order."""
+    """Every (field path, distribution) in a scenario, in field order.
+
+    Returns
+    -------
+    list of (tuple of str, Dist)
+        The dotted path split into parts (list indices as digits) and the distribution found there.
+    """
     found: list[tuple[tuple[str, ...], Dist]] = []
     for name in type(model).model_fields:
         value = getattr(model, name)
@@ -40,8 +59,8 @@ def uncertain_inputs(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple
 
 
 def quantiles(dist: Dist, u: np.ndarray) -> np.ndarray:
-    """The values of ``dist`` at probabilities ``u`` (inverse CDF), elementwise."""
-    u = np.clip(u, 1e-12, 1 - 1e-12)
+    """The values of ``dist`` at probabilities ``u`` (inverse CDF), elementwise, in the input's own unit."""
+    u = np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12)
     if dist.dist == "uniform":
         return dist.low + (dist.high - dist.low) * u
     if dist.dist == "triangular":
@@ -57,10 +76,10 @@ def quantiles(dist: Dist, u: np.ndarray) -> np.ndarray:
         beta = 1 + 4 * (dist.high - dist.mode) / width
         return dist.low + width * stats.beta.ppf(u, alpha, beta)
     if dist.dist == "normal":
-        low = -np.inf if dist.low is None else (dist.low - dist.mean) / max(dist.sd, 1e-300)
-        high = np.inf if dist.high is None else (dist.high - dist.mean) / max(dist.sd, 1e-300)
         if dist.sd == 0:
             return np.full_like(u, dist.mean)
+        low = -np.inf if dist.low is None else (dist.low - dist.mean) / dist.sd
+        high = np.inf if dist.high is None else (dist.high - dist.mean) / dist.sd
         return stats.truncnorm.ppf(u, low, high, loc=dist.mean, scale=dist.sd)
     if dist.dist == "lognormal":
         return dist.median * np.exp(dist.sigma * stats.norm.ppf(u))
@@ -68,30 +87,185 @@ def quantiles(dist: Dist, u: np.ndarray) -> np.ndarray:
     if dist.dist == "empirical":
         return np.quantile(values, u, method="inverted_cdf")
     weights = np.ones_like(values) if dist.weights is None else np.asarray(dist.weights, dtype=float)
+    order = np.argsort(values, kind="stable")  # sorted, so the quantile function rises with u
+    values, weights = values[order], weights[order]
     cumulative = np.cumsum(weights) / weights.sum()
-    return values[np.minimum(np.searchsorted(cumulative, u, side="right"), len(values) - 1)]
+    return values[np.minimum(np.searchsorted(cumulative, u, side="left"), len(values) - 1)]
 
 
-def sample(dists: list[Dist], draws: int, seed: int) -> np.ndarray:
-    """Latin-hypercube samples of each distribution: an array of shape (len(dists), draws)."""
-    if not dists:
+def unit_samples(dimensions: int, draws: int, seed: int, sampler: str = "latin-hypercube") -> np.ndarray:
+    """Points in the unit hypercube: an array of shape (dimensions, draws) with values in (0, 1).
+
+    ``latin-hypercube`` stratifies every dimension into ``draws`` equal bins with one point each;
+    ``sobol`` takes the first ``draws`` points of a scrambled Sobol' sequence; ``random`` is plain
+    Monte Carlo. A single draw is the centre of the cube (the median case).
+    """
+    if sampler not in SAMPLERS:
+        raise ScenarioError(f"'{sampler}' is not a known sampler", field="uncertainty.sampler", value=sampler,
+                            allowed=", ".join(SAMPLERS))
+    if dimensions == 0:
         return np.empty((0, draws))
-    sampler = qmc.LatinHypercube(d=len(dists), seed=np.random.default_rng(seed))
-    u = sampler.random(draws).T
+    if draws == 1:
+        return np.full((dimensions, 1), 0.5)
+    rng = np.random.default_rng(seed)
+    if sampler == "latin-hypercube":
+        points = qmc.LatinHypercube(d=dimensions, rng=rng).random(draws)
+    elif sampler == "sobol":
+        # a power-of-two base keeps the sequence balanced; its first ``draws`` points are used
+        base = math.ceil(math.log2(draws))
+        points = qmc.Sobol(d=dimensions, scramble=True, rng=rng).random_base2(base)[:draws]
+    else:
+        points = rng.random((draws, dimensions))
+    return np.clip(points.T, 1e-12, 1 - 1e-12)
+
+
+def normal_score_correlation(rank_correlation: np.ndarray) -> np.ndarray:
+    """The Pearson correlation of normal scores giving a Spearman (rank) correlation: 2 sin(pi rho / 6)."""
+    return 2 * np.sin(np.pi * np.asarray(rank_correlation, dtype=float) / 6)
+
+
+def _factor(matrix: np.ndarray) -> np.ndarray:
+    """A square root ``F`` with ``F @ F.T == matrix`` for a positive semi-definite symmetric matrix."""
+    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))
+
+
+def rank_correlate(u: np.ndarray, rank_correlation: np.ndarray) -> np.ndarray:
+    """Reorder each row of ``u`` (dimensions, draws) so its ranks have the requested Spearman correlations.
+
+    Iman and Conover (1982): normal scores of the current ranks are decorrelated with the inverse of their
+    own correlation's factor and recorrelated with the target's; each row of ``u`` then takes the rank
+    order of its scores. The values of every row (so the marginals and the Latin-hypercube strata) are
+    kept exactly; only their pairing changes.
+    """
+    dimensions, draws = u.shape
+    if dimensions < 2 or draws < dimensions + 2:
+        return u
+    ranks = np.argsort(np.argsort(u, axis=1), axis=1)
+    scores = stats.norm.ppf((ranks + 1) / (draws + 1))
+    current = np.corrcoef(scores)
+    target = normal_score_correlation(rank_correlation)
+    np.fill_diagonal(target, 1.0)
+    current_factor = np.linalg.cholesky(current)
+    mixed = _factor(target) @ np.linalg.solve(current_factor, scores)
+    order = np.argsort(np.argsort(mixed, axis=1), axis=1)
+    return np.take_along_axis(np.sort(u, axis=1), order, axis=1)
+
+
+def correlation_matrix(model: BaseModel, paths: list[str]) -> np.ndarray | None:
+    """The rank-correlation matrix the scenario asks for between its uncertain inputs (None if none).
+
+    Raises ScenarioError when a correlation names a path that is not a distribution, or when the
+    correlations together are impossible (the matrix is not positive semi-definite).
+    """
+    settings = getattr(model, "uncertainty", None)
+    correlations = getattr(settings, "correlations", None) or []
+    if not correlations:
+        return None
+    index = {path: position for position, path in enumerate(paths)}
+    matrix = np.eye(len(paths))
+    for number, item in enumerate(correlations):
+        for side in ("a", "b"):
+            name = getattr(item, side)
+            if name not in index:
+                raise ScenarioError(f"'{name}' is not an uncertain input (a distribution)",
+                                    field=f"uncertainty.correlations.{number}.{side}", value=name,
+                                    allowed=", ".join(paths) or "none: the scenario has no distributions")
+        matrix[index[item.a], index[item.b]] = matrix[index[item.b], index[item.a]] = item.rho
+    smallest = float(np.linalg.eigvalsh(normal_score_correlation(matrix)).min())
+    if smallest < -_EIGENVALUE_TOLERANCE:
+        raise ScenarioError(f"the correlations cannot hold together (their matrix has eigenvalue "
+                            f"{smallest:.3g} < 0)", field="uncertainty.correlations",
+                            allowed="a positive semi-definite set of rho")
+    return matrix
+
+
+def _bounds(annotation: Any) -> list[tuple[str, float]]:
+    """The numeric bounds (``ge``, ``gt``, ``le``, ``lt``) a ``Num`` field puts on its plain numbers."""
+    found: list[tuple[str, float]] = []
+    for arm in typing.get_args(annotation):
+        if typing.get_origin(arm) is typing.Annotated:
+            for info in typing.get_args(arm)[1:]:
+                for item in getattr(info, "metadata", []):
+                    found.extend((name, float(getattr(item, name))) for name in ("ge", "gt", "le", "lt")
+                                 if getattr(item, name, None) is not None)
+    return found
+
+
+def _annotation_at(model: BaseModel, path: tuple[str, ...]) -> Any:
+    parent: Any = model
+    for part in path[:-1]:
+        parent = parent[int(part)] if isinstance(parent, list) else getattr(parent, part)
+    return type(parent).model_fields[path[-1]].annotation
+
+
+_BROKEN = {"ge": lambda value, bound: value < bound, "gt": lambda value, bound: value <= bound,
+           "le": lambda value, bound: value > bound, "lt": lambda value, bound: value >= bound}
+
+
+def check_support(model: BaseModel, found: list[tuple[tuple[str, ...], Dist]] | None = None) -> None:
+    """Raise ScenarioError when a distribution can give values its field does not allow.
+
+    The support is taken at probabilities 1e-9 and 1 - 1e-9 (an unbounded normal reaches about 6 sd):
+    a share must stay within 0 and 1, a price or a duration above 0.
+    """
+    for path, dist in uncertain_inputs(model) if found is None else found:
+        ends = quantiles(dist, np.array([1e-9, 1 - 1e-9]))
+        for name, bound in _bounds(_annotation_at(model, path)):
+            value = float(ends[0] if name in ("ge", "gt") else ends[1])
+            if _BROKEN[name](value, bound):
+                symbol = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}[name]
+                raise ScenarioError(
+                    f"a {dist.dist} distribution here reaches {value:.4g}; values must be {symbol} {bound:g}",
+                    field=".".join(path), value=dist.dist,
+                    allowed="a distribution within the bounds (truncate a normal with low/high)")
+
+
+def sample(dists: list[Dist], draws: int, seed: int, sampler: str = "latin-hypercube",
+           rank_correlation: np.ndarray | None = None) -> np.ndarray:
+    """Samples of each distribution: an array of shape (len(dists), draws), in each input's unit.
+
+    Parameters
+    ----------
+    dists : the distributions, one per uncertain input.
+    draws : number of draws; one draw gives every distribution's median.
+    seed : seed of the generator; the same seed gives identical samples.
+    sampler : ``latin-hypercube``, ``sobol`` or ``random``.
+    rank_correlation : optional (len(dists), len(dists)) Spearman matrix, imposed by Iman-Conover.
+    """
+    u = unit_samples(len(dists), draws, seed, sampler)
+    if rank_correlation is not None:
+        u = rank_correlate(u, rank_correlation)
+    if not dists:
+        return u
     return np.stack([quantiles(dist, u[index]) for index, dist in enumerate(dists)])
 
 
 def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
     """A copy of ``model`` in which every ``Num`` field is a float64 array of shape (draw,).
 
-    Plain numbers are broadcast; distributions are sampled (Latin hypercube, seeded).
+    Plain numbers are broadcast; distributions are sampled with the scenario's ``uncertainty`` options
+    (sampler and rank correlations), seeded. One draw is the median case.
     """
     if draws < 1:
         raise ValueError("draws must be at least 1")
     found = uncertain_inputs(model)
-    samples = sample([dist for _, dist in found], draws, seed)
-    by_path = {path: samples[index] for index, (path, _) in enumerate(found)}
-    return _substitute(model, (), by_path, draws)
+    check_support(model, found)
+    paths = [".".join(path) for path, _ in found]
+    settings = getattr(model, "uncertainty", None)
+    sampler = getattr(settings, "sampler", "latin-hypercube")
+    samples = sample([dist for _, dist in found], draws, seed, sampler, correlation_matrix(model, paths))
+    return substitute(model, {path: samples[index] for index, (path, _) in enumerate(found)}, draws)
+
+
+def substitute(model: BaseModel, values: dict[tuple[str, ...], np.ndarray], draws: int) -> Any:
+    """A copy of ``model`` with the given arrays at their paths and every other ``Num`` broadcast to (draw,).
+
+    ``values`` maps field paths (as returned by :func:`uncertain_inputs`) to arrays of shape (draw,); a
+    distribution not named in ``values`` is an error, since it has no value to take.
+    """
+    arrays = {path: np.asarray(array, dtype=float) for path, array in values.items()}
+    return _substitute(model, (), arrays, draws)
 
 
 def _substitute(model: BaseModel, path: tuple[str, ...], by_path: dict[tuple[str, ...], np.ndarray],
@@ -102,6 +276,8 @@ def _substitute(model: BaseModel, path: tuple[str, ...], by_path: dict[tuple[str
         here = (*path, name)
         if here in by_path:
             update[name] = by_path[here]
+        elif isinstance(value, Dist):
+            raise ValueError(f"no values given for the distribution at {'.'.join(here)}")
         elif _is_num_field(info.annotation) and isinstance(value, int | float):
             update[name] = np.full(draws, float(value))
         elif isinstance(value, BaseModel):

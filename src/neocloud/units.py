@@ -20,3 +20,4 @@ FLOP_PER_TFLOP = 1e12
 TFLOP_PER_PFLOP = 1e3
 MMBTU_PER_MWH = 3.412142  # thermal content of 1 MWh
 BTU_PER_KWH_PER_MMBTU_PER_MWH = 1e3  # heat rate in Btu/kWh equals MMBtu/MWh x 1,000
+DAYS_PER_WEEK = 7

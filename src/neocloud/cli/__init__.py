@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from neocloud.errors import NeocloudError, ScenarioError
@@ -17,10 +18,10 @@ from neocloud.cli import catalog, compute, optimize, run, runs, serve, sweep  # 
 __all__ = ["app", "catalog", "compute", "main", "optimize", "run", "runs", "serve", "sweep"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; a user's mistake prints one line and exits with code 2."""
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False)
     except ScenarioError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
@@ -32,10 +33,10 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(1)
-    except Exception as err:  # click's usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(2)
-        raise
+    except (click.ClickException, typer.TyperException) as err:  # usage errors: unknown option, bad value
+        show = getattr(err, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"error: {err}", err=True)
+        sys.exit(2)

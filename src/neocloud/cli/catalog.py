@@ -1,3 +1,115 @@
-"""Commands of this group are registered on the app here."""
+"""``neocloud catalog [TABLE]`` and ``neocloud backtest``: the shipped data and how well it predicts."""
 
 from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neocloud.backtest import backtest, summary
+from neocloud.catalog import META_TABLES, Catalog, load_catalog
+from neocloud.cli import app
+
+
+def _plain(value: Any) -> Any:
+    """A cell as a JSON-ready value (NaN -> None, numpy scalars -> Python)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _shown(value: Any) -> str:
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def source_titles(catalog: Catalog, cited: Any) -> str:
+    """Titles (publisher, year) of the ';'-separated source ids in ``cited``; unknown ids stay as given."""
+    sources = catalog.table("sources").set_index("id")
+    titles = []
+    for source_id in (part.strip() for part in str(cited or "").split(";")):
+        if not source_id:
+            continue
+        if source_id in sources.index:
+            row = sources.loc[source_id]
+            titles.append(f"{row['title']} ({row['publisher']}, {row['year']})")
+        else:
+            titles.append(source_id)
+    return "; ".join(titles)
+
+
+def table_records(catalog: Catalog, name: str) -> list[dict[str, Any]]:
+    """The rows of a table as JSON-ready dicts, with ``source_titles`` beside ``source``."""
+    frame = catalog.table(name)
+    frame = frame.reset_index() if name not in META_TABLES else frame
+    records = []
+    for record in frame.to_dict("records"):
+        row = {key: _plain(value) for key, value in record.items()}
+        if "source" in row and name not in META_TABLES:
+            row["source_titles"] = source_titles(catalog, row["source"])
+        records.append(row)
+    return records
+
+
+def print_frame(frame: pd.DataFrame, title: str) -> None:
+    """Print a DataFrame as a rich table."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for record in frame.itertuples(index=False):
+        table.add_row(*(_shown(value) for value in record))
+    Console().print(table)
+
+
+@app.command("catalog")
+def catalog_command(
+    table: Annotated[str | None, typer.Argument(help="Table to print; none lists the tables.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List the catalog's tables, or print one table with its sources resolved to titles."""
+    catalog = load_catalog()
+    if table is None:
+        counts = {name: len(catalog.table(name)) for name in catalog.names}
+        if as_json:
+            typer.echo(json.dumps(counts))
+        else:
+            listing = pd.DataFrame({"table": list(counts), "rows": list(counts.values())})
+            print_frame(listing, "catalog tables")
+        return
+    records = table_records(catalog, table)  # an unknown table raises ScenarioError (exit 2)
+    if as_json:
+        typer.echo(json.dumps({"table": table, "rows": records}))
+        return
+    frame = pd.DataFrame(records)
+    if "source_titles" in frame:
+        frame["source"] = frame.pop("source_titles")
+    print_frame(frame, f"{table} ({len(frame)} rows)")
+
+
+@app.command("backtest")
+def backtest_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Predicted against reported for the shipped public figures, and the median error per kind."""
+    frame = backtest()
+    medians = summary(frame)
+    if as_json:
+        rows = [{key: _plain(value) for key, value in record.items()} for record in frame.to_dict("records")]
+        typer.echo(json.dumps({"rows": rows, "median_abs_error_frac": medians}))
+        return
+    shown = frame[["kind", "name", "predicted", "reported", "unit", "error_frac", "basis"]].copy()
+    shown["error_frac"] = shown["error_frac"].map(lambda value: f"{value:+.1%}")
+    print_frame(shown, "backtest: predicted against reported")
+    for kind, median in medians.items():
+        typer.echo(f"median |error| {kind}: {median:.1%}")

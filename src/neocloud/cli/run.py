@@ -9,13 +9,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from neocloud.cli import app
 from neocloud.design import size as design_size
+from neocloud.errors import NeocloudError
 from neocloud.load import load
+from neocloud.pipeline import Results
 from neocloud.pipeline import run as run_pipeline
+from neocloud.programme import is_programme_file, load_programme, run_programme
 from neocloud.report import render
+from neocloud.report.programme import render_programme
 from neocloud.scenario import Scenario
+from neocloud.store import Store
 
 MAX_DRAWS = 10_000_000
 
@@ -30,19 +36,43 @@ def print_summary(summary: dict, title: str) -> None:
     Console().print(table)
 
 
+def keep_run(results: Results, url: str | None) -> None:
+    """Keep a run in the store; a store that cannot be written is a warning on stderr, not a lost result."""
+    try:
+        opened = Store(url)
+        run_id = opened.save(results, origin="cli")
+    except (NeocloudError, SQLAlchemyError, OSError) as err:
+        typer.echo(f"warning: run not kept in the store: {err}", err=True)
+        return
+    typer.echo(f"kept as run {run_id} in {opened.display_url()}", err=True)
+
+
 @app.command("run")
 def run_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario (or programme) YAML file.")],
     draws: Annotated[int, typer.Option(min=1, max=MAX_DRAWS, help="Monte Carlo draws.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    out: Annotated[Path | None, typer.Option(help="Folder for summary.json, results.nc, report.html.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for summary.json, results.nc, report.html.")
+                   ] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="SQLAlchemy URL of the store keeping the run (default $NEOCLOUD_STORE or SQLite).")
+    ] = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not keep this run in the store.")] = False,
 ) -> None:
-    """Run a scenario through the pipeline and print its summary."""
-    results = run_pipeline(scenario, draws=draws, seed=seed)
-    summary = results.summary()
-    if out is not None:
-        results.write(out, render)
+    """Run a scenario through the pipeline, keep it in the store and print its summary."""
+    if is_programme_file(scenario):
+        programme = run_programme(load_programme(scenario), draws=draws, seed=seed)
+        summary = programme.summary()
+        if out is not None:
+            programme.write(out, render_programme)
+    else:
+        results = run_pipeline(scenario, draws=draws, seed=seed)
+        summary = results.summary()
+        if out is not None:
+            results.write(out, render)
+        if not no_store:
+            keep_run(results, store)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -54,6 +84,10 @@ def run_command(
 @app.command("validate")
 def validate_command(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Check a scenario file; print 'ok' or one line naming the problem (exit code 2)."""
+    if is_programme_file(scenario):
+        programme = load_programme(scenario)
+        typer.echo(f"ok: {scenario} ({programme.spec.name}, programme of {len(programme.campuses)} campuses)")
+        return
     loaded = load(scenario)
     typer.echo(f"ok: {scenario} ({loaded.name})")
 

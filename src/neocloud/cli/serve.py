@@ -1,3 +1,61 @@
-"""Commands of this group are registered on the app here."""
+"""``neocloud serve``: the dashboard and the JSON API (FastAPI under uvicorn), on loopback by default."""
 
 from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from neocloud.cli import app
+from neocloud.errors import ScenarioError
+from neocloud.web import DEFAULT_MAX_DRAWS, TOKEN_ENV, create_app
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless you give a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Bearer token the API requires (default ${TOKEN_ENV}); needed to bind beyond loopback."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="SQLAlchemy URL of the store (default $NEOCLOUD_STORE or SQLite in the user's data folder).",
+        ),
+    ] = None,
+    max_draws: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Most draws one request may ask for.")
+    ] = DEFAULT_MAX_DRAWS,
+) -> None:
+    """Serve the dashboard and the JSON API (/api, /openapi.json, /docs)."""
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if not is_loopback(host) and not token:
+        raise ScenarioError(
+            f"binding to {host} would open the API to the network without a token",
+            field="--host",
+            value=host,
+            allowed=f"127.0.0.1, ::1, or give --token / ${TOKEN_ENV}",
+        )
+    application = create_app(store_url=store, token=token, max_draws=max_draws)
+    typer.echo(f"neocloud dashboard on http://{host}:{port}/ (store {application.state.store.display_url()})")
+    uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -1,3 +1,157 @@
-"""Commands of this group are registered on the app here."""
+"""``neocloud sweep`` (a grid times draws on Dask) and ``neocloud sensitivity`` (what drives an output)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from neocloud.cli import app
+from neocloud.load import load
+from neocloud.sensitivity import DEFAULT_SOBOL_DRAWS, sensitivity
+from neocloud.sweep import DEFAULT_CHUNK_DRAWS, QUANTILES, run_sweep
+
+MAX_DRAWS = 100_000_000
+SHOWN_KEYS = ("cost_usd_per_gpu_hour", "npv_usd", "capex_usd", "full_capacity_month")
+
+
+@app.command("sweep")
+def sweep_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="PATH=v1,v2,... (PATH a dotted field path, e.g. finance.discount_rate=0.06,0.10)."
+        ),
+    ] = None,
+    draws: Annotated[int, typer.Option(min=1, max=MAX_DRAWS, help="Monte Carlo draws per grid point.")] = 1,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; chunk seeds derive from it and the chunk index.")
+    ] = 0,
+    chunk_draws: Annotated[
+        int, typer.Option(min=1, help="Draws per chunk (unit of work and of storage).")
+    ] = (DEFAULT_CHUNK_DRAWS),
+    out: Annotated[Path | None, typer.Option(help="Folder for sweep.parquet and sweep.nc.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address; default a local cluster.")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store (default: the user's SQLite).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Workers of the local cluster.")] = 2,
+    processes: Annotated[
+        bool, typer.Option("--processes/--threads", help="Local workers as processes (default) or threads.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run SCENARIO over a grid of field values times Monte Carlo draws; resumes a killed sweep."""
+    columns = (
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=as_json) as bar:
+        task = bar.add_task("sweep", total=None)
+        result = run_sweep(
+            scenario,
+            grid or [],
+            draws=draws,
+            seed=seed,
+            chunk_draws=chunk_draws,
+            out=out,
+            scheduler=scheduler,
+            store=store,
+            workers=workers,
+            processes=processes,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    axes = [name for name in result.quantiles.coords if name not in ("point", "quantile")]
+    keys = [key for key in SHOWN_KEYS if key in result.quantiles]
+    points = []
+    for point in range(result.quantiles.sizes["point"]):
+        row: dict = {axis: result.quantiles[axis].values[point].item() for axis in axes}
+        for key in keys:
+            low, middle, high = (float(value) for value in result.quantiles[key].values[point])
+            row.update({key: middle, f"{key}_p10": low, f"{key}_p90": high})
+        points.append(row)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "sweep_id": result.sweep_id,
+                    "draws": draws,
+                    "seed": seed,
+                    "chunks_run": result.chunks_run,
+                    "chunks_reused": result.chunks_reused,
+                    "points": points,
+                    "files": {key: str(path) for key, path in result.paths.items()},
+                }
+            )
+        )
+        return
+    table = Table(title=f"sweep {result.sweep_id[:12]} ({draws} draws per point; P50 [P10, P90])")
+    for name in (*axes, *keys):
+        table.add_column(name)
+    for row in points:
+        cells = [str(row[axis]) for axis in axes]
+        cells += [f"{row[key]:,.4g} [{row[f'{key}_p10']:,.4g}, {row[f'{key}_p90']:,.4g}]" for key in keys]
+        table.add_row(*cells)
+    Console().print(table)
+    typer.echo(
+        f"chunks run {result.chunks_run}, reused from the store {result.chunks_reused}; "
+        f"quantiles {', '.join(str(level) for level in QUANTILES)}"
+    )
+    for path in result.paths.values():
+        typer.echo(f"wrote {path}")
+
+
+@app.command("sensitivity")
+def sensitivity_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with distributions.")],
+    output: Annotated[str, typer.Option(help="Summary key to explain, e.g. cost_usd_per_gpu_hour.")],
+    draws: Annotated[
+        int, typer.Option(min=2, max=1_048_576, help="Base sample N of the Sobol' indices (a power of two).")
+    ] = (DEFAULT_SOBOL_DRAWS),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Which uncertain inputs drive OUTPUT: a tornado (P10/P90 swings) and Sobol' indices."""
+    result = sensitivity(load(scenario), output, draws=draws, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(
+        title=f"{result['scenario']}: {output} = {result['median_case']:,.4g} with every input at median"
+    )
+    for name in ("input", "at P10", "at P90", "swing", "Sobol' first", "Sobol' total"):
+        table.add_column(name)
+    indices = {item["input"]: item for item in result["sobol"]}
+    for item in result["tornado"]:
+        index = indices[item["input"]]
+        table.add_row(
+            item["input"],
+            f"{item['low_output']:,.4g}",
+            f"{item['high_output']:,.4g}",
+            f"{item['swing']:,.4g}",
+            f"{index['first_order']:.3f} ± {index['first_order_conf']:.3f}",
+            f"{index['total_order']:.3f} ± {index['total_order_conf']:.3f}",
+        )
+    Console().print(table)
+    typer.echo(
+        f"Sobol' indices from {result['sobol_draws']:,} pipeline draws (N = {result['sobol_base_draws']})"
+    )

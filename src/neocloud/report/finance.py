@@ -1,19 +1,136 @@
-"""Report section of the finance stage: where the money goes."""
+"""Report section of the finance stage: sources and uses of funds, the cash-flow waterfall by year, debt
+and DSCR, and what a GPU-hour costs."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 from neocloud.report import document
 
+WATERFALL = (
+    ("revenue_usd", "Revenue", 1),
+    ("opex_usd", "Opex", -1),
+    ("tax_usd", "Tax", -1),
+    ("capex_spend_usd", "Capex", -1),
+    ("debt_draw_usd", "Debt drawn", 1),
+    ("debt_service_usd", "Debt service", -1),
+    ("debt_fees_usd", "Fees", -1),
+)
 
-def section(results: Any) -> str:
-    """Capex by class and the cost per GPU-hour."""
-    ds = results.dataset.isel(draw=0)
-    labels = ["IT (systems, network, storage)", "Facility (building, fit-out, soft costs, land)"]
-    values = [float(ds["capex_it_usd"]) / 1e9, float(ds["capex_facility_usd"]) / 1e9]
-    figure = go.Figure(go.Bar(x=labels, y=values))
-    figure.update_layout(title="Capital cost (USD billion)", yaxis_title="USD billion")
-    return f"<section id='finance'><h2>Cost</h2>{document.figure_html(figure)}</section>"
+
+def _median(dataset: Any, name: str) -> np.ndarray:
+    values = np.asarray(dataset[name].values, dtype=float)
+    with np.errstate(all="ignore"):
+        return np.nanmedian(values, axis=0) if values.shape[0] > 1 else values[0]
+
+
+def _billions(value: float) -> str:
+    return f"{value / 1e9:,.2f}"
+
+
+def sources_and_uses(dataset: Any) -> str:
+    """Table of where the money came from and where it went over the horizon (USD billion, median draw)."""
+    total = {
+        name: float(np.median(np.asarray(dataset[name].values, dtype=float).sum(axis=1)))
+        for name in (
+            "debt_draw_usd",
+            "equity_in_usd",
+            "cfads_usd",
+            "capex_spend_usd",
+            "debt_fees_usd",
+            "interest_usd",
+            "principal_usd",
+            "distributions_usd",
+        )
+    }
+    sources = [
+        ("Debt drawn", total["debt_draw_usd"]),
+        ("Equity invested", total["equity_in_usd"]),
+        ("Cash from operations (CFADS)", total["cfads_usd"]),
+    ]
+    uses = [
+        ("Capex", total["capex_spend_usd"]),
+        ("Fees", total["debt_fees_usd"]),
+        ("Interest paid", total["interest_usd"]),
+        ("Principal repaid", total["principal_usd"]),
+        ("Distributions to equity", total["distributions_usd"]),
+    ]
+    padded = sources + [("", None)] * (len(uses) - len(sources))
+    rows = "".join(
+        f"<tr><td>{html.escape(left)}</td><td>{'' if amount is None else _billions(amount)}</td>"
+        f"<td>{html.escape(right)}</td><td>{_billions(spent)}</td></tr>"
+        for (left, amount), (right, spent) in zip(padded, uses, strict=True)
+    )
+    return (
+        "<h3>Sources and uses of funds over the horizon (USD billion)</h3>"
+        f"<table><tr><th>Sources</th><th></th><th>Uses</th><th></th></tr>{rows}</table>"
+    )
+
+
+def waterfall_by_year(dataset: Any) -> str:
+    """Stacked bars of the cash flows of each calendar year, and the equity flow as a line (median draw)."""
+    years = dataset["date"].values.astype("datetime64[Y]").astype(int) + 1970
+    labels = np.unique(years)
+    by_year = (years[:, None] == labels[None, :]).astype(float)
+    figure = go.Figure()
+    for name, label, sign in WATERFALL:
+        figure.add_bar(name=label, x=labels, y=sign * (_median(dataset, name) @ by_year) / 1e9)
+    figure.add_scatter(
+        name="Equity flow",
+        x=labels,
+        y=(_median(dataset, "equity_flow_usd") @ by_year) / 1e9,
+        mode="lines+markers",
+        line={"color": "black"},
+    )
+    figure.update_layout(
+        barmode="relative",
+        title="Cash flow by year (USD billion)",
+        yaxis_title="USD billion",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return document.figure_html(figure)
+
+
+def debt_and_cover(dataset: Any) -> str:
+    """Debt balance by month and the trailing-twelve-month DSCR (median draw)."""
+    dates = dataset["date"].values
+    figure = go.Figure()
+    figure.add_scatter(
+        name="Debt balance (USD billion)", x=dates, y=_median(dataset, "debt_balance_usd") / 1e9
+    )
+    figure.add_scatter(name="DSCR, trailing 12 months", x=dates, y=_median(dataset, "dscr"), yaxis="y2")
+    figure.update_layout(
+        title="Debt balance and DSCR",
+        yaxis={"title": "USD billion"},
+        yaxis2={"title": "DSCR", "overlaying": "y", "side": "right"},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return document.figure_html(figure)
+
+
+def cost_per_gpu_hour(dataset: Any) -> str:
+    """The levelised cost of a GPU-hour sold, by component (median draw)."""
+    components = [str(name).replace("_", " ") for name in dataset["cost_component"].values]
+    values = np.median(np.asarray(dataset["cost_breakdown_usd_per_gpu_hour"].values, dtype=float), axis=0)
+    figure = go.Figure(go.Bar(x=components, y=values))
+    figure.update_layout(
+        title="Levelised cost per GPU-hour sold (USD), whole campus", yaxis_title="USD/GPU-hour"
+    )
+    return document.figure_html(figure)
+
+
+def section(results: Any) -> str | None:
+    """Sources and uses, the cash-flow waterfall by year, debt and DSCR, and the cost per GPU-hour."""
+    dataset = results.dataset
+    if "revenue_usd" not in dataset or "date" not in dataset:
+        return None
+    model = html.escape(str(results.scenario.finance.business_model).replace("_", " "))
+    return (
+        f"<section id='finance'><h2>Finance</h2><p>Business model: {model}.</p>"
+        f"{sources_and_uses(dataset)}{waterfall_by_year(dataset)}{debt_and_cover(dataset)}"
+        f"{cost_per_gpu_hour(dataset)}</section>"
+    )

@@ -1,10 +1,47 @@
-"""Report section of this stage."""
+"""Report section of the reliability stage: goodput against checkpoint interval, interruptions by cause."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import plotly.graph_objects as go
+
+from neocloud.report import document
+
 
 def section(results: Any) -> str | None:
-    """This stage adds no section yet."""
-    return None
+    """Goodput of the reference job against the checkpoint interval, and interruptions per day by class."""
+    data = results.dataset
+    if "goodput_by_interval" not in data:
+        return None
+    first = data.isel(draw=0)
+    curve = go.Figure()
+    curve.add_scatter(
+        x=first["interval_minutes"].values, y=first["goodput_by_interval"].values, name="goodput"
+    )
+    best = float(first["checkpoint_minutes"])
+    curve.add_vline(x=best, line_dash="dash", annotation_text=f"chosen {best:.1f} min")
+    curve.add_vline(
+        x=float(first["young_daly_checkpoint_minutes"]), line_dash="dot", annotation_text="Young/Daly"
+    )
+    curve.update_layout(
+        title="Goodput against checkpoint interval",
+        xaxis_title="minutes of work between checkpoints",
+        yaxis_title="goodput",
+        xaxis_type="log",
+    )
+    causes = go.Figure()
+    causes.add_bar(
+        x=[str(name) for name in first["component"].values], y=first["component_interruptions_per_day"].values
+    )
+    causes.update_layout(title="Interruptions per day by component class", yaxis_title="per day")
+    return (
+        "<section id='reliability'><h2>Reliability</h2>"
+        + document.figure_html(curve)
+        + document.figure_html(causes)
+        + f"<p>Job of {int(first['job_accelerators']):,} accelerators: "
+        f"{float(first['interruptions_per_day']):,.1f} interruptions per day (one every "
+        f"{float(first['mtti_hours']) * 60:,.0f} minutes), goodput {float(first['goodput']):.1%}, "
+        f"{int(first['spares_accelerators']):,} hot spares, "
+        f"{float(first['accelerators_unavailable']):,.0f} accelerators in repair on average.</p></section>"
+    )

@@ -15,8 +15,8 @@ from neocloud.scenario.types import Dist, Num, Section, YearMonth, months_betwee
 from neocloud.scenario.uncertainty import Uncertainty
 from neocloud.scenario.workload import Workload
 
-__all__ = ["Buildout", "Campus", "Dist", "Finance", "Num", "Phase", "PowerSupply", "Scenario", "Site", "Uncertainty", "Workload", "YearMonth",
-           "months_between"]
+__all__ = ["Buildout", "Campus", "Dist", "Finance", "Num", "Phase", "PowerSupply", "Scenario", "Site", "Uncertainty",
+           "Workload", "YearMonth", "months_between"]
 
 
 class Scenario(Section):

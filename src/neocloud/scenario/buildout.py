@@ -1,19 +1,85 @@
-"""When each phase is built and powered."""
+"""When each phase is built, equipped and filled: construction, long-lead equipment, GPU deliveries."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from neocloud.scenario.types import Num, Section, YearMonth
 
+_QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
+
+
+def _quarter(value: str) -> str:
+    if not _QUARTER.match(value):
+        raise ValueError(f"'{value}' is not a quarter written YYYY-Qn (e.g. 2025-Q3)")
+    return value
+
+
+Quarter = Annotated[str, AfterValidator(_quarter)]
+"""A calendar quarter, ``YYYY-Qn``."""
+
+
+def quarter_first_month(quarter: str) -> str:
+    """The first month (``YYYY-MM``) of a quarter written ``YYYY-Qn``: ``'2025-Q3'`` -> ``'2025-07'``."""
+    year, number = quarter.split("-Q")
+    return f"{year}-{3 * (int(number) - 1) + 1:02d}"
+
 
 class PhaseSchedule(Section):
-    """Construction of one phase: its start and duration; the build-out stage adds the gates."""
+    """Construction of one phase and the order of its long-lead equipment."""
 
     construction_start: YearMonth | None = Field(
-        default=None, description="Month construction starts (YYYY-MM); default the scenario start.")
-    construction_months: Num = Field(default=12.0, description="Months from construction start to ready for power.")
+        default=None, description="Month construction starts (YYYY-MM); default the scenario start."
+    )
+    construction_months: Num = Field(
+        default=12.0, description="Months from construction start to ready for power."
+    )
+    equipment_ordered: YearMonth | None = Field(
+        default=None,
+        description="Month the phase's long-lead equipment (transformers, switchgear, chillers, "
+        "generators) is ordered; default the construction start.",
+    )
+    after: str | None = Field(
+        default=None,
+        description="Name of an earlier phase that must start construction first and be energised "
+        "no later than this one.",
+    )
+
+
+class GpuDelivery(Section):
+    """Systems of one type delivered in one quarter (spread evenly over its three months)."""
+
+    system: str = Field(json_schema_extra={"catalog": "systems"}, description="Catalog system id delivered.")
+    quarter: Quarter = Field(description="Quarter of delivery, YYYY-Qn.")
+    systems: Num = Field(
+        description="Systems (servers or racks, as the catalog counts them) delivered that quarter."
+    )
+
+
+class EquipmentLead(Section):
+    """A lead time that replaces the catalog's for one kind of equipment."""
+
+    equipment: str = Field(json_schema_extra={"catalog": "equipment"}, description="Catalog equipment id.")
+    lead_months: Num = Field(description="Months from order to delivery.")
 
 
 class Buildout(Section):
     """Campus-wide build-out inputs shared by the phases."""
+
+    delay_months: Num = Field(default=0.0, description="Slip added to every phase's construction (months).")
+    install_racks_per_week: Num | None = Field(
+        default=None,
+        description="Racks the installation crews can place and commission per week, campus-wide; "
+        "none means unconstrained.",
+    )
+    gpu_deliveries: list[GpuDelivery] = Field(
+        default_factory=list,
+        description="Supply schedule of systems by quarter; a system type with no rows "
+        "here is delivered when needed.",
+    )
+    equipment_leads: list[EquipmentLead] = Field(
+        default_factory=list, description="Lead times that replace the catalog's, by equipment id."
+    )

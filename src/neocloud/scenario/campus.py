@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from neocloud.scenario.buildout import PhaseSchedule
-from neocloud.scenario.types import Num, Section
+from neocloud.scenario.types import Positive, Section
 
 
 class Phase(Section):
@@ -13,12 +13,14 @@ class Phase(Section):
 
     name: str = Field(description="Name of the phase, unique in the campus.")
     buildings: int = Field(default=1, ge=1, le=100, description="Identical buildings in this phase.")
-    system: str = Field(json_schema_extra={"catalog": "systems"}, description="Catalog system id, e.g. gb200-nvl72 or hgx-h100-8.")
+    system: str = Field(json_schema_extra={"catalog": "systems"},
+                        description="Catalog system id, e.g. gb200-nvl72 or hgx-h100-8.")
     systems_per_building: int | None = Field(
-        default=None, ge=1, description="Systems installed per building; or give power_envelope_mw.")
+        default=None, ge=1, le=1_000_000, description="Systems installed per building; or give power_envelope_mw.")
     power_envelope_mw: float | None = Field(
-        default=None, gt=0, description="Facility power per building (MW at the design day) to fill with systems.")
-    system_price_usd: Num | None = Field(default=None, description="Price per system; replaces the catalog's.")
+        default=None, gt=0, le=100_000,
+        description="Facility power per building (MW at the design day) to fill with systems.")
+    system_price_usd: Positive | None = Field(default=None, description="Price per system; replaces the catalog's.")
     schedule: PhaseSchedule = Field(default_factory=PhaseSchedule, description="When the phase is built.")
 
     @model_validator(mode="after")

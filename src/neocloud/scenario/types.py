@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -30,16 +31,20 @@ class Dist(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dist: DistKind
-    low: float | None = None
-    high: float | None = None
-    mode: float | None = None
-    mean: float | None = None
-    sd: float | None = Field(default=None, ge=0)
-    median: float | None = Field(default=None, gt=0)
-    sigma: float | None = Field(default=None, ge=0)
-    values: list[float] | None = Field(default=None, min_length=1)
-    weights: list[float] | None = None
+    dist: DistKind = Field(
+        description="Kind: uniform, triangular, pert, normal, lognormal, choice, empirical.")
+    low: float | None = Field(
+        default=None, description="Lowest value (uniform, triangular, pert); truncates a normal.")
+    high: float | None = Field(
+        default=None, description="Highest value (uniform, triangular, pert); truncates a normal.")
+    mode: float | None = Field(default=None, description="Most likely value (triangular, pert).")
+    mean: float | None = Field(default=None, description="Mean (normal).")
+    sd: float | None = Field(default=None, ge=0, description="Standard deviation (normal).")
+    median: float | None = Field(default=None, gt=0, description="Median (lognormal).")
+    sigma: float | None = Field(default=None, ge=0, description="Standard deviation of the log (lognormal).")
+    values: list[float] | None = Field(default=None, min_length=1,
+                                       description="Possible values (choice) or observations (empirical).")
+    weights: list[float] | None = Field(default=None, description="Relative weight of each value (choice).")
 
     @model_validator(mode="after")
     def _check(self) -> Dist:
@@ -48,6 +53,12 @@ class Dist(BaseModel):
             raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
         if self.dist in ("uniform", "triangular", "pert") and not self.low <= self.high:
             raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        low = -math.inf if self.low is None else self.low
+        high = math.inf if self.high is None else self.high
+        if self.dist == "normal" and not low < high:
+            raise ValueError(f"a truncated normal needs low ({self.low}) below high ({self.high})")
+        if self.dist == "normal" and self.sd == 0 and not low <= self.mean <= high:
+            raise ValueError(f"a normal of sd 0 needs its mean ({self.mean}) between low and high")
         if self.dist in ("triangular", "pert") and not self.low <= self.mode <= self.high:
             raise ValueError(f"mode ({self.mode}) must lie between low ({self.low}) and high ({self.high})")
         if self.weights is not None:
@@ -60,6 +71,22 @@ class Dist(BaseModel):
 
 Num = float | Dist
 """A number, or a distribution of numbers (the ``draw`` axis)."""
+
+
+def bounded(ge: float | None = None, le: float | None = None, gt: float | None = None,
+            lt: float | None = None) -> Any:
+    """A ``Num`` whose values (given or sampled) must lie within bounds: ``bounded(ge=0, le=1)``."""
+    return Annotated[float, Field(ge=ge, le=le, gt=gt, lt=lt, allow_inf_nan=False)] | Dist
+
+
+Fraction = bounded(ge=0, le=1)
+"""A share between 0 and 1, or a distribution of shares."""
+Rate = bounded(gt=-1, le=1)
+"""A rate per year (discount, interest, growth), above -100% and at most 100%."""
+Positive = bounded(gt=0, le=1e15)
+"""A positive number (a price, a duration, a capacity)."""
+NonNegative = bounded(ge=0, le=1e15)
+"""A number that may be zero but not negative."""
 
 _YEAR_MONTH = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
 
@@ -75,7 +102,10 @@ YearMonth = Annotated[str, AfterValidator(_year_month)]
 
 
 def months_between(start: str, month: str) -> int:
-    """Months from ``start`` to ``month`` (both ``YYYY-MM``): ``months_between('2024-06', '2025-01') == 7``."""
+    """Months from ``start`` to ``month`` (both ``YYYY-MM``).
+
+    Example: ``months_between('2024-06', '2025-01') == 7``.
+    """
     start_year, start_month = (int(part) for part in start.split("-"))
     year, month_of_year = (int(part) for part in month.split("-"))
     return (year - start_year) * 12 + (month_of_year - start_month)

@@ -1,4 +1,4 @@
-"""What the campus runs: training or inference, and a reference job."""
+"""What the campus runs: training or inference, a reference training job and a served model."""
 
 from __future__ import annotations
 
@@ -6,10 +6,60 @@ from typing import Literal
 
 from pydantic import Field
 
-from neocloud.scenario.types import Section
+from neocloud.scenario.types import Num, Section
 
 
 class Workload(Section):
-    """How the IT load behaves: training (flat and high) or inference (a daily cycle)."""
+    """How the IT load behaves, the reference training run measured on the campus, and the served model.
 
-    kind: Literal["training", "inference", "mixed"] = Field(default="training", description="Dominant workload.")
+    Unset times (checkpoint write, restart) come from the catalog's ``training_parameters``.
+    """
+
+    kind: Literal["training", "inference", "mixed"] = Field(
+        default="training", description="Dominant workload."
+    )
+    params: float = Field(default=405e9, gt=0, description="Reference training run: parameters (total).")
+    tokens: float = Field(default=15e12, gt=0, description="Reference training run: training tokens.")
+    active_params: float | None = Field(
+        default=None,
+        gt=0,
+        description="Reference run: parameters active per token (mixture of experts); default all.",
+    )
+    precision: Literal["bf16", "fp8"] = Field(
+        default="bf16", description="Precision of the reference run's matmuls."
+    )
+    job_accelerators: int | None = Field(
+        default=None, gt=0, description="Accelerators in the reference job; default the whole campus."
+    )
+    checkpoint_minutes: Num | Literal["auto"] = Field(
+        default="auto", description="Minutes of work between checkpoints, or 'auto' for the best interval."
+    )
+    checkpoint_write_minutes: Num | None = Field(
+        default=None, description="Blocking minutes to write one checkpoint; default from the catalog."
+    )
+    restart_minutes: Num | None = Field(
+        default=None,
+        description="Minutes to restart after an interruption, a spare at hand; default from the catalog.",
+    )
+    hot_spares: int | Literal["auto"] = Field(
+        default="auto",
+        description="Hot spare accelerators for the job, or 'auto' (sized for the catalog's probability).",
+    )
+    failure_rate_scale: Num = Field(
+        default=1.0, description="Multiplier on the catalog failure rates (1 = the Llama 3 calibration)."
+    )
+    serve_params: float = Field(default=70e9, gt=0, description="Served model: parameters (total).")
+    serve_active_params: float | None = Field(
+        default=None, gt=0, description="Served model: parameters active per token; default all."
+    )
+    serve_bytes_per_param: float = Field(
+        default=1.0, gt=0, description="Served model: bytes per weight (1 = FP8)."
+    )
+    serve_kv_bytes_per_token: float = Field(
+        default=163840.0,
+        ge=0,
+        description="Served model: KV bytes per context token (Llama 3 70B, GQA, FP8: 80 x 8 x 128 x 2).",
+    )
+    serve_context_tokens: int = Field(
+        default=4096, gt=0, description="Served model: context tokens per sequence."
+    )

@@ -1,0 +1,147 @@
+"""Hourly energy simulation of one site: 8,760 hours x 10,000 draws, against a plain Python hourly loop.
+
+Run: python benchmarks/bench_energy.py [--quick]. The loop evaluates the same model (temperature, PUE,
+load, battery, solar, grid and gas dispatch) one draw and one hour at a time; it is checked against the
+vectorised result on the draws it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from neocloud import Scenario, load_catalog
+from neocloud.energy import CHUNK_DRAWS, HOUR_OF_DAY, Site, dispatch, site_model
+from neocloud.uncertainty import realise
+
+
+def site(draws: int) -> Site:
+    """Abilene's climate and region with grid, gas turbines, a battery and solar, uncertain per draw."""
+    scenario = Scenario.model_validate(
+        {
+            "name": "bench",
+            "site": {"location": "-", "climate": "abilene-tx", "region": "ercot-tx"},
+            "campus": {"phases": [{"name": "all", "system": "gb200-nvl72", "systems_per_building": 1000}]},
+            "workload": {"kind": "inference"},
+        }
+    )
+    rng = np.random.default_rng(0)
+    base = site_model(realise(scenario, draws), load_catalog(), draws)
+    hour_angle = np.radians(15.0) * (HOUR_OF_DAY + 0.5 - 12)
+    return replace(
+        base,
+        it_mw=rng.uniform(100, 140, draws),
+        grid_mw=rng.uniform(60, 120, draws),
+        gas_mw=np.full(draws, 70.0),
+        gas_unit_mw=35.0,
+        gas_min_load_frac=0.25,
+        gas_min_up_hours=2,
+        gas_derate_per_c=0.007,
+        gas_availability=0.97,
+        gas_cost_usd_per_mwh=rng.uniform(25, 80, draws),
+        gas_mmbtu_per_mwh=9.1,
+        battery_mw=rng.uniform(20, 60, draws),
+        battery_mwh=rng.uniform(40, 240, draws),
+        battery_efficiency=0.85,
+        solar_mw=rng.uniform(0, 50, draws),
+        solar_cf=np.maximum(np.cos(hour_angle), 0) * 0.6,
+    )
+
+
+def loop(model: Site, draw: int) -> dict[str, list[float]]:
+    """The same hourly model in plain Python, one hour at a time, for one draw."""
+    out: dict[str, list[float]] = {key: [] for key in ("grid", "gas", "curtailed", "soc")}
+    root = math.sqrt(model.battery_efficiency)
+    multipliers = model.price_multiplier.tolist()
+    arbitrage_ok = max(multipliers) * model.battery_efficiency > min(multipliers)
+    soc = float(model.battery_mwh[draw])
+    history: list[float] = []
+    for hour in range(len(model.pue)):
+        hod = hour % 24
+        utilisation = model.utilisation[draw] * (
+            1 + model.amplitude_frac * math.cos(2 * math.pi * (hod - model.peak_hour) / 24)
+        )
+        utilisation = min(max(utilisation, 0.0), 1.0)
+        it = model.it_mw[draw] * (model.idle_frac + (model.busy_frac - model.idle_frac) * utilisation)
+        demand = it * model.pue[hour]
+        solar = model.solar_mw[draw] * model.solar_cf[hour]
+        derate = min(max(1 - model.gas_derate_per_c * max(model.temperature_c[hour] - 15.0, 0.0), 0.0), 1.0)
+        unit = model.gas_unit_mw * derate
+        available = model.gas_mw[draw] * derate * model.gas_availability
+        grid_cap = model.grid_mw[draw]
+        price = model.price_usd_per_mwh[draw] * multipliers[hour]
+        deficit = max(demand - solar - grid_cap - available, 0.0)
+        headroom = max(grid_cap + available + solar - demand, 0.0)
+        power = model.battery_mw[draw]
+        peak = bool(model.peak[hour])
+        charge_request = 0.0 if peak else min(power, headroom)
+        if deficit > 0:
+            discharge_request = min(power, deficit)
+        elif peak and arbitrage_ok:
+            discharge_request = min(power, max(demand - solar, 0.0))
+        else:
+            discharge_request = 0.0
+        new = min(max(soc + charge_request * root - discharge_request / root, 0.0), model.battery_mwh[draw])
+        stored, soc = new - soc, new
+        net = demand - solar - max(-stored, 0.0) * root + max(stored, 0.0) / root
+        net = max(net, 0.0)
+        if model.gas_cost_usd_per_mwh[draw] < price:
+            gas = min(available, net)
+        else:
+            gas = min(available, max(net - grid_cap, 0.0))
+        needed = math.ceil(gas / unit - 1e-9) if unit > 0 else 0.0
+        history.append(needed)
+        recent = max(history[-model.gas_min_up_hours :])
+        keepable = math.floor(net / (model.gas_min_load_frac * unit) + 1e-9) if unit > 0 else 0.0
+        fleet = math.floor(model.gas_mw[draw] / model.gas_unit_mw + 1e-9)
+        committed = max(needed, min(recent, keepable, fleet))
+        gas = min(max(gas, committed * model.gas_min_load_frac * unit), min(net, available))
+        grid = min(grid_cap, net - gas)
+        out["grid"].append(grid)
+        out["gas"].append(gas)
+        out["curtailed"].append(max(net - gas - grid, 0.0))
+        out["soc"].append(soc)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="1,000 draws and 2 loop draws (under a minute)")
+    args = parser.parse_args()
+    draws = 1_000 if args.quick else 10_000
+    loop_draws = 2 if args.quick else 5
+    model = site(draws)
+    hours = len(model.pue)
+    dispatch(model.take(slice(0, 8)))  # warm up
+    start = time.perf_counter()
+    chunk = CHUNK_DRAWS
+    results = [
+        dispatch(model.take(slice(first, min(first + chunk, draws)))) for first in range(0, draws, chunk)
+    ]
+    vector_s = time.perf_counter() - start
+    start = time.perf_counter()
+    reference = [loop(model, draw) for draw in range(loop_draws)]
+    loop_s = time.perf_counter() - start
+    worst = max(
+        float(np.max(np.abs(results[0][key][draw] - np.array(reference[draw][key]))))
+        for draw in range(loop_draws)
+        for key in ("grid", "gas", "curtailed", "soc")
+    )
+    vector_rate = draws * hours / vector_s
+    loop_rate = loop_draws * hours / loop_s
+    print(
+        f"vectorised: {draws:,} draws x {hours:,} hours in {vector_s:.2f} s; "
+        f"loop: {loop_draws} draws in {loop_s:.2f} s; largest difference {worst:.2e} MW"
+    )
+    print(
+        f"energy: {vector_rate:.2e} hours/s, per-hour loop {loop_rate:.2e} hours/s, "
+        f"ratio {vector_rate / loop_rate:.0f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""``python -m neocloud``: the command line."""
+
+from __future__ import annotations
+
+from neocloud.cli import main
+
+main()

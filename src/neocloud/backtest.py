@@ -1,0 +1,140 @@
+"""Backtest: what the model predicts for the public figures it ships, against what was reported.
+
+Reads ``neocloud/reference/power.csv`` (campus power), ``costs.csv`` (capex and cost per GPU-hour) and the
+catalog's ``training_runs`` table, predicts each figure through the public API (``design.size``,
+``pipeline.run``, ``compute.train_time``) and returns one row per figure with the signed error
+``(predicted - reported) / reported``. Method and results: docs/methods/backtest.md.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from neocloud import compute
+from neocloud.catalog import Catalog, load_catalog
+from neocloud.design import default_system, size
+from neocloud.load import validate
+from neocloud.pipeline import run
+
+REFERENCE = Path(__file__).parent / "reference"
+COLUMNS = ["kind", "name", "predicted", "reported", "unit", "error_frac", "source", "id", "basis"]
+
+# Which design figure a reported power is compared with. A figure whose kind was not stated
+# ("unspecified") is compared with facility power at the design day: announced campus power is
+# usually the building's (or the grid connection's) capacity, of which facility power is the lower bound.
+POWER_BASIS = {"it": "it_power_mw", "facility": "facility_power_mw", "unspecified": "facility_power_mw",
+               "utility": "utility_capacity_mw"}
+DEFAULT_REGION = "ercot-tx"
+
+
+def read_reference(name: str) -> pd.DataFrame:
+    """A shipped reference table (``power`` or ``costs``) as a DataFrame."""
+    return pd.read_csv(REFERENCE / f"{name}.csv")
+
+
+def _present(value: Any) -> bool:
+    return not (value is None or (isinstance(value, float) and math.isnan(value)) or value == "")
+
+
+def campus(name: str, system: str, systems: int, catalog: Catalog, cooling: str | None = None,
+           climate: str | None = None, region: str | None = None) -> Any:
+    """The smallest valid one-building campus scenario of ``systems`` identical systems."""
+    data: dict[str, Any] = {
+        "name": name,
+        "site": {"location": "-", "climate": climate or "abilene-tx", "region": region or DEFAULT_REGION},
+        "campus": {"phases": [{"name": "all", "system": system, "systems_per_building": int(systems)}]},
+    }
+    if cooling:
+        data["campus"]["cooling"] = cooling
+    return validate(data, f"<backtest {name}>", catalog=catalog)
+
+
+def _row(kind: str, name: str, predicted: float, reported: float, unit: str, source: str,
+         row_id: str, basis: str) -> dict[str, Any]:
+    return {"kind": kind, "name": name, "predicted": float(predicted), "reported": float(reported),
+            "unit": unit, "error_frac": (float(predicted) - float(reported)) / float(reported),
+            "source": source, "id": row_id, "basis": basis}
+
+
+def power_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Campus power: design-stage MW for each reported fleet, compared by the reported kind of power."""
+    out = []
+    for ref in read_reference("power").to_dict("records"):
+        basis = POWER_BASIS[ref["power_kind"]]
+        cooling = ref["cooling"] if _present(ref["cooling"]) else None
+        climate = ref["climate"] if _present(ref["climate"]) else None
+        if _present(ref["system"]):
+            scenario = campus(ref["id"], ref["system"], int(ref["system_count"]), catalog, cooling, climate)
+            predicted = run(scenario, draws=1, seed=0, catalog=catalog).summary()[basis]
+        else:
+            design = size(ref["accelerator"], int(ref["accelerator_count"]), climate=climate, cooling=cooling,
+                          catalog=catalog)
+            predicted = design[basis]
+        out.append(_row("power", ref["name"], predicted, ref["reported_mw"], "MW", ref["source"], ref["id"],
+                        f"{basis} ({ref['power_kind']})"))
+    return out
+
+
+def _metric(metric: str, summary: dict[str, Any]) -> float:
+    if metric == "capex_facility_usd_per_it_mw":
+        return summary["capex_facility_usd"] / summary["it_power_mw"]
+    if metric == "capex_usd_per_facility_gw":
+        return summary["capex_usd"] / (summary["facility_power_mw"] / 1000.0)
+    if metric == "capex_it_usd_per_accelerator":
+        return summary["capex_it_usd"] / summary["accelerators"]
+    return float(summary[metric])
+
+
+def cost_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Capex and cost per GPU-hour: the whole pipeline on a campus of the reported fleet."""
+    out = []
+    for ref in read_reference("costs").to_dict("records"):
+        system = default_system(ref["accelerator"], catalog)
+        per_system = catalog.value("systems", system, "accelerators_per_system")
+        scenario = campus(ref["id"], system, math.ceil(ref["accelerator_count"] / per_system), catalog,
+                          ref["cooling"], ref["climate"], ref["region"])
+        summary = run(scenario, draws=1, seed=0, catalog=catalog).summary()
+        kind = "gpu_hour" if ref["metric"] == "cost_usd_per_gpu_hour" else "capex"
+        out.append(_row(kind, ref["name"], _metric(ref["metric"], summary), ref["reported"], ref["unit"],
+                        ref["source"], ref["id"], ref["metric"]))
+    return out
+
+
+def training_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Published training runs: ``compute.train_time`` GPU-hours (or MFU where only that was reported)."""
+    if "training_runs" not in catalog.names:
+        return []
+    out = []
+    for run_id, ref in catalog.table("training_runs").iterrows():
+        metric = "gpu_hours" if _present(ref.get("gpu_hours")) else "mfu"
+        if not (_present(ref.get("accelerators")) and _present(ref.get(metric))):
+            continue
+        options = {key: (str(ref[key]) if key == "precision" else float(ref[key]))
+                   for key in ("precision", "network_gbps", "seq_tokens") if _present(ref.get(key))}
+        active = ref.get("active_params")
+        # MFU does not depend on the token count; GPU-hour rows always give one
+        tokens = float(ref["tokens"]) if _present(ref.get("tokens")) else 1e12
+        result = compute.train_time(str(ref["accelerator"]), int(ref["accelerators"]), float(ref["params"]),
+                                    tokens, float(active) if _present(active) else None, catalog=catalog,
+                                    **options)
+        unit = "GPU-hours" if metric == "gpu_hours" else "fraction"
+        out.append(_row("training", str(ref.get("name", run_id)), result[metric], ref[metric], unit,
+                        str(ref["source"]), str(run_id), metric))
+    return out
+
+
+def backtest(catalog: Catalog | None = None) -> pd.DataFrame:
+    """Predicted against reported for every shipped public figure, one row each (see COLUMNS)."""
+    catalog = catalog or load_catalog()
+    rows = power_rows(catalog) + cost_rows(catalog) + training_rows(catalog)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def summary(df: pd.DataFrame) -> dict[str, float]:
+    """Median absolute error (fraction) per kind of figure."""
+    groups = df.groupby("kind", sort=False)["error_frac"]
+    return {str(kind): float(errors.abs().median()) for kind, errors in groups}

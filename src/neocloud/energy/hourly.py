@@ -1,0 +1,493 @@
+"""The typical year hour by hour: dispatch of one supply configuration, vectorised over draws.
+
+A few draws at a time (``CHUNK_DRAWS``) go through a fixed sequence of in-place ufuncs on preallocated
+(draw, hour) buffers that are reused chunk after chunk, so the working set stays in cache and nothing is
+allocated per hour. What depends on the hour only (PUE, derating, time of use, solar shape) is computed
+once per site (``Profiles``); what depends on the hour of day only (the workload's cycle) is computed on
+(draw, 24). The battery's state of charge, a chain of clamped sums, comes from a blocked scan: the clamp
+maps of each day compose into one clamp map, the days are scanned the same way, and every hour then
+follows from the state at the start of its day in three whole-array operations. Method:
+docs/methods/energy.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neocloud.units import (
+    DAYS_PER_WEEK,
+    DAYS_PER_YEAR,
+    HOURS_PER_DAY,
+    HOURS_PER_YEAR,
+    KG_PER_T,
+    MONTHS_PER_YEAR,
+)
+
+SOURCES = ("grid", "gas", "solar", "battery", "curtailed")
+DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+HOUR = np.arange(HOURS_PER_YEAR)
+HOUR_OF_DAY = HOUR % HOURS_PER_DAY
+DAY_OF_YEAR = HOUR // HOURS_PER_DAY
+MONTH_OF_HOUR = np.repeat(np.arange(MONTHS_PER_YEAR), DAYS_IN_MONTH * HOURS_PER_DAY)
+MONTH_START_DAY = np.concatenate([[0], np.cumsum(DAYS_IN_MONTH)[:-1]])
+MONTH_START_HOUR = MONTH_START_DAY * HOURS_PER_DAY
+HOURS_PER_WEEK = DAYS_PER_WEEK * HOURS_PER_DAY
+TYPICAL_WEEK_START_DAY = 195  # a week in mid-July
+CHUNK_DRAWS = 8  # draws simulated together: each (draw, hour) buffer is 0.56 MB (measured fastest)
+SCAN_BLOCK = HOURS_PER_DAY  # clamp maps composed per block at each level of the state-of-charge scan
+UNIT_ROUNDING = 1e-9  # slack when counting whole turbine units
+MONTHLY_KEYS = (
+    "facility_mwh",
+    "it_mwh",
+    "cost_usd",
+    "co2_t",
+    "water_m3",
+    "curtailed_it_mwh",
+    *(f"{source}_mwh" for source in SOURCES),
+)
+# hourly buffers of a chunk; the first seven are summed by month in one call, in this order
+REDUCED = ("grid", "gas", "curtailed", "battery", "spilled", "curtailed_it", "weighted_grid")
+BUFFERS = (
+    *REDUCED,
+    "demand",
+    "solar",
+    "available",
+    "residual",
+    "excess",
+    "charge",
+    "discharge",
+    "net",
+    "soc",
+    "cumulative",
+    "chain_low",  # chain_low and chain_high are one (2, draw, hour) buffer for the scan
+    "chain_high",
+)
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything the hourly model needs for one site and one supply configuration; arrays are per draw."""
+
+    it_mw: np.ndarray  # (draw,) maximum IT power online
+    utilisation: np.ndarray  # (draw,)
+    busy_frac: float
+    idle_frac: float
+    amplitude_frac: float
+    peak_hour: float
+    temperature_c: np.ndarray  # (hour,)
+    pue: np.ndarray  # (hour,)
+    price_usd_per_mwh: np.ndarray  # (draw,) mean grid price
+    price_multiplier: np.ndarray  # (hour,) time of use, mean 1 over a day
+    peak: np.ndarray  # (hour,) bool, time-of-use peak window
+    grid_mw: np.ndarray  # (draw,)
+    carbon_g_per_kwh: float
+    gas_mw: np.ndarray  # (draw,) ISO nameplate of the running turbines
+    gas_unit_mw: float
+    gas_min_load_frac: float
+    gas_min_up_hours: int
+    gas_derate_per_c: float
+    gas_availability: float
+    gas_cost_usd_per_mwh: np.ndarray  # (draw,) fuel plus variable O&M
+    gas_mmbtu_per_mwh: float
+    gas_start_usd_per_mw: float
+    gas_co2_kg_per_mmbtu: float
+    battery_mw: np.ndarray  # (draw,)
+    battery_mwh: np.ndarray  # (draw,)
+    battery_efficiency: float
+    solar_mw: np.ndarray  # (draw,)
+    solar_cf: np.ndarray  # (hour,)
+    wue_l_per_kwh: float
+
+    def take(self, index: slice) -> Site:
+        """The same site for a slice of draws."""
+        return replace(self, **{name: getattr(self, name)[index] for name in PER_DRAW})
+
+
+PER_DRAW = (
+    "it_mw",
+    "utilisation",
+    "price_usd_per_mwh",
+    "grid_mw",
+    "gas_mw",
+    "gas_cost_usd_per_mwh",
+    "battery_mw",
+    "battery_mwh",
+    "solar_mw",
+)
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """What the hourly model needs that depends on the hour only: computed once per site, shared by draws."""
+
+    daily_cycle: np.ndarray  # (24,) utilisation multiplier by hour of day
+    pue_by_day: np.ndarray  # (day, 24)
+    pue_peak_by_hour: np.ndarray  # (24,) highest PUE at each hour of day
+    pue_by_month: np.ndarray  # (12, 24) PUE summed over the days of each month
+    solar_cf_by_month: np.ndarray  # (12,) capacity factor summed over each month's hours
+    gas_available_frac: np.ndarray  # (hour,) derating x availability
+    gas_unit_mw: np.ndarray  # (hour,) output of one running unit; inf where a unit gives nothing
+    gas_keep_mw: np.ndarray  # (hour,) minimum load of one unit; inf where a unit gives nothing
+    gas_floor_mw: np.ndarray  # (hour,) minimum load of one unit
+    charge_factor: np.ndarray  # (hour,) -sqrt(efficiency) outside the peak window, 0 in it
+    arbitrage_factor: np.ndarray | None  # (hour,) 1/sqrt(efficiency) where arbitrage pays, else 0
+    multiplier_levels: np.ndarray  # (level,) distinct time-of-use multipliers
+    multiplier_level: np.ndarray  # (hour,) index into multiplier_levels
+    weighted: bool  # prices vary by hour: grid energy is also summed weighted by the multiplier
+
+
+def profiles(site: Site) -> Profiles:
+    """The hour-only arrays of a site (see ``Profiles``)."""
+    hour_of_day = np.arange(HOURS_PER_DAY)
+    cycle = 1 + site.amplitude_frac * np.cos(2 * np.pi * (hour_of_day - site.peak_hour) / HOURS_PER_DAY)
+    pue_by_day = site.pue.reshape(DAYS_PER_YEAR, HOURS_PER_DAY)
+    derate = np.clip(1 - site.gas_derate_per_c * np.maximum(site.temperature_c - 15.0, 0.0), 0.0, 1.0)
+    unit = site.gas_unit_mw * derate
+    running = unit > 0
+    root = np.sqrt(site.battery_efficiency)
+    multiplier = site.price_multiplier
+    arbitrage = site.peak & (multiplier.max() * site.battery_efficiency > multiplier.min())
+    levels, level = np.unique(multiplier, return_inverse=True)
+    return Profiles(
+        daily_cycle=cycle,
+        pue_by_day=pue_by_day,
+        pue_peak_by_hour=pue_by_day.max(axis=0),
+        pue_by_month=np.add.reduceat(pue_by_day, MONTH_START_DAY, axis=0),
+        solar_cf_by_month=np.add.reduceat(site.solar_cf, MONTH_START_HOUR),
+        gas_available_frac=derate * site.gas_availability,
+        gas_unit_mw=np.where(running, unit, np.inf),
+        gas_keep_mw=np.where(running, site.gas_min_load_frac * unit, np.inf),
+        gas_floor_mw=site.gas_min_load_frac * unit,
+        charge_factor=np.where(site.peak, 0.0, -root),
+        arbitrage_factor=np.where(arbitrage, 1 / root, 0.0) if arbitrage.any() else None,
+        multiplier_levels=levels,
+        multiplier_level=level.reshape(-1),
+        weighted=bool(np.any(multiplier != 1.0)),
+    )
+
+
+class Workspace:
+    """Preallocated (draw, hour) buffers for up to ``draws`` draws, reused from chunk to chunk."""
+
+    def __init__(self, draws: int) -> None:
+        self.hourly = np.empty((len(BUFFERS), draws, HOURS_PER_YEAR))
+        self.mask = np.empty((draws, HOURS_PER_YEAR), dtype=bool)
+
+    def view(self, draws: int) -> dict[str, np.ndarray]:
+        """The buffers for the first ``draws`` draws by name; also ``reduced`` (7, draw, hour), ``chain``
+        (2, draw, hour) and ``mask``."""
+        hourly = self.hourly[:, :draws]
+        named = {name: hourly[index] for index, name in enumerate(BUFFERS)}
+        low = BUFFERS.index("chain_low")
+        named["reduced"] = hourly[: len(REDUCED)]
+        named["chain"] = hourly[low : low + 2]
+        named["mask"] = self.mask[:draws]
+        return named
+
+
+def _chain(
+    shift: np.ndarray, low: np.ndarray, high: np.ndarray, start: np.ndarray, chain: np.ndarray
+) -> None:
+    """Clamped running sums along the last axis from each ``start`` level into ``chain`` (level, ...,
+    length): chain[:, ..., t] = clip(chain[:, ..., t-1] + shift[..., t], low[..., t], high[..., t])."""
+    previous = start
+    for step in range(shift.shape[-1]):
+        target = chain[..., step]
+        np.add(previous, shift[..., step], out=target)
+        np.maximum(target, low[..., step], out=target)
+        np.minimum(target, high[..., step], out=target)
+        previous = target
+
+
+def clamp_scan(
+    shift: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    capacity: np.ndarray,
+    initial: np.ndarray,
+    states: np.ndarray,
+    cumulative: np.ndarray | None = None,
+    chain: np.ndarray | None = None,
+) -> np.ndarray:
+    """States s[:, t] = clip(s[:, t-1] + shift[:, t], low[:, t], high[:, t]) from s[:, -1] = initial, into
+    ``states`` (draw, length).
+
+    Every map must send [0, capacity] into itself (0 <= low <= high <= capacity; ``low``, ``high``
+    broadcast to the shape of ``shift``). The maps of each block of ``SCAN_BLOCK`` steps are run from 0
+    and from the capacity, which with their summed shifts gives the block's composed map
+    ``s -> clip(s + sum, from_0, from_capacity)`` on [0, capacity]; the blocks' maps are scanned the same
+    way (recursively), and each step's state is then that composed prefix applied to the state at the start
+    of its block. ``cumulative`` (draw, length) and ``chain`` (2, draw, length) are optional buffers.
+    """
+    draws, length = shift.shape
+    low = np.broadcast_to(low, shift.shape)
+    high = np.broadcast_to(high, shift.shape)
+    start = np.stack([np.zeros(draws), capacity])
+    if length <= SCAN_BLOCK:
+        chain = np.empty((1, draws, length))
+        _chain(shift, low, high, np.asarray(initial, dtype=float)[None, :], chain)
+        states[:] = chain[0]
+        return states
+    blocks = -(-length // SCAN_BLOCK)
+    padded = blocks * SCAN_BLOCK
+    full = states
+    if padded != length or cumulative is None or chain is None:
+        extra = padded - length
+        shift = np.concatenate([shift, np.zeros((draws, extra))], axis=1)
+        low = np.concatenate([low, np.zeros((draws, extra))], axis=1)  # identity maps pad the last block
+        high = np.concatenate([high, np.broadcast_to(capacity[:, None], (draws, extra))], axis=1)
+        full, cumulative, chain = (
+            np.empty((draws, padded)),
+            np.empty((draws, padded)),
+            np.empty((2, draws, padded)),
+        )
+    shape = (draws, blocks, SCAN_BLOCK)
+    shift, low, high = shift.reshape(shape), low.reshape(shape), high.reshape(shape)
+    cumulative, chain, full_blocks = (
+        cumulative.reshape(shape),
+        chain.reshape((2, *shape)),
+        full.reshape(shape),
+    )
+    np.cumsum(shift, axis=-1, out=cumulative)
+    _chain(shift, low, high, start[:, :, None], chain)
+    ends = clamp_scan(
+        cumulative[..., -1].copy(),
+        chain[0, ..., -1].copy(),
+        chain[1, ..., -1].copy(),
+        capacity,
+        initial,
+        np.empty((draws, blocks)),
+    )
+    first = np.concatenate([initial[:, None], ends[:, :-1]], axis=1)
+    np.add(first[..., None], cumulative, out=full_blocks)
+    np.maximum(full_blocks, chain[0], out=full_blocks)
+    np.minimum(full_blocks, chain[1], out=full_blocks)
+    if full is not states:
+        states[:] = full[:, :length]
+    return states
+
+
+def state_of_charge(step_mwh: np.ndarray, capacity_mwh: np.ndarray, initial_mwh: np.ndarray) -> np.ndarray:
+    """Stored energy after each hour, s[t] = clip(s[t-1] + step[t], 0, capacity), for all hours at once.
+
+    ``step_mwh`` is (draw, hour); ``capacity_mwh`` and ``initial_mwh`` are (draw,). MWh.
+    """
+    step_mwh = np.asarray(step_mwh, dtype=float)
+    capacity = np.asarray(capacity_mwh, dtype=float)
+    states = np.empty_like(step_mwh)
+    return clamp_scan(
+        step_mwh, np.zeros((1, 1)), capacity[:, None], capacity, np.asarray(initial_mwh, float), states
+    )
+
+
+def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch the draws of ``site`` hour by hour into the buffers ``work`` (see ``Workspace.view``), MW.
+
+    Fills demand, solar (produced), spilled, battery (discharge - charge), soc (MWh), net (after solar and
+    battery), gas, grid, curtailed; uses the rest as scratch. Returns the gas starts (draw,) and the IT
+    power by hour of day (draw, 24). Balance each hour:
+    demand = (solar - spilled) + battery + grid + gas + curtailed.
+    """
+    draws = len(site.it_mw)
+    demand, solar, available, residual, excess = (
+        work[name] for name in ("demand", "solar", "available", "residual", "excess")
+    )
+    charge, discharge, net, soc, mask = (work[name] for name in ("charge", "discharge", "net", "soc", "mask"))
+    battery, spilled, gas, grid, curtailed = (
+        work[name] for name in ("battery", "spilled", "gas", "grid", "curtailed")
+    )
+    utilisation = np.clip(site.utilisation[:, None] * shape.daily_cycle, 0.0, 1.0)
+    it_by_hour = site.it_mw[:, None] * (site.idle_frac + (site.busy_frac - site.idle_frac) * utilisation)
+    np.multiply(it_by_hour[:, None, :], shape.pue_by_day, out=demand.reshape(draws, DAYS_PER_YEAR, -1))
+    np.multiply(site.solar_mw[:, None], site.solar_cf, out=solar)
+    np.subtract(demand, solar, out=residual)
+    np.multiply(site.gas_mw[:, None], shape.gas_available_frac, out=available)
+    np.subtract(residual, site.grid_mw[:, None], out=excess)
+    np.subtract(excess, available, out=excess)  # > 0: the deficit; < 0: the headroom
+
+    power, capacity = site.battery_mw[:, None], site.battery_mwh
+    if np.any((site.battery_mw > 0) & (capacity > 0)):
+        root = np.sqrt(site.battery_efficiency)
+        np.minimum(excess, 0.0, out=charge)  # charge the headroom outside the peak window
+        np.maximum(charge, -power, out=charge)
+        np.multiply(charge, shape.charge_factor, out=charge)
+        if shape.arbitrage_factor is None:  # discharge the deficit
+            np.minimum(excess, power, out=discharge)
+            np.maximum(discharge, 0.0, out=discharge)
+            np.divide(discharge, root, out=discharge)
+        else:  # or, where no deficit, the residual load in the peak window
+            np.maximum(residual, 0.0, out=discharge)
+            np.minimum(discharge, power, out=discharge)
+            np.multiply(discharge, shape.arbitrage_factor, out=discharge)
+            np.greater(excess, 0.0, out=mask)
+            np.minimum(excess, power, out=net)
+            np.divide(net, root, out=discharge, where=mask)
+        step = np.subtract(charge, discharge, out=charge)
+        clamp_scan(
+            step,
+            np.zeros((1, 1)),
+            capacity[:, None],
+            capacity,
+            capacity,
+            soc,
+            work["cumulative"],
+            work["chain"],
+        )
+        stored = discharge
+        np.subtract(soc[:, 1:], soc[:, :-1], out=stored[:, 1:])
+        np.subtract(soc[:, 0], capacity, out=stored[:, 0])
+        np.greater(stored, 0.0, out=mask)
+        np.multiply(stored, -root, out=battery)  # discharged: what left the store, after losses
+        np.divide(stored, -root, out=battery, where=mask)  # charged: what the store took, before losses
+        np.subtract(residual, battery, out=net)
+    else:
+        soc[:] = capacity[:, None]
+        battery[:] = 0.0
+        np.copyto(net, residual)
+    np.negative(net, out=spilled)
+    np.maximum(spilled, 0.0, out=spilled)
+    np.maximum(net, 0.0, out=net)
+
+    starts = np.zeros(draws)
+    if np.any(site.gas_mw > 0):
+        # grid before gas where gas costs at least the hour's price: gas then serves what exceeds the grid
+        prices = site.price_usd_per_mwh[:, None] * shape.multiplier_levels
+        grid_first = np.where(site.gas_cost_usd_per_mwh[:, None] < prices, 0.0, site.grid_mw[:, None])
+        target = excess
+        np.take(grid_first, shape.multiplier_level, axis=1, out=target)
+        np.subtract(net, target, out=target)
+        np.maximum(target, 0.0, out=target)
+        np.minimum(available, target, out=gas)
+        needed, keepable, committed = work["cumulative"], work["chain_low"], work["chain_high"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(gas, shape.gas_unit_mw, out=needed)
+            np.subtract(needed, UNIT_ROUNDING, out=needed)
+            np.ceil(needed, out=needed)
+            np.divide(net, shape.gas_keep_mw, out=keepable)
+            np.add(keepable, UNIT_ROUNDING, out=keepable)
+            np.floor(keepable, out=keepable)
+        np.copyto(committed, needed)  # units needed in the last min_up_hours stay on where load keeps them
+        for lag in range(1, max(site.gas_min_up_hours, 1)):
+            np.maximum(committed[:, lag:], needed[:, :-lag], out=committed[:, lag:])
+        np.minimum(committed, keepable, out=committed)
+        fleet = (
+            np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING)
+            if site.gas_unit_mw > 0
+            else np.zeros(draws)
+        )
+        np.minimum(committed, fleet[:, None], out=committed)
+        np.maximum(committed, needed, out=committed)
+        floor = keepable
+        np.multiply(committed, shape.gas_floor_mw, out=floor)
+        np.maximum(gas, floor, out=gas)
+        np.minimum(net, available, out=floor)
+        np.minimum(gas, floor, out=gas)
+        rises = needed[:, 1:]
+        np.subtract(committed[:, 1:], committed[:, :-1], out=rises)
+        np.maximum(rises, 0.0, out=rises)
+        starts = rises.sum(axis=-1)
+    else:
+        gas[:] = 0.0
+    remainder = excess
+    np.subtract(net, gas, out=remainder)
+    np.minimum(remainder, site.grid_mw[:, None], out=grid)
+    np.subtract(remainder, grid, out=curtailed)
+    np.maximum(curtailed, 0.0, out=curtailed)
+    return starts, it_by_hour
+
+
+def dispatch(site: Site) -> dict[str, np.ndarray]:
+    """Hour-by-hour supply of a typical year, (draw, hour) arrays in MW (= MWh per hour).
+
+    Keys: demand (facility), it_demand, solar (used), solar_spilled, charge, discharge, soc (MWh), grid,
+    gas, curtailed (facility), price; and starts (draw,). Balance each hour:
+    demand = solar + discharge - charge + grid + gas + curtailed.
+    """
+    draws = len(site.it_mw)
+    work = Workspace(draws).view(draws)
+    starts, it_by_hour = dispatch_chunk(site, profiles(site), work)
+    battery = work["battery"]
+    return {
+        "demand": work["demand"],
+        "it_demand": np.tile(it_by_hour, DAYS_PER_YEAR),
+        "solar": work["solar"] - work["spilled"],
+        "solar_spilled": work["spilled"],
+        "charge": np.maximum(-battery, 0.0),
+        "discharge": np.maximum(battery, 0.0),
+        "soc": work["soc"],
+        "grid": work["grid"],
+        "gas": work["gas"],
+        "curtailed": work["curtailed"],
+        "price": site.price_usd_per_mwh[:, None] * site.price_multiplier,
+        "starts": starts,
+    }
+
+
+def simulate(site: Site) -> dict[str, np.ndarray]:
+    """The typical year reduced: per draw and calendar month (draw, 12) energy by source (MWh), cost (USD),
+    CO2 (t), water (m3), IT energy and curtailment (MWh); the typical week (draw, hour_of_week, source) and
+    its demand (MW); peaks (draw,) MW."""
+    draws = len(site.it_mw)
+    shape = profiles(site)
+    monthly = {key: np.zeros((draws, MONTHS_PER_YEAR)) for key in MONTHLY_KEYS}
+    week = np.zeros((draws, HOURS_PER_WEEK, len(SOURCES)))
+    week_demand = np.zeros((draws, HOURS_PER_WEEK))
+    peak_grid = np.zeros(draws)
+    peak_demand = np.zeros(draws)
+    span = slice(
+        TYPICAL_WEEK_START_DAY * HOURS_PER_DAY, (TYPICAL_WEEK_START_DAY + DAYS_PER_WEEK) * HOURS_PER_DAY
+    )
+    workspace = Workspace(min(CHUNK_DRAWS, draws))
+    reduced = len(REDUCED) if shape.weighted else len(REDUCED) - 1
+    start_cost_usd = site.gas_unit_mw * site.gas_start_usd_per_mw
+    for first in range(0, draws, CHUNK_DRAWS):
+        chunk = slice(first, min(first + CHUNK_DRAWS, draws))
+        part = site.take(chunk)
+        work = workspace.view(chunk.stop - chunk.start)
+        starts, it_by_hour = dispatch_chunk(part, shape, work)
+        np.divide(work["curtailed"], site.pue, out=work["curtailed_it"])
+        if shape.weighted:
+            np.multiply(work["grid"], site.price_multiplier, out=work["weighted_grid"])
+        sums = dict(
+            zip(REDUCED, np.add.reduceat(work["reduced"][:reduced], MONTH_START_HOUR, axis=-1), strict=False)
+        )
+        grid_cost = sums["weighted_grid"] if shape.weighted else sums["grid"]
+        it_mwh = it_by_hour.sum(axis=-1)[:, None] * DAYS_IN_MONTH
+        facility_mwh = it_by_hour @ shape.pue_by_month.T - sums["curtailed"]
+        it_served = it_mwh - sums["curtailed_it"]
+        values = {
+            "facility_mwh": facility_mwh,
+            "it_mwh": it_served,
+            "cost_usd": grid_cost * part.price_usd_per_mwh[:, None]
+            + sums["gas"] * part.gas_cost_usd_per_mwh[:, None]
+            + (starts * start_cost_usd)[:, None] / MONTHS_PER_YEAR,  # start-ups fall evenly over the months
+            "co2_t": (
+                sums["grid"] * site.carbon_g_per_kwh
+                + sums["gas"] * site.gas_mmbtu_per_mwh * site.gas_co2_kg_per_mmbtu
+            )
+            / KG_PER_T,
+            "water_m3": it_served * site.wue_l_per_kwh,
+            "curtailed_it_mwh": sums["curtailed_it"],
+            "grid_mwh": sums["grid"],
+            "gas_mwh": sums["gas"],
+            "solar_mwh": part.solar_mw[:, None] * shape.solar_cf_by_month - sums["spilled"],
+            "battery_mwh": sums["battery"],
+            "curtailed_mwh": sums["curtailed"],
+        }
+        for key, value in values.items():
+            monthly[key][chunk] = value
+        for index, name in enumerate(("grid", "gas", "solar", "battery", "curtailed")):
+            week[chunk, :, index] = work[name][:, span]
+        week[chunk, :, SOURCES.index("solar")] -= work["spilled"][:, span]
+        week_demand[chunk] = work["demand"][:, span]
+        peak_grid[chunk] = work["grid"].max(axis=-1)
+        peak_demand[chunk] = (it_by_hour * shape.pue_peak_by_hour).max(axis=-1)
+    return {
+        **monthly,
+        "week": week,
+        "week_demand": week_demand,
+        "peak_grid_mw": peak_grid,
+        "peak_demand_mw": peak_demand,
+    }

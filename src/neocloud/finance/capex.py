@@ -1,0 +1,152 @@
+"""Capital cost of the campus by asset class, and when it is paid: facility by phase on payment milestones
+before the phase is online, IT as it is delivered, land at the first construction start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neocloud.catalog import Catalog
+from neocloud.scenario import months_between
+
+MILESTONES = ("notice_to_proceed", "one_third", "two_thirds", "completion", "retention")
+
+
+@dataclass(frozen=True)
+class Capex:
+    """Capital cost totals (draw,) and monthly spend (draw, month), in USD."""
+
+    it_usd: np.ndarray
+    facility_usd: np.ndarray  # building, fit-out, soft costs and land
+    land_usd: np.ndarray
+    power_usd: np.ndarray  # on-site generation and storage, where the energy stage prices it
+    it_spend: np.ndarray
+    facility_spend: np.ndarray  # land and on-site power included
+    facility_in_service: np.ndarray  # depreciable facility cost placed in service (phase online)
+    milestone_fracs: np.ndarray  # (milestone,)
+
+    @property
+    def total_usd(self) -> np.ndarray:
+        """Campus capex (draw,): IT, facility (with land) and on-site power."""
+        return self.it_usd + self.facility_usd + self.power_usd
+
+
+def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[str, np.ndarray]:
+    """Capex totals per draw (USD): IT (systems, fabric, storage), building, fit-out, soft costs and land."""
+    campus = scenario.campus
+    draws = upstream.sizes["draw"]
+    cost = catalog.table("cost_items")["value"]
+    fabric = float(catalog.row("fabrics", campus.network)["capex_usd_per_accelerator"])
+    if campus.storage:
+        fabric += float(catalog.row("fabrics", campus.storage)["capex_usd_per_accelerator"])
+    prices = np.stack(
+        [
+            np.broadcast_to(
+                np.asarray(
+                    catalog.value("systems", phase.system, "price_usd")
+                    if phase.system_price_usd is None
+                    else phase.system_price_usd,
+                    dtype=float,
+                ),
+                (draws,),
+            )
+            for phase in campus.phases
+        ],
+        axis=1,
+    )
+    it = (upstream["phase_systems"].values * prices).sum(axis=1) + upstream["accelerators"].values * fabric
+    building = upstream["it_power_mw"].values * float(
+        catalog.row("cooling", campus.cooling)["facility_capex_usd_per_mw_it"]
+    )
+    acres = (
+        np.broadcast_to(np.asarray(scenario.site.land_acres, dtype=float), (draws,))
+        if scenario.site.land_acres is not None
+        else upstream["facility_power_mw"].values * float(cost["land_acres_per_mw"])
+    )
+    land = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
+    power = upstream["capex_power_usd"].values if "capex_power_usd" in upstream else np.zeros(draws)
+    facility = (
+        building * (1 + float(cost["soft_cost_frac"]))
+        + upstream["racks"].values * float(cost["fitout_usd_per_rack"])
+        + land
+    )
+    return {
+        "it": np.asarray(it, dtype=float),
+        "facility": np.asarray(facility, dtype=float),
+        "land": np.asarray(land, dtype=float),
+        "power": np.asarray(power, dtype=float),
+    }
+
+
+def milestone_fractions(catalog: Catalog) -> np.ndarray:
+    """Shares of a phase's facility cost paid at each payment milestone (summing to 1)."""
+    fracs = np.array(
+        [catalog.value("finance_defaults", f"milestone_frac_{name}", "value") for name in MILESTONES]
+    )
+    return fracs / fracs.sum()
+
+
+def scatter_add(out: np.ndarray, month: np.ndarray, amount: np.ndarray) -> None:
+    """Add ``amount`` (draw,) into ``out`` (draw, month) at ``month`` (draw,); months outside are dropped."""
+    index = np.floor(month).astype(np.int64)
+    keep = (index >= 0) & (index < out.shape[1]) & np.isfinite(month)
+    rows = np.nonzero(keep)[0]
+    np.add.at(out, (rows, index[keep]), amount[keep])
+
+
+def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Capex:
+    """Capex totals and the month each dollar is paid.
+
+    Facility (building, fit-out, soft costs) is split over phases by IT MW and paid at five milestones of
+    each phase's construction window, from its ``construction_start`` to ``phase_online_month``: notice to
+    proceed, one third, two thirds, completion (the month before online) and retention (online). Land and
+    on-site power are paid at the first phase's notice to proceed. IT is paid as ``accelerators_online``
+    rises. A phase not online within the horizon pays only the milestones that fall inside it.
+    """
+    totals = campus_capex(scenario, catalog, upstream)
+    draws, months = upstream.sizes["draw"], upstream.sizes["month"]
+    phases = scenario.campus.phases
+    online = np.asarray(upstream["phase_online_month"].values, dtype=float)  # (draw, phase)
+    online = np.where(np.isfinite(online), online, np.inf)
+    phase_mw = np.asarray(upstream["phase_it_power_mw"].values, dtype=float)
+    share = phase_mw / np.maximum(phase_mw.sum(axis=1, keepdims=True), 1e-12)
+    depreciable = totals["facility"] - totals["land"]
+    fracs = milestone_fractions(catalog)
+    facility_spend = np.zeros((draws, months))
+    in_service = np.zeros((draws, months))
+    starts = []
+    for index, phase in enumerate(phases):
+        start = float(months_between(scenario.start, phase.schedule.construction_start or scenario.start))
+        start = np.minimum(np.full(draws, max(start, 0.0)), online[:, index])
+        starts.append(start)
+        finish = online[:, index]
+        window = np.where(np.isfinite(finish), finish - start, months - start)
+        amount = depreciable * share[:, index]
+        when = (start, start + window / 3, start + 2 * window / 3, np.maximum(start, finish - 1), finish)
+        for frac, month in zip(fracs, when, strict=True):
+            scatter_add(facility_spend, month, amount * frac)
+        scatter_add(in_service, finish, amount)
+    first_start = np.min(np.stack(starts, axis=1), axis=1)
+    scatter_add(facility_spend, first_start, totals["land"] + totals["power"])
+    scatter_add(in_service, first_start, totals["power"])
+
+    online_accelerators = np.asarray(upstream["accelerators_online"].values, dtype=float)
+    delivered = np.diff(np.maximum.accumulate(online_accelerators, axis=1), axis=1, prepend=0.0)
+    per_accelerator = totals["it"] / np.maximum(
+        np.asarray(upstream["accelerators"].values, dtype=float), 1e-12
+    )
+    it_spend = np.minimum(delivered, np.asarray(upstream["accelerators"].values, dtype=float)[:, None])
+    it_spend = it_spend * per_accelerator[:, None]
+    return Capex(
+        it_usd=totals["it"],
+        facility_usd=totals["facility"],
+        land_usd=totals["land"],
+        power_usd=totals["power"],
+        it_spend=it_spend,
+        facility_spend=facility_spend,
+        facility_in_service=in_service,
+        milestone_fracs=fracs,
+    )

@@ -1,0 +1,227 @@
+"""Vectorised financial kernels: NPV, IRR, payments, monotone root finding and month-axis helpers.
+
+Every function works on all draws at once: cash flows are arrays of shape (draw, period), rates of shape
+(draw,) or scalars. Periods are counted from 0 and the first cash flow is not discounted (numpy-financial's
+convention), so ``npv(rate, flows)[i] == numpy_financial.npv(rate, flows[i])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from neocloud.units import MONTHS_PER_YEAR
+
+# IRR reason codes (variable attrs carry them as flag_values / flag_meanings)
+IRR_FOUND, IRR_NO_SIGN_CHANGE, IRR_NO_ROOT_IN_RANGE, IRR_NOT_CONVERGED = range(4)
+IRR_REASONS = ("found", "no_sign_change", "no_root_in_range", "not_converged")
+IRR_REASON_ATTRS = {
+    "flag_values": list(range(len(IRR_REASONS))),
+    "flag_meanings": " ".join(IRR_REASONS),
+    "long_name": "why the IRR is NaN (0: an IRR was found)",
+}
+_LARGEST_DISCOUNT_EXPONENT = (
+    460.0  # exp(460) ~ 1e200: the steepest discount growth evaluated without overflow
+)
+
+
+def monthly_rate(annual_rate: np.ndarray | float) -> np.ndarray:
+    """The monthly rate equivalent to an effective annual rate: ``(1 + r) ** (1/12) - 1``."""
+    return np.expm1(np.log1p(np.asarray(annual_rate, dtype=float)) / MONTHS_PER_YEAR)
+
+
+def annual_rate(monthly: np.ndarray | float) -> np.ndarray:
+    """The effective annual rate of a monthly rate: ``(1 + r) ** 12 - 1``."""
+    return np.expm1(np.log1p(np.asarray(monthly, dtype=float)) * MONTHS_PER_YEAR)
+
+
+def discount_factors(rate: np.ndarray | float, periods: int) -> np.ndarray:
+    """``(1 + rate) ** -t`` for t = 0..periods-1: shape (draw, periods) from a rate of shape (draw,)."""
+    log_growth = np.log1p(np.atleast_1d(np.asarray(rate, dtype=float)))
+    return np.exp(-log_growth[:, None] * np.arange(periods)[None, :])
+
+
+def npv(rate: np.ndarray | float, cash_flows: np.ndarray) -> np.ndarray:
+    """Net present value per draw of cash flows (draw, period) at a rate per period (draw,) or scalar.
+
+    Example: ``npv(0.1, np.array([[-100.0, 110.0]]))`` is ``array([0.])``.
+    """
+    flows = np.atleast_2d(np.asarray(cash_flows, dtype=float))
+    factors = discount_factors(
+        np.broadcast_to(np.asarray(rate, dtype=float), flows.shape[:1]), flows.shape[1]
+    )
+    return np.einsum("ij,ij->i", flows, factors)
+
+
+def pmt(
+    rate: np.ndarray | float, periods: np.ndarray | float, present_value: np.ndarray | float
+) -> np.ndarray:
+    """Level payment per period that repays ``present_value`` over ``periods`` at ``rate`` per period.
+
+    Positive for a positive loan (numpy-financial's ``-pmt(rate, periods, present_value)``); ``pv / n``
+    at a zero rate. Example: ``pmt(0.0, 4, 100.0)`` is 25.
+    """
+    rate = np.asarray(rate, dtype=float)
+    periods = np.asarray(periods, dtype=float)
+    present_value = np.asarray(present_value, dtype=float)
+    small = np.abs(rate) < 1e-12
+    safe = np.where(small, 1.0, rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        annuity = safe / -np.expm1(-periods * np.log1p(safe))
+        return present_value * np.where(small, 1.0 / periods, annuity)
+
+
+def irr(
+    cash_flows: np.ndarray, tolerance: float = 1e-13, iterations: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """Internal rate of return per period of every row of ``cash_flows`` (draw, period), solved at once.
+
+    Safeguarded Newton iteration on ``t = log(1 + r)`` inside a bracket where the NPV changes sign
+    (bisection whenever a Newton step leaves the bracket). The bracket runs from the lowest rate whose
+    discounting stays finite (at most -99% per period) to 1000% per period.
+
+    Returns
+    -------
+    rate : (draw,) the IRR per period; NaN where none was found.
+    reason : (draw,) int8 code, ``IRR_REASONS[code]``: found, no_sign_change (all flows of one sign),
+        no_root_in_range, not_converged.
+    """
+    flows = np.atleast_2d(np.asarray(cash_flows, dtype=float))
+    draws, periods = flows.shape
+    period = np.arange(periods, dtype=float)
+    weighted = flows * period[None, :]
+    sign_change = (flows.min(axis=1) < 0) & (flows.max(axis=1) > 0)
+    low_t = np.full(draws, max(np.log(0.01), -_LARGEST_DISCOUNT_EXPONENT / max(periods - 1, 1)))
+    high_t = np.full(draws, np.log(11.0))
+
+    def value(t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        factors = np.exp(-t[:, None] * period[None, :])
+        return (np.einsum("ij,ij->i", flows[rows], factors), -np.einsum("ij,ij->i", weighted[rows], factors))
+
+    everything = np.arange(draws)
+    f_low, _ = value(low_t, everything)
+    f_high, _ = value(high_t, everything)
+    bracketed = sign_change & (np.sign(f_low) * np.sign(f_high) <= 0)
+    # flows that change sign more than once can have NPVs of one sign at both ends: search a grid between
+    # them (only those rows) and keep the sign change nearest a zero rate
+    unbracketed = np.nonzero(sign_change & ~bracketed)[0]
+    if unbracketed.size:
+        grid = np.unique(
+            np.concatenate([-np.geomspace(-low_t[0], 1e-5, 24), [0.0], np.geomspace(1e-5, high_t[0], 24)])
+        )
+        values = np.stack([value(np.full(unbracketed.size, point), unbracketed)[0] for point in grid], axis=1)
+        change = np.sign(values[:, :-1]) * np.sign(values[:, 1:]) <= 0
+        distance = np.where(change, np.minimum(np.abs(grid[:-1]), np.abs(grid[1:]))[None, :], np.inf)
+        pick = distance.argmin(axis=1)
+        found = np.isfinite(distance[np.arange(unbracketed.size), pick])
+        rows = unbracketed[found]
+        low_t[rows], high_t[rows] = grid[pick[found]], grid[pick[found] + 1]
+        f_low[rows] = values[found, pick[found]]
+        f_high[rows] = values[found, pick[found] + 1]
+        bracketed[rows] = True
+    rising = f_high > f_low  # orientation of the bracket, so the sign of f says which side the root lies
+    t = np.clip(np.zeros(draws), low_t, high_t)
+    done = ~bracketed
+    converged = np.zeros(draws, dtype=bool)
+    for _ in range(iterations):
+        rows = np.nonzero(~done)[0]
+        if rows.size == 0:
+            break
+        f, derivative = value(t[rows], rows)
+        above = (f > 0) == rising[rows]  # root lies below t
+        high_t[rows] = np.where(above, t[rows], high_t[rows])
+        low_t[rows] = np.where(above, low_t[rows], t[rows])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = t[rows] - f / derivative
+        inside = np.isfinite(newton) & (newton > low_t[rows]) & (newton < high_t[rows])
+        step = np.where(inside, newton, 0.5 * (low_t[rows] + high_t[rows]))
+        finished = (np.abs(step - t[rows]) <= tolerance * np.maximum(1.0, np.abs(t[rows]))) | (f == 0)
+        t[rows] = step
+        converged[rows] |= finished
+        done[rows] |= finished
+    reason = np.where(
+        ~sign_change,
+        IRR_NO_SIGN_CHANGE,
+        np.where(~bracketed, IRR_NO_ROOT_IN_RANGE, np.where(converged, IRR_FOUND, IRR_NOT_CONVERGED)),
+    ).astype(np.int8)
+    rate = np.where(reason == IRR_FOUND, np.expm1(t), np.nan)
+    return rate, reason
+
+
+def solve_increasing(
+    function: Callable[[np.ndarray], np.ndarray],
+    low: np.ndarray,
+    high: np.ndarray,
+    tolerance: float = 1e-10,
+    iterations: int = 200,
+) -> np.ndarray:
+    """Root per draw of an increasing function of shape (draw,) -> (draw,) in [low, high] (Illinois method).
+
+    The bracket's upper end doubles (up to 40 times) until the function is non-negative there. Returns NaN
+    where the function is positive at ``low`` (no root above it) or negative however high the bracket.
+    """
+    low = np.asarray(low, dtype=float).copy()
+    high = np.asarray(high, dtype=float).copy()
+    f_low, f_high = function(low), function(high)
+    for _ in range(40):
+        short = f_high < 0
+        if not short.any():
+            break
+        high = np.where(short, 2 * high - low, high)
+        f_high = np.where(short, function(high), f_high)
+    valid = (f_low <= 0) & (f_high >= 0)
+    side = np.zeros_like(low)  # which end was kept last: Illinois halves the stale end's value
+    x = np.where(f_low == 0, low, high)
+    for _ in range(iterations):
+        width = high - low
+        if not np.any(valid & (width > tolerance * np.maximum(1.0, np.abs(high)))):
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(f_high != f_low, high - f_high * width / (f_high - f_low), 0.5 * (low + high))
+        x = np.where(np.isfinite(x) & (x > low) & (x < high), x, 0.5 * (low + high))
+        f_x = function(x)
+        below = f_x < 0
+        low, f_low = np.where(below, x, low), np.where(below, f_x, f_low)
+        high, f_high = np.where(below, high, x), np.where(below, f_high, f_x)
+        f_high = np.where(below & (side == 1), 0.5 * f_high, f_high)
+        f_low = np.where(~below & (side == -1), 0.5 * f_low, f_low)
+        side = np.where(below, 1, -1)
+    root = np.where(np.abs(f_low) < np.abs(f_high), low, high)
+    return np.where(valid, root, np.nan)
+
+
+def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
+    """``cumulative`` (draw, month) read ``lag`` months earlier (draw,), interpolated; 0 before month 0.
+
+    For a running total, ``cumulative - lagged(cumulative, L)`` is the total of the last L months.
+    """
+    draws, months = cumulative.shape
+    position = np.arange(months)[None, :] - np.asarray(lag, dtype=float)[:, None]
+    floor = np.floor(position)
+    fraction = position - floor
+    padded = np.concatenate([np.zeros((draws, 1)), cumulative], axis=1)  # index 0 stands for "before month 0"
+    below = np.clip(floor + 1, 0, months).astype(np.int64)
+    above = np.clip(floor + 2, 0, months).astype(np.int64)
+    return (1 - fraction) * np.take_along_axis(padded, below, axis=1) + fraction * np.take_along_axis(
+        padded, above, axis=1
+    )
+
+
+def trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last ``window`` months (the current one included) along the month axis."""
+    total = np.cumsum(values, axis=1)
+    shifted = np.zeros_like(total)
+    shifted[:, window:] = total[:, :-window] if window < total.shape[1] else 0.0
+    return total - shifted
+
+
+def first_month(mask: np.ndarray) -> np.ndarray:
+    """First month (draw,) where ``mask`` (draw, month) is true; the number of months where it never is."""
+    return np.where(mask.any(axis=1), mask.argmax(axis=1), mask.shape[1]).astype(float)
+
+
+def last_month(mask: np.ndarray) -> np.ndarray:
+    """Last month (draw,) where ``mask`` (draw, month) is true; -1 where it never is."""
+    months = mask.shape[1]
+    return np.where(mask.any(axis=1), months - 1 - mask[:, ::-1].argmax(axis=1), -1).astype(float)

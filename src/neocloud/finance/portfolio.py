@@ -1,0 +1,146 @@
+"""A company of several campuses: their monthly cash flows summed by calendar month, and what the sum is
+worth against a stated valuation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neocloud.finance.kernels import annual_rate, irr, monthly_rate, npv, solve_increasing, trailing_sum
+from neocloud.finance.statements import dscr
+from neocloud.units import MONTHS_PER_YEAR
+
+SUMMED = (
+    "revenue_usd",
+    "opex_usd",
+    "ebitda_usd",
+    "capex_spend_usd",
+    "cfads_usd",
+    "debt_draw_usd",
+    "debt_service_usd",
+    "debt_balance_usd",
+    "equity_in_usd",
+    "equity_flow_usd",
+    "project_cash_flow_usd",
+    "terminal_value_usd",
+)
+
+
+def _month_index(date: np.datetime64) -> int:
+    return int(np.datetime64(date, "M").astype(int))
+
+
+def roll_up(
+    results: Sequence[Any],
+    valuation_usd: np.ndarray | float | None = None,
+    discount_rate: np.ndarray | float | None = None,
+) -> xr.Dataset:
+    """Sum the campuses' monthly cash flows by calendar month and value the company.
+
+    Parameters
+    ----------
+    results : campus ``Results`` (each with a finance stage in ``.dataset``), all with the same draws.
+    valuation_usd : the company's stated valuation (USD), scalar or (draw,); default the ``valuation_usd``
+        the campuses state (the largest, per draw), else none.
+    discount_rate : the company's discount rate per year; default the campuses' rates weighted by capex.
+
+    Returns
+    -------
+    xr.Dataset
+        Monthly sums (draw, month) on the company calendar (coordinate ``date``) and results (draw,):
+        ``npv_usd``, ``project_irr``, ``equity_irr``, ``enterprise_value_usd``, ``funding_usd``,
+        ``debt_usd``, ``equity_usd``, ``min_dscr``, ``run_rate_ebitda_usd_per_year``, and with a valuation
+        ``valuation_usd``, ``valuation_to_npv``, ``valuation_to_ebitda`` and ``implied_discount_rate`` (the
+        rate per year at which the company's NPV equals the valuation).
+    """
+    datasets = [result.dataset for result in results]
+    if not datasets:
+        raise ValueError("roll_up needs at least one campus result")
+    draws = datasets[0].sizes["draw"]
+    if any(data.sizes["draw"] != draws for data in datasets):
+        raise ValueError("every campus result must have the same number of draws")
+    firsts = [_month_index(data["date"].values[0]) for data in datasets]
+    start = min(firsts)
+    months = max(first + data.sizes["month"] for first, data in zip(firsts, datasets, strict=True)) - start
+    totals = {name: np.zeros((draws, months)) for name in SUMMED}
+    equity_terminal = np.zeros((draws, months))
+    capex_weight = np.zeros(draws)
+    weighted_rate = np.zeros(draws)
+    stated = []
+    for first, data in zip(firsts, datasets, strict=True):
+        offset = first - start
+        span = slice(offset, offset + data.sizes["month"])
+        for name in SUMMED:
+            totals[name][:, span] += np.asarray(data[name].values, dtype=float)
+        last = offset + data.sizes["month"] - 1
+        equity_terminal[:, last] += (
+            data["terminal_value_usd"].values[:, -1] - data["debt_balance_usd"].values[:, -1]
+        )
+        weight = np.asarray(data["capex_usd"].values, dtype=float)
+        capex_weight += weight
+        weighted_rate += weight * np.asarray(data["discount_rate"].values, dtype=float)
+        if "valuation_usd" in data:
+            stated.append(np.asarray(data["valuation_usd"].values, dtype=float))
+    rate = (
+        np.broadcast_to(np.asarray(discount_rate, dtype=float), (draws,))
+        if discount_rate is not None
+        else weighted_rate / np.where(capex_weight > 0, capex_weight, 1.0)
+    )
+    monthly = monthly_rate(rate)
+    project = totals["project_cash_flow_usd"] + totals["terminal_value_usd"]
+    equity = totals["equity_flow_usd"] + equity_terminal
+    npv_usd = npv(monthly, project)
+    project_irr, _ = irr(project)
+    equity_irr, _ = irr(equity)
+    service = totals["debt_service_usd"]
+    cover = dscr(totals["cfads_usd"], service)
+    has_debt = (service > 0).any(axis=1)
+    run_rate = trailing_sum(totals["ebitda_usd"], MONTHS_PER_YEAR).max(axis=1)
+    dates = (np.datetime64(start, "M") + np.arange(months)).astype("datetime64[ns]")
+    out = xr.Dataset(
+        {name: (("draw", "month"), values, {"units": "USD"}) for name, values in totals.items()},
+        coords={"draw": np.arange(draws), "month": np.arange(months), "date": ("month", dates)},
+    )
+    results_by_draw = {
+        "npv_usd": (npv_usd, "USD"),
+        "project_irr": (annual_rate(project_irr), "fraction/year"),
+        "equity_irr": (annual_rate(equity_irr), "fraction/year"),
+        "enterprise_value_usd": (npv_usd + npv(monthly, totals["capex_spend_usd"]), "USD"),
+        "funding_usd": (totals["debt_draw_usd"].sum(axis=1) + totals["equity_in_usd"].sum(axis=1), "USD"),
+        "debt_usd": (totals["debt_draw_usd"].sum(axis=1), "USD"),
+        "equity_usd": (totals["equity_in_usd"].sum(axis=1), "USD"),
+        "min_dscr": (
+            np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan),
+            "ratio",
+        ),
+        "run_rate_ebitda_usd_per_year": (run_rate, "USD/year"),
+        "company_discount_rate": (rate, "fraction/year"),
+    }
+    if valuation_usd is None and stated:
+        valuation_usd = np.max(np.stack(stated), axis=0)
+    if valuation_usd is not None:
+        valuation = np.broadcast_to(np.asarray(valuation_usd, dtype=float), (draws,))
+
+        def shortfall(annual: np.ndarray) -> np.ndarray:  # rises with the rate: valuation less NPV at it
+            return valuation - npv(monthly_rate(annual), project)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            results_by_draw.update(
+                {
+                    "valuation_usd": (valuation, "USD"),
+                    "valuation_to_npv": (np.where(npv_usd > 0, valuation / npv_usd, np.nan), "ratio"),
+                    "valuation_to_ebitda": (np.where(run_rate > 0, valuation / run_rate, np.nan), "ratio"),
+                    "implied_discount_rate": (
+                        solve_increasing(shortfall, np.full(draws, -0.5), np.full(draws, 1.0)),
+                        "fraction/year",
+                    ),
+                }
+            )
+    for name, (values, unit) in results_by_draw.items():
+        out[name] = xr.DataArray(
+            np.asarray(values, dtype=float), dims="draw", attrs={"summary": 1, "units": unit}
+        )
+    return out

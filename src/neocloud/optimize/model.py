@@ -1,0 +1,373 @@
+"""The build-out MILP: which sites, which designs, how many buildings, in which quarter (linopy + HiGHS).
+
+Sets: sites ``s``, designs ``d``, quarters ``t`` (the quarter a building comes online), demand regions
+``g``. Variables: ``build[s,d,t]`` (integer buildings), ``phase[s,d,t]`` (binary: a phase starts),
+``open[s]`` (binary: the site is used, where it has a fixed cost), ``online[s,d,t]`` (continuous buildings
+online) and ``unmet[g,t]`` (continuous unmet demand). See docs/methods/optimize.md for the equations.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import linopy
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from neocloud.optimize.economics import UnitEconomics
+from neocloud.optimize.portfolio import QUARTERS_PER_YEAR, Portfolio, quarter_index
+from neocloud.scenario import months_between
+from neocloud.units import HOURS_PER_YEAR
+
+MONTHS_PER_QUARTER = 3
+EARLIEST_TOLERANCE = 1e-6
+
+
+@dataclass
+class Inputs:
+    """The MILP's data as arrays: dims (site, design), (site, quarter), (group, quarter) and so on."""
+
+    portfolio: Portfolio
+    sites: list[str]
+    designs: list[str]
+    groups: list[str]
+    group_of_site: np.ndarray  # (site,) the demand region each site serves
+    capacity_per_building: np.ndarray  # (site, design) accelerators or IT MW, in the site's group's unit
+    accelerators_per_building: np.ndarray  # (site, design)
+    utility_mw_per_building: np.ndarray  # (site, design)
+    capex_it_usd: np.ndarray  # (site, design) per building
+    capex_facility_usd: np.ndarray  # (site, design) per building
+    cost_usd: np.ndarray  # (site, design, quarter) present cost of a building online from t
+    lead_quarters: np.ndarray  # (design,) quarters from construction start to online
+    valid: np.ndarray  # (site, design, quarter) a building may come online at t
+    power_mw: np.ndarray  # (site, quarter) utility capacity available
+    max_buildings: np.ndarray  # (site,)
+    fixed_cost_usd: np.ndarray  # (site,)
+    demand: np.ndarray  # (group, quarter) capacity needed online
+    units: list[str]  # (group,) accelerators or it_mw
+    penalty: np.ndarray  # (group, quarter) objective weight of one unit-quarter unmet
+    supply: np.ndarray  # (quarter,) accelerators installable, inf where open
+    budget_years: list[int]
+    budget_usd: np.ndarray  # (year,)
+    start_year: np.ndarray  # (design, quarter) calendar year construction starts
+    online_year: np.ndarray  # (quarter,) calendar year of each quarter
+    discount: np.ndarray  # (quarter,) discount factor at the quarter's start
+
+
+def discount_factors(rate: float, quarters: int) -> np.ndarray:
+    """Discount factor at the start of each quarter: ``(1 + rate) ** (-t / 4)``."""
+    return (1.0 + rate) ** (-np.arange(quarters) / QUARTERS_PER_YEAR)
+
+
+def step_levels(points: dict[int, float], quarters: int) -> np.ndarray:
+    """A step function on quarters: each (quarter: level) holds until the next; zero before the first."""
+    levels = np.zeros(quarters)
+    for index, level in sorted(points.items()):
+        levels[max(index, 0) :] = level
+    return levels
+
+
+def prepare(portfolio: Portfolio, economics: dict[tuple[str, str], UnitEconomics]) -> Inputs:
+    """Turn a validated portfolio and its unit economics into the MILP's arrays."""
+    quarters = portfolio.quarters
+    sites, designs = [site.id for site in portfolio.sites], [design.id for design in portfolio.designs]
+    groups = sorted(
+        {demand.region for demand in portfolio.demand} | {site.latency_group for site in portfolio.sites}
+    )
+    units = {demand.region: demand.unit for demand in portfolio.demand}
+    unit_of_group = [units.get(group, "accelerators") for group in groups]
+
+    def table(attribute: str) -> np.ndarray:
+        return np.array(
+            [[getattr(economics[(site, design)], attribute) for design in designs] for site in sites]
+        )
+
+    accelerators = table("accelerators")
+    it_mw = table("it_power_mw")
+    group_of_site = np.array([site.latency_group for site in portfolio.sites])
+    in_mw = np.array([units.get(site.latency_group) == "it_mw" for site in portfolio.sites])
+    capacity = np.where(in_mw[:, None], it_mw, accelerators)
+
+    discount = discount_factors(portfolio.discount_rate, quarters)
+    tail = np.cumsum(discount[::-1])[::-1]  # sum of discount factors from t to the last quarter
+    per_quarter = (table("annualised_capex_usd_per_year") + table("opex_usd_per_year")) / QUARTERS_PER_YEAR
+    cost = per_quarter[:, :, None] * tail[None, None, :]
+
+    month = np.arange(quarters) * MONTHS_PER_QUARTER
+    power = np.zeros((len(sites), quarters))
+    for index, site in enumerate(portfolio.sites):
+        points = {}
+        for date, mw in site.power_mw_by_date.items():
+            points[-(-months_between(portfolio.start_month, date) // MONTHS_PER_QUARTER)] = mw
+        power[index] = step_levels(points, quarters) * (month >= site.interconnect_lead_months)
+    lead = np.array(
+        [
+            max(1, int(np.ceil(design.construction_months / MONTHS_PER_QUARTER - 1e-9)))
+            for design in portfolio.designs
+        ]
+    )
+    utility = table("utility_power_mw")
+    valid = (
+        (np.arange(quarters)[None, None, :] >= lead[None, :, None])
+        & (power[:, None, :] >= utility[:, :, None])
+        & (accelerators[:, :, None] > 0)
+    )
+
+    demand = np.zeros((len(groups), quarters))
+    for item in portfolio.demand:
+        levels = step_levels(
+            {quarter_index(portfolio.start, key): value for key, value in item.by_quarter.items()}, quarters
+        )
+        demand[groups.index(item.region)] += levels
+
+    first_year = int(portfolio.start[:4])
+    online_year = first_year + (np.arange(quarters) + int(portfolio.start[-1]) - 1) // QUARTERS_PER_YEAR
+    start_year = (
+        first_year
+        + (np.arange(quarters)[None, :] - lead[:, None] + int(portfolio.start[-1]) - 1) // QUARTERS_PER_YEAR
+    )
+    supply = np.full(quarters, np.inf)
+    for key, cap in (portfolio.gpu_supply_by_quarter or {}).items():
+        index = quarter_index(portfolio.start, key)
+        if 0 <= index < quarters:
+            supply[index] = cap
+    budget = portfolio.capital_usd_by_year or {}
+
+    # Unmet demand costs, per unit-quarter, a multiple of the dearest building's whole present cost, so that
+    # building is always preferred to any shortfall it can close (max_npv: the revenue forgone instead).
+    dearest = float(cost[:, :, 0].max()) + float(np.max([site.fixed_cost_usd for site in portfolio.sites]))
+    if portfolio.objective == "max_npv":
+        revenue = (
+            (portfolio.price_usd_per_gpu_hour or 0.0)
+            * HOURS_PER_YEAR
+            / QUARTERS_PER_YEAR
+            * economics[(sites[0], designs[0])].utilisation
+        )
+        penalty = np.broadcast_to(revenue * discount, (len(groups), quarters)).copy()
+    else:
+        penalty = np.full((len(groups), quarters), portfolio.unmet_penalty_multiple * max(dearest, 1.0))
+    return Inputs(
+        portfolio=portfolio,
+        sites=sites,
+        designs=designs,
+        groups=groups,
+        group_of_site=group_of_site,
+        capacity_per_building=capacity,
+        accelerators_per_building=accelerators,
+        utility_mw_per_building=utility,
+        capex_it_usd=table("capex_it_usd"),
+        capex_facility_usd=table("capex_facility_usd"),
+        cost_usd=cost,
+        lead_quarters=lead,
+        valid=valid,
+        power_mw=power,
+        max_buildings=np.array([site.max_buildings for site in portfolio.sites]),
+        fixed_cost_usd=np.array([site.fixed_cost_usd for site in portfolio.sites]),
+        demand=demand,
+        units=unit_of_group,
+        penalty=penalty,
+        supply=supply,
+        budget_years=list(budget),
+        budget_usd=np.array(list(budget.values()), dtype=float),
+        start_year=start_year,
+        online_year=online_year,
+        discount=discount,
+    )
+
+
+@dataclass
+class Fixed:
+    """The binary decisions of a solved MILP, held fixed to price the constraints in an LP."""
+
+    phase: np.ndarray  # (site, design, quarter) 0/1
+
+
+@dataclass
+class Outcome:
+    """What one solve gave: status, objective, gap, seconds and the solved model."""
+
+    status: str
+    objective: float
+    gap: float
+    seconds: float
+    model: linopy.Model
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _coords(inputs: Inputs) -> dict[str, pd.Index]:
+    return {
+        "site": pd.Index(inputs.sites, name="site"),
+        "design": pd.Index(inputs.designs, name="design"),
+        "quarter": pd.Index(np.arange(inputs.portfolio.quarters), name="quarter"),
+        "group": pd.Index(inputs.groups, name="group"),
+    }
+
+
+def _array(values: np.ndarray, coords: dict[str, pd.Index], *dims: str) -> xr.DataArray:
+    return xr.DataArray(values, coords=[coords[dim] for dim in dims])
+
+
+def build_model(
+    inputs: Inputs, fixed: Fixed | None = None, stage: str = "cost", unmet_limit: float | None = None
+) -> linopy.Model:
+    """The linopy model: ``stage`` is ``cost`` (cost plus penalised unmet demand) or ``unmet`` (unmet only).
+
+    With ``fixed``, the phase binaries are held at their values and ``build`` is continuous within
+    [phase, max_buildings x phase]: the LP whose duals are the shadow prices.
+    """
+    coords = _coords(inputs)
+    sd, sdt = ("site", "design"), ("site", "design", "quarter")
+    model = linopy.Model()
+    max_b = np.broadcast_to(inputs.max_buildings[:, None, None], inputs.valid.shape).astype(float)
+    valid = inputs.valid if fixed is None else inputs.valid & (fixed.phase > 0.5)
+    mask = _array(valid, coords, *sdt)
+    if fixed is None:
+        build = model.add_variables(
+            lower=0,
+            upper=_array(max_b, coords, *sdt),
+            integer=True,
+            coords=mask.coords,
+            name="build",
+            mask=mask,
+        )
+        phase = model.add_variables(binary=True, coords=mask.coords, name="phase", mask=mask)
+        model.add_constraints(
+            build.fillna(0) - _array(max_b, coords, *sdt) * phase.fillna(0) <= 0,
+            name="phase_upper",
+            mask=mask,
+        )
+        model.add_constraints(phase.fillna(0) - build.fillna(0) <= 0, name="phase_lower", mask=mask)
+        charged = inputs.fixed_cost_usd > 0
+        if charged.any():
+            site_mask = _array(charged, coords, "site")
+            opened = model.add_variables(binary=True, coords=site_mask.coords, name="open", mask=site_mask)
+            model.add_constraints(
+                phase.fillna(0) - opened.fillna(0) <= 0, name="open_link", mask=mask & site_mask
+            )
+    else:
+        build = model.add_variables(
+            lower=_array(np.where(valid, 1.0, 0.0), coords, *sdt),
+            upper=_array(max_b, coords, *sdt),
+            coords=mask.coords,
+            name="build",
+            mask=mask,
+        )
+    build0 = build.fillna(0)
+    online = model.add_variables(lower=0, coords=mask.coords, name="online")
+    model.add_constraints(online - online.shift(quarter=1).fillna(0) - build0 == 0, name="online_balance")
+    model.add_constraints(
+        (online * _array(inputs.utility_mw_per_building, coords, *sd)).sum("design")
+        <= _array(inputs.power_mw, coords, "site", "quarter"),
+        name="site_power",
+    )
+    model.add_constraints(
+        build0.sum(["design", "quarter"]) <= _array(inputs.max_buildings.astype(float), coords, "site"),
+        name="max_buildings",
+    )
+    unmet = model.add_variables(lower=0, coords=[coords["group"], coords["quarter"]], name="unmet")
+    groups = xr.DataArray(inputs.group_of_site, coords=[coords["site"]], name="group")
+    capacity = (
+        (online * _array(inputs.capacity_per_building, coords, *sd)).sum("design").groupby(groups).sum()
+    )
+    demand = _array(inputs.demand, coords, "group", "quarter")
+    model.add_constraints(capacity + unmet >= demand, name="demand")
+    capped = np.isfinite(inputs.supply)
+    if capped.any():
+        installed = (build0 * _array(inputs.accelerators_per_building, coords, *sd)).sum(["site", "design"])
+        model.add_constraints(
+            installed <= _array(np.where(capped, inputs.supply, 0.0), coords, "quarter"),
+            name="gpu_supply",
+            mask=_array(capped, coords, "quarter"),
+        )
+    if inputs.budget_years:
+        years = pd.Index(inputs.budget_years, name="year")
+        year = xr.DataArray(years, coords=[years])
+        start_year = _array(inputs.start_year, coords, "design", "quarter")
+        online_year = _array(inputs.online_year, coords, "quarter")
+        coefficient = _array(inputs.capex_facility_usd, coords, *sd) * (start_year == year) + _array(
+            inputs.capex_it_usd, coords, *sd
+        ) * (online_year == year)
+        spent = (build0 * coefficient).sum(["site", "design", "quarter"])
+        model.add_constraints(spent <= xr.DataArray(inputs.budget_usd, coords=[years]), name="capital_budget")
+    weight = _array(inputs.penalty, coords, "group", "quarter")
+    if stage == "unmet":
+        peak = np.maximum(inputs.demand.max(axis=1, keepdims=True), 1e-9)
+        model.add_objective(
+            (unmet / _array(np.broadcast_to(peak, inputs.demand.shape), coords, "group", "quarter")).sum()
+        )
+        return model
+    objective = (build0 * _array(inputs.cost_usd, coords, *sdt)).sum()
+    if fixed is None and "open" in model.variables:
+        objective = (
+            objective
+            + (model.variables["open"].fillna(0) * _array(inputs.fixed_cost_usd, coords, "site")).sum()
+        )
+    if unmet_limit is None:
+        objective = objective + (unmet * weight).sum()
+    else:
+        peak = np.maximum(inputs.demand.max(axis=1, keepdims=True), 1e-9)
+        model.add_constraints(
+            (unmet / _array(np.broadcast_to(peak, inputs.demand.shape), coords, "group", "quarter")).sum()
+            <= unmet_limit,
+            name="earliest",
+        )
+    model.add_objective(objective)
+    return model
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Keep the solver's banner off standard output (it prints from C, below Python's sys.stdout)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as sink:
+            os.dup2(sink.fileno(), 1)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def solve_model(
+    model: linopy.Model, time_limit: float | None = None, gap: float | None = None, threads: int | None = None
+) -> Outcome:
+    """Solve with HiGHS: status ``optimal``, ``time_limit`` or ``infeasible``; HiGHS's relative MIP gap."""
+    options: dict[str, float | int | bool] = {"output_flag": False, "log_to_console": False}
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    if gap is not None:
+        options["mip_rel_gap"] = float(gap)
+    if threads is not None:
+        options["threads"] = int(threads)
+    began = time.perf_counter()
+    with _quiet_stdout():
+        _, condition = model.solve(solver_name="highs", io_api="direct", **options)
+    seconds = time.perf_counter() - began
+    condition = str(condition)
+    has_solution = model.objective.value is not None and np.isfinite(model.objective.value)
+    if condition == "optimal":
+        status = "optimal"
+    elif condition == "time_limit" and has_solution:
+        status = "time_limit"
+    else:
+        status = "infeasible"
+    info = model.solver_model.getInfo() if model.solver_model is not None else None
+    mip = model.integers.nvars + model.binaries.nvars > 0
+    mip_gap = float(info.mip_gap) if info is not None and mip else 0.0
+    if not np.isfinite(mip_gap) or mip_gap > 1e20:
+        mip_gap = float("inf") if status != "optimal" else 0.0
+    return Outcome(
+        status=status,
+        objective=float(model.objective.value) if has_solution else float("nan"),
+        gap=mip_gap,
+        seconds=seconds,
+        model=model,
+    )

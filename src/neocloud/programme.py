@@ -1,0 +1,499 @@
+"""Programmes: what several campuses sharing one capital envelope and one supply of accelerators add up to.
+
+Every campus runs through the campus pipeline. When the supply is short, phases are served in order of
+priority and need date, and a phase that is short or late is passed back through its campus scenario
+(fewer systems, a later construction start) and run again. The results are rolled up by month and year.
+Method and format: docs/methods/programme.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from pydantic import ValidationError
+
+from neocloud.allocation import (
+    add_months,
+    allocate_phases,
+    campus_deliveries,
+    capex_by_month,
+    constrained_scenario,
+    monthly_supply,
+    supply_start,
+    to_calendar,
+)
+from neocloud.catalog import Catalog, load_catalog
+from neocloud.errors import ScenarioError
+from neocloud.io import write_atomic, write_atomic_with
+from neocloud.load import check_references, load, read_yaml, validate, validation_error
+from neocloud.pipeline import Results, summarise, to_netcdf
+from neocloud.pipeline import run as run_pipeline
+from neocloud.scenario import Scenario, months_between
+from neocloud.scenario.programme import ProgrammeSpec
+from neocloud.supply import MONTHS_PER_QUARTER
+from neocloud.uncertainty import realise
+
+try:  # the company roll-up of the finance stage, when it is installed
+    from neocloud.finance.portfolio import roll_up
+except ImportError:  # pragma: no cover - depends on the finance package's version
+    roll_up = None
+
+MW_PER_GW = 1000.0
+ROLLUP_KEYS = (
+    "accelerators",
+    "systems",
+    "racks",
+    "it_power_mw",
+    "facility_power_mw",
+    "annual_energy_mwh",
+    "capex_usd",
+    "capex_it_usd",
+    "capex_facility_usd",
+    "capex_power_usd",
+    "opex_usd_per_year",
+    "energy_cost_usd_per_year",
+    "co2_t_per_year",
+    "peak_bf16_pflops",
+)
+
+
+@dataclass(frozen=True)
+class ProgrammeCampus:
+    """One campus of a loaded programme: its validated scenario, priority and where it came from."""
+
+    name: str
+    scenario: Scenario
+    priority: int
+    origin: str
+
+
+@dataclass(frozen=True)
+class Programme:
+    """A loaded programme: the validated file, its campuses (copies expanded) and its catalog."""
+
+    spec: ProgrammeSpec
+    campuses: tuple[ProgrammeCampus, ...]
+    catalog: Catalog
+    path: str = "<programme>"
+
+
+def is_programme(data: Any) -> bool:
+    """Whether parsed YAML data is a programme (a mapping with ``kind: programme``)."""
+    return isinstance(data, dict) and data.get("kind") == "programme"
+
+
+def is_programme_file(path: str | Path) -> bool:
+    """Whether the YAML file at ``path`` is a programme (False when it is missing or not YAML)."""
+    try:
+        data, _, _ = read_yaml(path)
+    except ScenarioError:
+        return False
+    return is_programme(data)
+
+
+def _sub_lines(lines: dict[tuple[str, ...], int], prefix: tuple[str, ...]) -> dict[tuple[str, ...], int]:
+    return {path[len(prefix) :]: line for path, line in lines.items() if path[: len(prefix)] == prefix}
+
+
+def load_programme(path: str | Path) -> Programme:
+    """Load and validate a programme file and every campus it names; ScenarioError on the first problem."""
+    file = str(path)
+    data, lines, _ = read_yaml(path)
+    if not is_programme(data):
+        raise ScenarioError(
+            "is not a programme (it needs 'kind: programme' at the top level)", file=file, line=1
+        )
+    try:
+        spec = ProgrammeSpec.model_validate(data)
+    except ValidationError as err:
+        raise validation_error(err, ProgrammeSpec, file, lines) from None
+    try:
+        catalog = load_catalog((), spec.catalog)
+    except ScenarioError as err:
+        raise err.located(file, lines.get(("catalog",))) from None
+    check_references(spec, catalog, file, lines)
+    folder = Path(path).parent
+    campuses: list[ProgrammeCampus] = []
+    for index, entry in enumerate(spec.campuses):
+        where = ("campuses", str(index))
+        if entry.file is not None:
+            campus_path = folder / entry.file
+            if not campus_path.is_file():
+                raise ScenarioError(
+                    f"no such campus file '{entry.file}' (looked in {folder})",
+                    file=file,
+                    line=lines.get((*where, "file")),
+                    field=f"campuses.{index}.file",
+                    value=entry.file,
+                )
+            try:
+                scenario = load(campus_path)
+            except ScenarioError as err:
+                raise ScenarioError(
+                    f"in {err}", file=file, line=lines.get((*where, "file")), field=f"campuses.{index}.file"
+                ) from None
+            origin = str(campus_path)
+        else:
+            prefix = (*where, "template")
+            try:
+                scenario = validate(entry.template, file, _sub_lines(lines, prefix))
+            except ScenarioError as err:
+                field = f"campuses.{index}.template" + (f".{err.field}" if err.field else "")
+                raise ScenarioError(
+                    err.message, file=file, line=err.line, field=field, value=err.value, allowed=err.allowed
+                ) from None
+            origin = f"{file}: campuses.{index}.template"
+        for copy in range(entry.count):
+            name = scenario.name if entry.count == 1 else f"{scenario.name} {copy + 1}"
+            campuses.append(
+                ProgrammeCampus(name, scenario.model_copy(update={"name": name}), entry.priority, origin)
+            )
+    return Programme(spec, tuple(campuses), catalog, file)
+
+
+def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> ProgrammeResults:
+    """Run every campus of a programme through the pipeline under the shared supply, and roll them up."""
+    spec = programme.spec
+    realised = realise(spec, draws, seed)
+    offsets_raw = [months_between(spec.start, campus.scenario.start) for campus in programme.campuses]
+    shift = -min(0, *offsets_raw, months_between(spec.start, supply_start(spec) or spec.start))
+    calendar_start = add_months(spec.start, -shift)
+    offsets = [offset + shift for offset in offsets_raw]
+
+    cache: dict[str, Results] = {}
+
+    def run_cached(scenario: Scenario, campus_seed: int) -> Results:
+        key = scenario.model_copy(update={"name": ""}).model_dump_json() + f"|{campus_seed}"
+        if key not in cache:
+            cache[key] = run_pipeline(scenario, draws=draws, seed=campus_seed)
+        results = cache[key]
+        return Results(
+            scenario,
+            results.dataset.assign_attrs(scenario=scenario.name),
+            draws,
+            campus_seed,
+            results.source_text,
+        )
+
+    seeds = [seed + index for index in range(len(programme.campuses))]
+    demand = [run_cached(campus.scenario, seeds[index]) for index, campus in enumerate(programme.campuses)]
+    months = max(
+        offset + results.dataset.sizes["month"] for offset, results in zip(offsets, demand, strict=True)
+    )
+    if spec.supply is not None and spec.supply.fabs is not None:
+        fab_end = months_between(
+            calendar_start, f"{min(spec.supply.fabs.capital_usd_by_year) + spec.supply.fabs.years}-01"
+        )
+        months = max(months, fab_end)
+
+    needs = []
+    for index, results in enumerate(demand):
+        phase_demand = np.median(results.dataset["phase_accelerators"].values, axis=0)
+        online_month = results.dataset["phase_online_month"].values
+        never = results.dataset.sizes["month"]  # a phase not online within its campus's horizon
+        phase_need = (
+            np.median(np.where(np.isfinite(online_month), online_month, never), axis=0) + offsets[index]
+        )
+        for phase, (count, need) in enumerate(zip(phase_demand, phase_need, strict=True)):
+            needs.append(
+                {
+                    "campus": index,
+                    "phase": phase,
+                    "demand": float(count),
+                    "need": int(need),
+                    "priority": programme.campuses[index].priority,
+                    "order": len(needs),
+                }
+            )
+    demand_month = np.zeros((draws, months))
+    for index, results in enumerate(demand):
+        online = results.dataset["accelerators_online"].values
+        demand_month += np.diff(to_calendar(online, offsets[index], months, hold=True), axis=1, prepend=0.0)
+
+    fab_stage = None
+    cumulative = None
+    if spec.supply is not None:
+        supply_month, fab_stage = monthly_supply(programme.catalog, realised, calendar_start, months, draws)
+        cumulative = np.median(np.cumsum(supply_month, axis=1), axis=0)
+        allocate_phases(needs, cumulative)
+        for need in needs:  # made by the end of a quarter, delivered from the start of the next
+            if need["ready"] is not None:
+                need["ready"] = (
+                    need["ready"]
+                    + MONTHS_PER_QUARTER
+                    - months_between(f"{calendar_start[:4]}-01", add_months(calendar_start, need["ready"]))
+                    % MONTHS_PER_QUARTER
+                )
+    else:
+        supply_month = None
+        for need in needs:
+            need.update(delivered=need["demand"], ready=need["need"], start=0.0)
+
+    final: list[Results | None] = []
+    campus_rows = []
+    for index, campus in enumerate(programme.campuses):
+        mine = [need for need in needs if need["campus"] == index]
+        delivered = [need["delivered"] for need in mine]
+        delays = [max(0, need["ready"] - need["need"]) if need["ready"] is not None else 0 for need in mine]
+        served = all(need["delivered"] >= need["demand"] - 1e-9 for need in mine) and not any(delays)
+        if served or cumulative is None:
+            results: Results | None = demand[index]
+        else:
+            data = demand[index].dataset
+            per_system = data["phase_accelerators"].values[0] / np.maximum(data["phase_systems"].values[0], 1)
+            deliveries = campus_deliveries(
+                mine,
+                data["phase_systems"].values[0],
+                per_system,
+                [phase.system for phase in campus.scenario.campus.phases],
+                cumulative,
+                calendar_start,
+            )
+            constrained = constrained_scenario(campus.scenario, data, delivered, deliveries)
+            results = run_cached(constrained, seeds[index]) if constrained is not None else None
+        final.append(results)
+        wanted = sum(need["demand"] for need in mine)
+        campus_rows.append(
+            {
+                "name": campus.name,
+                "origin": campus.origin,
+                "delivered_frac": sum(delivered) / wanted if wanted else 1.0,
+                "delay_months": max(delays) if delays else 0,
+            }
+        )
+    return ProgrammeResults(
+        programme,
+        realised,
+        demand,
+        final,
+        campus_rows,
+        offsets,
+        calendar_start,
+        months,
+        demand_month,
+        supply_month,
+        fab_stage,
+        draws,
+        seed,
+    )
+
+
+class ProgrammeResults:
+    """What a programme run produced: the campus results, the rolled-up Dataset and its summary."""
+
+    def __init__(
+        self,
+        programme: Programme,
+        realised: Any,
+        demand: list[Results],
+        final: list[Results | None],
+        campus_rows: list[dict[str, Any]],
+        offsets: list[int],
+        calendar_start: str,
+        months: int,
+        demand_month: np.ndarray,
+        supply_month: np.ndarray | None,
+        fab_stage: xr.Dataset | None,
+        draws: int,
+        seed: int,
+    ) -> None:
+        self.programme = programme
+        self.campus_results = final
+        self.demand_results = demand
+        self.campus_rows = campus_rows
+        self.draws = draws
+        self.seed = seed
+        self.fab_stage = fab_stage
+        self.dataset = self._build(realised, offsets, calendar_start, months, demand_month, supply_month)
+
+    @property
+    def name(self) -> str:
+        """The programme's name."""
+        return self.programme.spec.name
+
+    def _build(
+        self,
+        realised: Any,
+        offsets: list[int],
+        calendar_start: str,
+        months: int,
+        demand_month: np.ndarray,
+        supply_month: np.ndarray | None,
+    ) -> xr.Dataset:
+        draws = self.draws
+        start = np.datetime64(calendar_start, "M")
+        dates = start + np.arange(months)
+        years = dates.astype("datetime64[Y]").astype(int) + 1970
+        year_values = np.unique(years)
+        by_year = (years[:, None] == year_values[None, :]).astype(float)
+        built = [(index, results) for index, results in enumerate(self.campus_results) if results is not None]
+        online = np.zeros((draws, months))
+        capex_month = np.zeros((draws, months))
+        for index, results in built:
+            online += to_calendar(
+                results.dataset["accelerators_online"].values, offsets[index], months, hold=True
+            )
+            capex_month += capex_by_month(results, offsets[index], months)
+        delivered_month = np.diff(online, axis=1, prepend=0.0)
+        supplied = delivered_month if supply_month is None else supply_month
+        names = [row["name"] for row in self.campus_rows]
+        dataset = xr.Dataset(
+            coords={
+                "draw": np.arange(draws),
+                "month": np.arange(months),
+                "date": ("month", dates.astype("datetime64[ns]")),
+                "year": year_values,
+                "campus": names,
+            }
+        )
+        dataset["accelerators_online"] = (("draw", "month"), online)
+        dataset["accelerators_supplied_by_month"] = (("draw", "month"), supplied)
+        dataset["accelerators_demanded_by_month"] = (("draw", "month"), demand_month)
+        dataset["capex_usd_by_month"] = (("draw", "month"), capex_month)
+        for key, values in (
+            ("accelerators_supplied_per_year", supplied),
+            ("accelerators_demanded_per_year", demand_month),
+            ("accelerators_delivered_per_year", delivered_month),
+            ("capex_usd_per_year", capex_month),
+        ):
+            dataset[key] = (("draw", "year"), values @ by_year)
+        campus_values = {key: np.zeros((draws, len(names))) for key in ROLLUP_KEYS}
+        for index, results in built:
+            for key in ROLLUP_KEYS:
+                if key in results.dataset:
+                    campus_values[key][:, index] = results.dataset[key].values
+        for key in ("accelerators", "facility_power_mw", "it_power_mw", "capex_usd"):
+            dataset[f"campus_{key}"] = (("draw", "campus"), campus_values[key])
+        dataset["campus_delivered_frac"] = (("campus",), [row["delivered_frac"] for row in self.campus_rows])
+        dataset["campus_delay_months"] = (("campus",), [row["delay_months"] for row in self.campus_rows])
+
+        def summary(key: str, values: Any, unit: str, integer: int = 0) -> None:
+            dataset[key] = xr.DataArray(
+                np.broadcast_to(np.asarray(values, dtype=float), (draws,)).copy(),
+                dims="draw",
+                attrs={"summary": 1, "units": unit, "integer": integer},
+            )
+
+        for key in ROLLUP_KEYS:
+            if any(key in results.dataset for results in self.demand_results):
+                unit = (
+                    "accelerators" if key in ("accelerators", "systems", "racks") else key.rsplit("_", 1)[-1]
+                )
+                summary(
+                    key,
+                    campus_values[key].sum(axis=1),
+                    unit,
+                    int(key in ("accelerators", "systems", "racks")),
+                )
+        summary("campuses", len(built), "campuses", 1)
+        summary("campuses_planned", len(self.campus_rows), "campuses", 1)
+        facility_mw = campus_values["facility_power_mw"].sum(axis=1)
+        accelerators = campus_values["accelerators"].sum(axis=1)
+        capex = campus_values["capex_usd"].sum(axis=1)
+        summary("gw", facility_mw / MW_PER_GW, "GW")
+        demanded = sum(results.dataset["accelerators"].values for results in self.demand_results)
+        summary("accelerators_demanded", demanded, "accelerators", 1)
+        total_supplied = supplied.sum(axis=1)
+        summary("accelerators_supplied", total_supplied, "accelerators", 1)
+        summary(
+            "supply_shortfall_accelerators", np.maximum(0.0, demanded - total_supplied), "accelerators", 1
+        )
+        spec = realised
+        if spec.capital is not None:
+            envelope = np.asarray(spec.capital.envelope_usd, dtype=float)
+            summary("capital_envelope_usd", envelope, "USD")
+            summary("capital_used_frac", capex / envelope, "fraction")
+            summary(
+                "envelope_gw", envelope / np.where(capex > 0, capex, np.nan) * facility_mw / MW_PER_GW, "GW"
+            )
+            summary(
+                "envelope_accelerators",
+                envelope / np.where(capex > 0, capex, np.nan) * accelerators,
+                "accelerators",
+                1,
+            )
+            phasing = spec.capital.phasing_by_year or {}
+            dataset["capital_envelope_usd_per_year"] = (
+                ("draw", "year"),
+                envelope[:, None] * np.array([phasing.get(int(year), 0.0) for year in year_values])[None, :],
+            )
+        if self.fab_stage is not None:
+            for key, variable in self.fab_stage.data_vars.items():
+                if variable.dims == ("draw",):
+                    dataset[key] = variable
+            made = self.fab_stage["accelerators_made_per_year"].values
+            dataset = dataset.assign_coords(fab_year=self.fab_stage["year"].values)
+            dataset["accelerators_made_per_year"] = (("draw", "fab_year"), made)
+            per_accelerator_mw = facility_mw / np.where(accelerators > 0, accelerators, np.nan)
+            per_accelerator_usd = capex / np.where(accelerators > 0, accelerators, np.nan)
+            summary(
+                "gw_needed_per_year_at_full_ramp", made[:, -1] * per_accelerator_mw / MW_PER_GW, "GW/year"
+            )
+            summary(
+                "campus_capex_needed_usd_per_year_at_full_ramp", made[:, -1] * per_accelerator_usd, "USD/year"
+            )
+        if roll_up is not None and built:
+            company = roll_up([results for _, results in built])
+            for key, variable in company.data_vars.items():
+                if variable.dims == ("draw",) and key not in dataset:
+                    dataset[key] = variable.assign_attrs(summary=1)
+        dataset.attrs.update(programme=self.name, draws=draws, seed=self.seed, calendar_start=calendar_start)
+        return dataset
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary: rolled-up campus keys, supply against demand by year, capital, campus rows."""
+        out = summarise(self.dataset, self.name, self.draws)
+        out = {"scenario": out.pop("scenario"), "kind": "programme", **out}
+        years = [int(year) for year in self.dataset["year"].values]
+        out["years"] = years
+        for key in (
+            "accelerators_supplied_per_year",
+            "accelerators_demanded_per_year",
+            "accelerators_delivered_per_year",
+            "capex_usd_per_year",
+            "capital_envelope_usd_per_year",
+        ):
+            if key in self.dataset:
+                out[key] = [float(value) for value in np.median(self.dataset[key].values, axis=0)]
+        out["supply_gap_per_year"] = [
+            demanded - supplied
+            for demanded, supplied in zip(
+                out["accelerators_demanded_per_year"], out["accelerators_supplied_per_year"], strict=True
+            )
+        ]
+        if "accelerators_made_per_year" in self.dataset:
+            out["fab_years"] = [int(year) for year in self.dataset["fab_year"].values]
+            out["accelerators_made_per_year"] = [
+                float(value) for value in np.median(self.dataset["accelerators_made_per_year"].values, axis=0)
+            ]
+        out["campus_results"] = [
+            {
+                **row,
+                "accelerators": float(np.median(self.dataset["campus_accelerators"].values[:, index])),
+                "facility_power_mw": float(
+                    np.median(self.dataset["campus_facility_power_mw"].values[:, index])
+                ),
+                "capex_usd": float(np.median(self.dataset["campus_capex_usd"].values[:, index])),
+            }
+            for index, row in enumerate(self.campus_rows)
+        ]
+        return out
+
+    def write(
+        self, folder: str | Path, report: Callable[[ProgrammeResults], str] | None = None
+    ) -> dict[str, Path]:
+        """Write ``summary.json``, ``results.nc`` and (given a renderer) ``report.html`` atomically."""
+        folder = Path(folder)
+        paths = {
+            "summary": write_atomic(folder / "summary.json", json.dumps(self.summary(), indent=2) + "\n"),
+            "results": write_atomic_with(folder / "results.nc", lambda tmp: to_netcdf(self.dataset, tmp)),
+        }
+        if report is not None:
+            paths["report"] = write_atomic(folder / "report.html", report(self))
+        return paths

@@ -1,0 +1,344 @@
+"""Reliability: what failures take away from a synchronous training job, in closed form.
+
+A job over K accelerators stops whenever any of its K fails (component classes and rates per
+device-hour from the catalog's ``failure_rates``). Each interruption loses the work since the last
+checkpoint plus a restart; hardware failures also need a hot spare (or wait for the repair).
+Answers: interruptions per day, goodput (useful share of wall-clock time), the best checkpoint
+interval (exact optimum and Young/Daly), accelerators unavailable on average, and the spares that
+keep a job at full size with a given probability. Method: docs/methods/reliability.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import special, stats
+
+from neocloud.catalog import Catalog
+from neocloud.errors import ScenarioError
+from neocloud.units import HOURS_PER_DAY
+
+MINUTES_PER_HOUR = 60.0
+CURVE_MINUTES = np.geomspace(1.0, 480.0, 40)
+"""Checkpoint intervals (minutes of work) at which the goodput curve is reported."""
+
+
+def parameter(catalog: Catalog, name: str) -> float:
+    """A value of the ``training_parameters`` table."""
+    return catalog.value("training_parameters", name)
+
+
+def spare_turnaround_hours(catalog: Catalog) -> float:
+    """Hours a failed node takes to come back into the spare pool: rate-weighted mean repair time."""
+    rates = component_rates(catalog)
+    hardware = rates[rates["hardware"]]
+    return float(
+        (hardware["rate_per_accelerator_hour"] * hardware["repair_hours"]).sum()
+        / hardware["rate_per_accelerator_hour"].sum()
+    )
+
+
+def component_rates(catalog: Catalog) -> pd.DataFrame:
+    """Per class: ``rate_per_accelerator_hour``, ``accelerators_out``, ``repair_hours``, ``hardware``."""
+    table = catalog.table("failure_rates")
+    out = pd.DataFrame(index=table.index)
+    out["rate_per_accelerator_hour"] = table["rate_per_device_hour"].astype(float) * table[
+        "devices_per_accelerator"
+    ].astype(float)
+    out["accelerators_out"] = table["accelerators_out"].astype(float)
+    out["repair_hours"] = table["repair_hours"].astype(float)
+    out["hardware"] = out["accelerators_out"] > 0
+    return out
+
+
+def goodput(
+    rate_per_hour: Any, interval_hours: Any, checkpoint_hours: Any, recovery_hours: Any
+) -> np.ndarray:
+    """Useful share of wall-clock time of a job with Poisson interruptions (exact for this model).
+
+    Work runs in segments of ``interval_hours`` followed by a checkpoint of ``checkpoint_hours``;
+    an interruption loses the segment in progress and costs ``recovery_hours`` (itself restarted by
+    a failure within it):
+    ``goodput = rate * interval * exp(-rate * recovery) / expm1(rate * (interval + checkpoint))``.
+    """
+    rate = np.asarray(rate_per_hour, dtype=float)
+    interval = np.asarray(interval_hours, dtype=float)
+    segment = interval + np.asarray(checkpoint_hours, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        value = (
+            rate
+            * interval
+            * np.exp(-rate * np.asarray(recovery_hours, dtype=float))
+            / np.expm1(rate * segment)
+        )
+    failure_free = interval / segment
+    return np.where(rate > 0, np.nan_to_num(value, nan=0.0), failure_free)
+
+
+def best_interval_hours(rate_per_hour: Any, checkpoint_hours: Any) -> np.ndarray:
+    """Checkpoint interval (hours of work) that maximises :func:`goodput`, exactly (Lambert W).
+
+    The optimum solves ``1 - exp(-rate * T) = rate * (T - checkpoint)`` with ``T = interval + checkpoint``:
+    ``rate * T = 1 + rate * checkpoint + W0(-exp(-1 - rate * checkpoint))``.
+    """
+    rate = np.maximum(np.asarray(rate_per_hour, dtype=float), 1e-300)
+    delta = np.asarray(checkpoint_hours, dtype=float)
+    x = rate * delta
+    segment = (1.0 + x + np.real(special.lambertw(-np.exp(-1.0 - x), 0))) / rate
+    return np.maximum(segment - delta, 1e-9)
+
+
+def young_daly_hours(
+    rate_per_hour: Any, checkpoint_hours: Any, restart_hours: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Young's ``sqrt(2 delta M)`` and Daly's higher-order interval (hours), M the mean time to interrupt."""
+    mtti = 1.0 / np.maximum(np.asarray(rate_per_hour, dtype=float), 1e-300)
+    delta = np.asarray(checkpoint_hours, dtype=float)
+    young = np.sqrt(2.0 * delta * mtti)
+    scale = mtti + np.asarray(restart_hours, dtype=float)
+    ratio = delta / (2.0 * scale)
+    daly = np.where(
+        delta < 2.0 * scale,
+        np.sqrt(2.0 * delta * scale) * (1.0 + np.sqrt(ratio) / 3.0 + ratio / 9.0) - delta,
+        scale,
+    )
+    return young, daly
+
+
+def spare_wait_hours(spares_nodes: Any, node_failure_rate: Any, repair_hours: Any) -> np.ndarray:
+    """Mean wait for a replacement node at a hardware failure with ``spares_nodes`` hot spares.
+
+    Spares are first in, first out with one turnaround: failure i takes the node freed by failure
+    i - S, so it waits
+    ``(repair - X)+`` with X ~ Gamma(S, rate); ``E = repair P(S, rate repair) - S/rate P(S+1, rate repair)``.
+    """
+    spares = np.asarray(spares_nodes, dtype=float)
+    rate = np.maximum(np.asarray(node_failure_rate, dtype=float), 1e-300)
+    repair = np.asarray(repair_hours, dtype=float)
+    load = rate * repair
+    safe = np.maximum(spares, 1.0)
+    waited = repair * special.gammainc(safe, load) - spares / rate * special.gammainc(safe + 1.0, load)
+    return np.where(spares > 0, np.maximum(waited, 0.0), repair)
+
+
+def spares_for(probability: Any, nodes_in_repair: Any, node_accelerators: float) -> np.ndarray:
+    """Hot spare accelerators that keep a job at full size with ``probability`` (Poisson nodes in repair)."""
+    return (
+        stats.poisson.ppf(np.asarray(probability, dtype=float), np.asarray(nodes_in_repair, dtype=float))
+        * node_accelerators
+    )
+
+
+def job_reliability(
+    catalog: Catalog,
+    accelerators: Any,
+    failure_rate_scale: Any = 1.0,
+    checkpoint_write_minutes: Any = None,
+    restart_minutes: Any = None,
+    checkpoint_minutes: Any = None,
+    hot_spares: Any = None,
+    spare_probability: Any = None,
+) -> dict[str, np.ndarray]:
+    """Closed-form reliability of one synchronous job of ``accelerators`` (arrays broadcast together).
+
+    ``checkpoint_minutes`` is the interval of work between checkpoints (None or NaN: the best one);
+    ``hot_spares`` in accelerators (None or NaN: sized for ``spare_probability``). Returns arrays:
+    ``interruptions_per_day``, ``mtti_hours``, ``goodput``, ``checkpoint_minutes``, ``young_minutes``,
+    ``daly_minutes``, ``spares_accelerators``, ``nodes_in_repair``, ``recovery_minutes``.
+    """
+    rates = component_rates(catalog)
+    scale = np.asarray(failure_rate_scale, dtype=float)
+    size = np.asarray(accelerators, dtype=float)
+    node = parameter(catalog, "node_accelerators")
+    delta = (
+        np.asarray(
+            parameter(catalog, "checkpoint_write_minutes")
+            if checkpoint_write_minutes is None
+            else checkpoint_write_minutes,
+            dtype=float,
+        )
+        / MINUTES_PER_HOUR
+    )
+    restart = (
+        np.asarray(
+            parameter(catalog, "restart_minutes") if restart_minutes is None else restart_minutes, dtype=float
+        )
+        / MINUTES_PER_HOUR
+    )
+    probability = parameter(catalog, "spare_probability") if spare_probability is None else spare_probability
+    per_accelerator = float(rates["rate_per_accelerator_hour"].sum())
+    hardware = rates[rates["hardware"]]
+    hardware_rate = float(hardware["rate_per_accelerator_hour"].sum())
+    repair = spare_turnaround_hours(catalog)
+    rate = size * per_accelerator * scale
+    node_rate = size * hardware_rate * scale
+    in_repair = node_rate * repair
+    auto_spares = spares_for(probability, in_repair, node)
+    spares = (
+        auto_spares
+        if hot_spares is None
+        else np.where(
+            np.isnan(np.asarray(hot_spares, dtype=float)), auto_spares, np.asarray(hot_spares, dtype=float)
+        )
+    )
+    wait = spare_wait_hours(np.floor(spares / node), node_rate, repair)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hardware_share = np.where(rate > 0, node_rate / rate, 0.0)
+        # E[exp(-rate * D)] over the classes, D = restart (+ wait for a spare at a hardware failure)
+        mixed = hardware_share * np.exp(-rate * (restart + wait)) + (1 - hardware_share) * np.exp(
+            -rate * restart
+        )
+        recovery = np.where(rate > 0, -np.log(np.maximum(mixed, 1e-300)) / np.maximum(rate, 1e-300), restart)
+    best = best_interval_hours(rate, delta)
+    interval = (
+        best
+        if checkpoint_minutes is None
+        else np.where(
+            np.isnan(np.asarray(checkpoint_minutes, dtype=float)),
+            best,
+            np.asarray(checkpoint_minutes, dtype=float) / MINUTES_PER_HOUR,
+        )
+    )
+    young, daly = young_daly_hours(rate, delta, restart)
+    with np.errstate(divide="ignore"):
+        mtti = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), np.inf)
+    return {
+        "interruptions_per_day": rate * HOURS_PER_DAY,
+        "mtti_hours": mtti,
+        "goodput": goodput(rate, interval, delta, recovery),
+        "checkpoint_minutes": interval * MINUTES_PER_HOUR,
+        "young_minutes": young * MINUTES_PER_HOUR,
+        "daly_minutes": daly * MINUTES_PER_HOUR,
+        "spares_accelerators": np.asarray(spares, dtype=float) + np.zeros_like(rate),
+        "nodes_in_repair": in_repair,
+        "recovery_minutes": recovery * MINUTES_PER_HOUR,
+    }
+
+
+def unavailable_accelerators(
+    catalog: Catalog, accelerators: Any, failure_rate_scale: Any = 1.0
+) -> np.ndarray:
+    """Accelerators out of service on average (in repair) in a fleet of ``accelerators`` (Little's law)."""
+    rates = component_rates(catalog)
+    per_accelerator = float(
+        (rates["rate_per_accelerator_hour"] * rates["repair_hours"] * rates["accelerators_out"]).sum()
+    )
+    return (
+        np.asarray(accelerators, dtype=float) * np.asarray(failure_rate_scale, dtype=float) * per_accelerator
+    )
+
+
+def _summary(values: np.ndarray, units: str, integer: bool = False) -> xr.DataArray:
+    array = xr.DataArray(np.asarray(values, dtype=float), dims="draw")
+    array.attrs.update(summary=1, units=units)
+    if integer:
+        array.attrs["integer"] = 1
+    return array
+
+
+def _positive(value: Any, default: float, field: str) -> np.ndarray:
+    array = np.asarray(default if value is None else value, dtype=float)
+    if np.any(~(array > 0)):
+        raise ScenarioError(
+            f"{field} must be positive",
+            field=field,
+            value=float(np.min(array)),
+            allowed="a number of minutes > 0",
+        )
+    return array
+
+
+def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.ndarray) -> dict[str, Any]:
+    """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares."""
+    work = scenario.workload
+    size = (
+        campus_accelerators
+        if work.job_accelerators is None
+        else np.minimum(float(work.job_accelerators), campus_accelerators)
+    )
+    if np.any(size <= 0):
+        raise ScenarioError(
+            "the campus has no accelerators to run a job on",
+            field="workload.job_accelerators",
+            value=work.job_accelerators,
+            allowed="a campus with accelerators",
+        )
+    scale = np.asarray(work.failure_rate_scale, dtype=float)
+    if np.any(scale < 0):
+        raise ScenarioError(
+            "failure_rate_scale must not be negative",
+            field="workload.failure_rate_scale",
+            value=float(np.min(scale)),
+            allowed=">= 0",
+        )
+    checkpoint = (
+        None
+        if isinstance(work.checkpoint_minutes, str)
+        else _positive(work.checkpoint_minutes, 1.0, "workload.checkpoint_minutes")
+    )
+    return {
+        "accelerators": size,
+        "failure_rate_scale": scale * np.ones_like(size),
+        "checkpoint_write_minutes": _positive(
+            work.checkpoint_write_minutes,
+            parameter(catalog, "checkpoint_write_minutes"),
+            "workload.checkpoint_write_minutes",
+        )
+        * np.ones_like(size),
+        "restart_minutes": _positive(
+            work.restart_minutes, parameter(catalog, "restart_minutes"), "workload.restart_minutes"
+        )
+        * np.ones_like(size),
+        "checkpoint_minutes": checkpoint,
+        "hot_spares": None if work.hot_spares == "auto" else float(work.hot_spares),
+    }
+
+
+def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """Interruptions, goodput, checkpoint interval and spares of the scenario's reference job, per draw."""
+    campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
+    job = workload_inputs(scenario, catalog, campus_size)
+    result = job_reliability(catalog, **job)
+    size, scale = job["accelerators"], job["failure_rate_scale"]
+    out = xr.Dataset(
+        {
+            "interruptions_per_day": _summary(result["interruptions_per_day"], "1/day"),
+            "mtti_hours": _summary(result["mtti_hours"], "h"),
+            "goodput": _summary(result["goodput"], "fraction"),
+            "checkpoint_minutes": _summary(result["checkpoint_minutes"], "min"),
+            "young_daly_checkpoint_minutes": _summary(result["daly_minutes"], "min"),
+            "spares_accelerators": _summary(result["spares_accelerators"], "accelerators", integer=True),
+            "accelerators_unavailable": _summary(
+                unavailable_accelerators(catalog, campus_size, scale), "accelerators"
+            ),
+            "job_accelerators": _summary(size, "accelerators", integer=True),
+        }
+    )
+    rates = component_rates(catalog)
+    by_class = (
+        size[:, None]
+        * scale[:, None]
+        * rates["rate_per_accelerator_hour"].to_numpy()[None, :]
+        * HOURS_PER_DAY
+    )
+    out["component_interruptions_per_day"] = xr.DataArray(
+        by_class, dims=("draw", "component"), coords={"component": list(rates.index)}
+    )
+    out["component_interruptions_per_day"].attrs["units"] = "1/day"
+    curve = job_reliability(
+        catalog,
+        size[:, None],
+        scale[:, None],
+        job["checkpoint_write_minutes"][:, None],
+        job["restart_minutes"][:, None],
+        CURVE_MINUTES[None, :],
+        job["hot_spares"],
+    )
+    out["goodput_by_interval"] = xr.DataArray(
+        curve["goodput"], dims=("draw", "interval_minutes"), coords={"interval_minutes": CURVE_MINUTES}
+    )
+    out["goodput_by_interval"].attrs["units"] = "fraction"
+    return out

@@ -1,0 +1,307 @@
+"""The FastAPI application: the dashboard's page and the JSON API under ``/api``.
+
+Safety: ``neocloud serve`` binds to loopback unless given a token; request bodies are size-limited;
+scenarios are validated (a ``ScenarioError`` is a 422 with its one line); draws per request are capped;
+no request names a path the server reads or writes; an optional bearer token protects ``/api``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParameter
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from plotly.offline import get_plotlyjs
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from neocloud.catalog import META_TABLES, load_catalog
+from neocloud.errors import NeocloudError, ScenarioError, unknown_id
+from neocloud.report import render
+from neocloud.store import RunNotFoundError, Store, neocloud_version
+from neocloud.web.limits import BodyLimit
+from neocloud.web.whatif import (
+    REPOSITORY_EXAMPLES,
+    Inputs,
+    Previewer,
+    parse_scenario,
+    read_examples,
+    run_checked,
+    supported_inputs,
+)
+
+TOKEN_ENV = "NEOCLOUD_TOKEN"
+DEFAULT_MAX_DRAWS = 2000
+DEFAULT_MAX_UPLOAD_BYTES = 1_000_000
+MAX_RUN_ID = 2_147_483_647
+STATIC = Path(__file__).parent / "static"
+
+SCENARIO_BODY = {
+    "required": True,
+    "description": "A scenario as YAML or JSON (the format of `neocloud schema`).",
+    "content": {
+        "application/yaml": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "object"}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong bearer token."},
+    413: {"description": "Request body larger than the server allows."},
+    422: {
+        "description": "Invalid input: `detail` is one line naming the field, value and what is allowed."
+    },
+}
+
+BEARER = HTTPBearer(auto_error=False)
+RunId = Annotated[int, PathParameter(ge=1, le=MAX_RUN_ID, description="Run id.")]
+
+
+class PreviewRequest(BaseModel):
+    """A what-if: a scenario's text and the dashboard inputs to change in it."""
+
+    scenario: str = Field(min_length=1, description="The base scenario as YAML or JSON text.")
+    inputs: Inputs = Field(default_factory=Inputs, description="Inputs to change; the rest stay.")
+    draws: int = Field(default=1, ge=1, description="Monte Carlo draws (capped by the server).")
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed.")
+
+
+def plain(value: Any) -> Any:
+    """A catalog cell as JSON: NaN becomes null, numpy numbers become Python numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+async def body_text(request: Request) -> str:
+    """The request body as UTF-8 text (a ScenarioError when it is not)."""
+    raw = await request.body()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"is not UTF-8 text (byte {err.start})", field="body") from None
+
+
+def create_app(
+    store_url: str | None = None,
+    token: str | None = None,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+    examples_folder: Path | None = REPOSITORY_EXAMPLES,
+) -> FastAPI:
+    """The neocloud web application.
+
+    Parameters
+    ----------
+    store_url
+        SQLAlchemy URL of the store that keeps every run (default: ``store.store_url()``).
+    token
+        Bearer token ``/api`` requires (default ``$NEOCLOUD_TOKEN``; none: open, for loopback use).
+    max_upload_bytes
+        Largest request body accepted (bytes); larger is a 413.
+    max_draws
+        Most Monte Carlo draws one request may ask for; more is a 422.
+    examples_folder
+        Folder of example scenarios offered by the dashboard (the repository's ``examples/`` when present);
+        a built-in default scenario is always offered.
+    """
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    application = FastAPI(
+        title="neocloud",
+        version=neocloud_version(),
+        description="A digital twin of AI data-center campuses: run scenarios, keep and "
+        "compare runs, read the catalog.",
+    )
+    application.state.store = Store(store_url)
+    application.state.examples = read_examples(examples_folder)
+    application.state.previewer = Previewer()
+    application.state.max_draws = max_draws
+    application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
+    store: Store = application.state.store
+    examples = application.state.examples
+    previewer: Previewer = application.state.previewer
+
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
+        if token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    draws_query = Query(1, ge=1, le=max_draws, description=f"Monte Carlo draws (at most {max_draws}).")
+    seed_query = Query(0, ge=0, le=2**32 - 1, description="Random seed.")
+
+    @application.exception_handler(RunNotFoundError)
+    async def run_not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=404)
+
+    @application.exception_handler(ScenarioError)
+    async def scenario_error(request: Request, err: ScenarioError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=422)
+
+    @application.exception_handler(NeocloudError)
+    async def neocloud_error(request: Request, err: NeocloudError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=422)
+
+    @application.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @application.get("/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> Response:
+        return Response(
+            get_plotlyjs(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    application.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @application.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, Any]:
+        """Liveness: the server answers, and the store can be read."""
+        return {"status": "ok", "version": neocloud_version(), "runs": store.count()}
+
+    def run_and_keep(text: str, draws: int, seed: int) -> dict[str, Any]:
+        scenario, _ = parse_scenario(text)
+        results = run_checked(scenario, draws, seed)
+        run_id = store.save(results, origin="api", scenario_text=text)
+        return {**results.summary(), "run_id": run_id}
+
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)], responses=ERROR_RESPONSES)
+
+    @api.post("/run", tags=["runs"], openapi_extra={"requestBody": SCENARIO_BODY})
+    async def run_scenario(
+        request: Request, draws: int = draws_query, seed: int = seed_query
+    ) -> dict[str, Any]:
+        """Run a scenario (YAML or JSON body), keep the run, and return its JSON summary with ``run_id``."""
+        text = await body_text(request)
+        return await run_in_threadpool(run_and_keep, text, draws, seed)
+
+    @api.post("/validate", tags=["scenarios"], openapi_extra={"requestBody": SCENARIO_BODY})
+    async def validate_scenario(request: Request) -> dict[str, Any]:
+        """Check a scenario (YAML or JSON body): ``valid`` and its name, or a 422 naming the problem."""
+        scenario, _ = await run_in_threadpool(parse_scenario, await body_text(request))
+        return {"valid": True, "name": scenario.name, "phases": len(scenario.campus.phases)}
+
+    @api.post("/preview", tags=["scenarios"])
+    def preview(body: PreviewRequest) -> dict[str, Any]:
+        """What if: the scenario with the dashboard's inputs changed; summary and chart series (not kept)."""
+        if body.draws > max_draws:
+            raise ScenarioError(
+                f"{body.draws} draws asked; this server allows at most {max_draws}",
+                field="draws",
+                value=body.draws,
+            )
+        return previewer.preview(body.scenario, body.inputs, body.draws, body.seed)
+
+    @api.get("/inputs", tags=["scenarios"])
+    def inputs() -> dict[str, Any]:
+        """The inputs the dashboard can change, with their bounds, and the systems to choose from."""
+        fields = Inputs.model_json_schema()["properties"]
+        systems = load_catalog().table("systems")
+        return {
+            "inputs": {name: fields[name] for name in supported_inputs()},
+            "systems": [
+                {
+                    "id": system_id,
+                    "name": str(row["name"]),
+                    "accelerator": str(row["accelerator"]),
+                    "accelerators_per_system": plain(row["accelerators_per_system"]),
+                }
+                for system_id, row in systems.iterrows()
+            ],
+            "max_draws": max_draws,
+        }
+
+    @api.get("/examples", tags=["scenarios"])
+    def list_examples() -> list[dict[str, str]]:
+        """The example scenarios on offer: id, name and description."""
+        return [
+            {"id": example.id, "name": example.name, "description": example.description}
+            for example in examples.values()
+        ]
+
+    @api.get("/examples/{example_id}", tags=["scenarios"])
+    def get_example(example_id: Annotated[str, PathParameter(max_length=100)]) -> dict[str, str]:
+        """One example scenario's text, by id (never by path)."""
+        if example_id not in examples:
+            raise HTTPException(404, str(unknown_id("example", example_id, examples, field="example")))
+        example = examples[example_id]
+        return {"id": example.id, "name": example.name, "text": example.text}
+
+    @api.get("/runs", tags=["runs"])
+    def list_runs(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_RUN_ID)] = 0,
+    ) -> dict[str, Any]:
+        """The kept runs, newest first."""
+        return {"count": store.count(), "runs": store.list(limit=limit, offset=offset)}
+
+    @api.get("/runs/{run_id}", tags=["runs"])
+    def get_run(run_id: RunId) -> dict[str, Any]:
+        """One run: its record, scenario text and summary."""
+        return store.get(run_id).record()
+
+    @api.get("/runs/{run_id}/compare/{other_id}", tags=["runs"])
+    def compare_runs(run_id: RunId, other_id: RunId) -> dict[str, Any]:
+        """Two runs' summaries side by side, with B - A and the relative change."""
+        return store.compare(run_id, other_id)
+
+    @api.get("/runs/{run_id}/report", tags=["runs"], response_class=HTMLResponse)
+    def run_report(run_id: RunId, download: bool = True) -> HTMLResponse:
+        """The run's self-contained HTML report."""
+        html = render(store.get(run_id).results())
+        disposition = "attachment" if download else "inline"
+        return HTMLResponse(
+            html,
+            headers={"Content-Disposition": f'{disposition}; filename="neocloud-run-{run_id}-report.html"'},
+        )
+
+    @api.get(
+        "/runs/{run_id}/results",
+        tags=["runs"],
+        responses={200: {"content": {"application/x-netcdf": {}}, "description": "netCDF-4 file."}},
+    )
+    def run_results(run_id: RunId) -> Response:
+        """The run's results as a netCDF-4 file."""
+        return Response(
+            store.get(run_id).results_netcdf,
+            media_type="application/x-netcdf",
+            headers={"Content-Disposition": f'attachment; filename="neocloud-run-{run_id}-results.nc"'},
+        )
+
+    @api.get("/catalog", tags=["catalog"])
+    def catalog_tables() -> list[str]:
+        """The catalog's tables."""
+        return [*load_catalog().names, *META_TABLES]
+
+    @api.get("/catalog/{table}", tags=["catalog"])
+    def catalog_table(table: Annotated[str, PathParameter(max_length=100)]) -> dict[str, Any]:
+        """One catalog table's rows (with their sources), by table name."""
+        catalog = load_catalog()
+        if table not in (*catalog.names, *META_TABLES):
+            raise HTTPException(
+                404, str(unknown_id("catalog table", table, [*catalog.names, *META_TABLES], field="table"))
+            )
+        frame = catalog.table(table)
+        records = (
+            frame.reset_index().to_dict("records") if table not in META_TABLES else frame.to_dict("records")
+        )
+        return {
+            "table": table,
+            "rows": [{key: plain(value) for key, value in row.items()} for row in records],
+        }
+
+    application.include_router(api)
+    return application

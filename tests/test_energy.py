@@ -1,0 +1,138 @@
+"""The energy stage: hourly balance, battery bounds, the clamp scan, curtailment, climate and PUE."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neocloud import Scenario
+from neocloud.energy import SOURCES, dispatch, site_model, state_of_charge
+from neocloud.pipeline import run
+from neocloud.uncertainty import realise
+
+CAMPUS = {
+    "phases": [
+        {
+            "name": "all",
+            "system": "gb200-nvl72",
+            "systems_per_building": 100,
+            "schedule": {"equipment_ordered": "2024-01", "construction_months": 3},
+        }
+    ]
+}
+
+
+def scenario(climate: str = "abilene-tx", region: str = "ercot-tx", **changes: Any) -> Scenario:
+    data: dict[str, Any] = {
+        "name": "t",
+        "start": "2025-01",
+        "site": {"location": "-", "climate": climate, "region": region},
+        "campus": CAMPUS,
+        "finance": {"horizon_years": 2},
+    }
+    data.update(changes)
+    return Scenario.model_validate(data)
+
+
+def site(catalog: Any, draws: int, **fields: Any) -> Any:
+    base = site_model(realise(scenario(), draws), catalog, draws)
+    return replace(base, **fields)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31), gas_units=st.integers(0, 6), peak=st.booleans())
+def test_supply_plus_curtailment_is_demand_every_hour(
+    catalog: Any, seed: int, gas_units: int, peak: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    draws = 3
+    energy_mwh = rng.uniform(0, 400, draws)
+    model = site(
+        catalog,
+        draws,
+        it_mw=rng.uniform(10, 100, draws),
+        grid_mw=rng.uniform(0, 120, draws),
+        gas_mw=np.full(draws, 20.0 * gas_units),
+        gas_unit_mw=20.0,
+        gas_min_load_frac=0.3,
+        gas_min_up_hours=3,
+        gas_availability=0.95,
+        gas_derate_per_c=0.007,
+        gas_cost_usd_per_mwh=rng.uniform(20, 90, draws),
+        battery_mw=rng.uniform(0, 80, draws),
+        battery_mwh=energy_mwh,
+        battery_efficiency=0.85,
+        solar_mw=rng.uniform(0, 60, draws),
+        solar_cf=np.clip(np.sin(np.arange(8760) / 24 * 2 * np.pi), 0, 1) * 0.5,
+    )
+    if not peak:
+        model = replace(model, peak=np.zeros(8760, dtype=bool), price_multiplier=np.ones(8760))
+    hourly = dispatch(model)
+    supply = hourly["solar"] + hourly["discharge"] - hourly["charge"] + hourly["grid"] + hourly["gas"]
+    np.testing.assert_allclose(supply + hourly["curtailed"], hourly["demand"], atol=1e-6)
+    for key in ("grid", "gas", "solar", "charge", "discharge", "curtailed"):
+        assert np.all(hourly[key] >= -1e-9), key
+    assert np.all(hourly["grid"] <= model.grid_mw[:, None] + 1e-9)
+    assert np.all(hourly["soc"] >= -1e-9) and np.all(hourly["soc"] <= energy_mwh[:, None] + 1e-9)
+    assert np.all(hourly["charge"] <= model.battery_mw[:, None] + 1e-9)
+    assert np.all(hourly["discharge"] <= model.battery_mw[:, None] + 1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    steps=st.lists(st.floats(-50, 50), min_size=1, max_size=70),
+    capacity=st.floats(0, 100),
+    initial=st.floats(0, 1),
+)
+def test_the_clamp_scan_equals_the_hourly_recursion(
+    steps: list[float], capacity: float, initial: float
+) -> None:
+    soc = state_of_charge(np.array([steps]), np.array([capacity]), np.array([initial * capacity]))[0]
+    level, expected = initial * capacity, []
+    for step in steps:
+        level = min(max(level + step, 0.0), capacity)
+        expected.append(level)
+    np.testing.assert_allclose(soc, expected, atol=1e-9)
+
+
+def test_what_cannot_be_supplied_is_curtailed_and_reported() -> None:
+    short = scenario(power={"grid": [{"month": "2025-01", "mw": 5}]})
+    # the phase is never energised on 5 MW of grid: nothing online, nothing drawn
+    ds = run(short).dataset
+    assert float(ds["accelerators_online"].max()) == 0
+    assert float(ds["facility_energy_mwh"].sum()) == 0
+    # the complete campus on that supply would curtail; the annual keys say how much
+    assert float(ds["curtailed_mwh_per_year"].values[0]) > 0
+    served = ds["annual_energy_by_source_mwh"].sel(source=["grid", "gas", "solar", "battery"]).sum("source")
+    assert float(served.values[0]) <= 5 * 8760 + 1e-6
+
+
+def test_monthly_sources_add_up_and_follow_the_ramp() -> None:
+    ds = run("examples/colossus-memphis.yaml").dataset
+    by_source = ds["energy_by_source_mwh"].sel(source=[s for s in SOURCES if s != "curtailed"]).sum("source")
+    np.testing.assert_allclose(by_source.values, ds["facility_energy_mwh"].values, rtol=1e-9, atol=1e-6)
+    gas = ds["energy_by_source_mwh"].sel(source="gas").values[0]
+    grid = ds["energy_by_source_mwh"].sel(source="grid").values[0]
+    assert grid[:12].sum() == 0 and gas[5] > 0  # turbines only until the substation (2025-05)
+    assert grid[14] > 0
+    assert ds["typical_week_supply_mw"].dims == ("draw", "hour_of_week", "source")
+
+
+def test_a_cold_site_has_a_lower_realised_pue_than_a_hot_one() -> None:
+    cold = run(scenario(climate="narvik-no", region="ercot-tx")).summary()
+    hot = run(scenario(climate="phoenix-az", region="ercot-tx")).summary()
+    assert cold["realised_pue"] < hot["realised_pue"] - 0.02
+    assert cold["annual_energy_mwh"] < hot["annual_energy_mwh"]
+
+
+def test_inference_draws_less_and_with_a_daily_cycle() -> None:
+    training = run(scenario()).dataset
+    inference = run(scenario(workload={"kind": "inference"})).dataset
+    week = inference["typical_week_demand_mw"].values[0]
+    flat = training["typical_week_demand_mw"].values[0]
+    assert week.std() / week.mean() > 2 * flat.std() / flat.mean()  # training varies only with PUE
+    assert float(inference["annual_energy_mwh"][0]) < float(training["annual_energy_mwh"][0])

@@ -1,0 +1,225 @@
+"""Finance stage: kernels against numpy-financial, statement identities, debt, and monotonicity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy_financial as npf
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neocloud import load, run
+from neocloud.catalog import Catalog
+from neocloud.finance import finance
+from neocloud.finance.kernels import (
+    IRR_FOUND,
+    IRR_NO_SIGN_CHANGE,
+    annual_rate,
+    irr,
+    monthly_rate,
+    npv,
+    pmt,
+    solve_increasing,
+)
+from neocloud.finance.portfolio import roll_up
+from neocloud.finance.statements import tax_paid
+from neocloud.scenario import Finance
+from neocloud.uncertainty import realise
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def conventional_flows(rng: np.random.Generator, draws: int, periods: int) -> np.ndarray:
+    """Outlays in the first quarter of the periods, then inflows: one sign change, so one IRR."""
+    flows = rng.uniform(0.5, 2.0, (draws, periods))
+    build = max(1, periods // 4)
+    flows[:, :build] *= -rng.uniform(3.0, 6.0, (draws, 1))
+    return flows
+
+
+def test_npv_irr_pmt_match_numpy_financial() -> None:
+    rng = np.random.default_rng(7)
+    flows = conventional_flows(rng, 40, 30)
+    rates = rng.uniform(-0.05, 0.3, 40)
+    vectorised = npv(rates, flows)
+    found, reason = irr(flows)
+    assert np.all(reason == IRR_FOUND)
+    for row in range(40):
+        assert vectorised[row] == pytest.approx(npf.npv(rates[row], flows[row]), rel=1e-9, abs=1e-9)
+        assert found[row] == pytest.approx(npf.irr(flows[row]), rel=1e-9, abs=1e-9)
+    periods = rng.integers(1, 400, 40)
+    principal = rng.uniform(1e3, 1e9, 40)
+    assert np.allclose(
+        pmt(rates / 12, periods, principal), -npf.pmt(rates / 12, periods, principal), rtol=1e-9
+    )
+    assert pmt(0.0, 4, 100.0) == pytest.approx(25.0)
+
+
+def test_irr_of_monthly_project_matches_numpy_financial() -> None:
+    rng = np.random.default_rng(3)
+    flows = conventional_flows(rng, 5, 240)
+    found, _ = irr(flows)
+    for row in range(5):
+        assert found[row] == pytest.approx(npf.irr(flows[row]), rel=1e-9, abs=1e-12)
+
+
+def test_irr_reports_why_there_is_none() -> None:
+    rate, reason = irr(np.array([[1.0, 2.0, 3.0], [-1.0, -2.0, -3.0], [-100.0, 60.0, 60.0]]))
+    assert np.isnan(rate[:2]).all() and list(reason[:2]) == [IRR_NO_SIGN_CHANGE, IRR_NO_SIGN_CHANGE]
+    assert reason[2] == IRR_FOUND and rate[2] == pytest.approx(npf.irr([-100.0, 60.0, 60.0]), rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    outlay=st.floats(1e3, 1e10),
+    inflow_frac=st.floats(0.02, 0.5),
+    periods=st.integers(3, 300),
+    build=st.integers(1, 24),
+)
+def test_npv_at_the_irr_is_zero_to_a_cent_per_dollar(
+    outlay: float, inflow_frac: float, periods: int, build: int
+) -> None:
+    build = min(build, periods - 1)
+    flows = np.full((1, periods), outlay * inflow_frac)
+    flows[0, :build] = -outlay / build
+    rate, reason = irr(flows)
+    if reason[0] == IRR_FOUND:
+        assert abs(npv(rate, flows)[0]) <= 0.01 * outlay
+    else:  # no IRR only when the inflows never repay the outlay at any rate above -99%
+        assert flows[0, build:].sum() < outlay or reason[0] != IRR_NO_SIGN_CHANGE
+
+
+def test_rates_convert_both_ways() -> None:
+    assert annual_rate(monthly_rate(0.08)) == pytest.approx(0.08, rel=1e-12)
+
+
+def test_solve_increasing_finds_roots_for_every_draw() -> None:
+    targets = np.array([0.5, 3.0, 250.0])
+    roots = solve_increasing(lambda x: x**3 - targets, np.zeros(3), np.ones(3))
+    assert np.allclose(roots, np.cbrt(targets), rtol=1e-9)
+
+
+def test_tax_carries_losses_forward() -> None:
+    taxable = np.array([[-100.0, 60.0, 60.0, 10.0]])
+    paid = tax_paid(taxable, np.array([0.25]))
+    assert np.allclose(paid, [[0.0, 0.0, 5.0, 2.5]])
+
+
+@pytest.fixture(scope="module")
+def loughton_run() -> Any:
+    """The Loughton GPU cloud through the pipeline once (its upstream stages are reused)."""
+    return run(EXAMPLES / "loughton.yaml")
+
+
+def refinance(results: Any, catalog: Catalog, draws: int = 1, **changes: Any) -> xr.Dataset:
+    """The finance stage alone on a run's upstream, with finance fields changed."""
+    scenario = results.scenario
+    fields = {**scenario.finance.model_dump(exclude_none=True), **changes}
+    scenario = scenario.model_copy(update={"finance": Finance.model_validate(fields)})
+    upstream = results.dataset
+    if draws > 1:
+        upstream = upstream.isel(draw=np.zeros(draws, dtype=int)).assign_coords(draw=np.arange(draws))
+    return finance(realise(scenario, draws, 0), catalog, upstream)
+
+
+def test_sources_equal_uses_every_month(loughton_run: Any) -> None:
+    data = loughton_run.dataset
+    assert np.allclose(data["sources_usd"], data["uses_usd"], rtol=1e-9, atol=1e-3)
+    net = data["cash_flow_operating_usd"] + data["cash_flow_investing_usd"] + data["cash_flow_financing_usd"]
+    assert np.allclose(net, 0.0, atol=1e-3)
+
+
+def test_debt_never_negative_and_repaid_by_maturity(loughton_run: Any) -> None:
+    data = loughton_run.dataset
+    balance = data["tranche_balance_usd"].values  # (draw, month, tranche)
+    assert (balance >= 0).all()
+    maturity = data["tranche_maturity_month"].values  # (draw, tranche)
+    months = data.sizes["month"]
+    for tranche in range(balance.shape[-1]):
+        due = int(maturity[0, tranche])
+        assert data["tranche_amount_usd"].values[0, tranche] > 0
+        if due <= months:
+            assert balance[0, due - 1 :, tranche] == pytest.approx(0.0, abs=1e-3)
+    drawn = data["debt_draw_usd"].values[0].sum() + data["capitalised_interest_usd"].values[0].sum()
+    assert data["principal_usd"].values[0].sum() == pytest.approx(
+        drawn - data["debt_balance_usd"].values[0, -1], rel=1e-9
+    )
+
+
+def test_sculpted_debt_keeps_its_target_dscr(loughton_run: Any, catalog: Catalog) -> None:
+    out = refinance(
+        loughton_run,
+        catalog,
+        contracts=[],
+        debt=[
+            {
+                "name": "sculpted",
+                "kind": "construction",
+                "finances": "all",
+                "amortisation": "sculpted",
+                "target_dscr": 1.5,
+                "tenor_years": 6,
+            }
+        ],
+    )
+    assert float(out["min_dscr"].values[0]) >= 1.5 - 1e-6
+    assert int(out["dscr_breach_months"].values[0]) == 0
+
+
+@settings(max_examples=8, deadline=None)
+@given(price=st.floats(1.0, 8.0), rise=st.floats(0.05, 2.0))
+def test_raising_the_price_raises_npv(loughton_run: Any, catalog: Catalog, price: float, rise: float) -> None:
+    low = refinance(loughton_run, catalog, contracts=[], price_usd_per_gpu_hour=price)
+    high = refinance(loughton_run, catalog, contracts=[], price_usd_per_gpu_hour=price + rise)
+    assert float(high["npv_usd"].values[0]) > float(low["npv_usd"].values[0])
+
+
+def test_break_even_price_gives_zero_npv(loughton_run: Any, catalog: Catalog) -> None:
+    base = refinance(loughton_run, catalog, contracts=[], price_change_per_year=0.0)
+    price = float(base["breakeven_usd_per_gpu_hour"].values[0])
+    at = refinance(
+        loughton_run, catalog, contracts=[], price_change_per_year=0.0, price_usd_per_gpu_hour=price
+    )
+    assert abs(float(at["npv_usd"].values[0])) <= 1e-6 * float(at["project_capex_usd"].values[0])
+
+
+def test_lease_rent_raises_npv_and_leaves_it_to_the_tenant(loughton_run: Any, catalog: Catalog) -> None:
+    low = refinance(loughton_run, catalog, business_model="lease", lease={"rate_usd_per_kw_month": 120.0})
+    high = refinance(loughton_run, catalog, business_model="lease", lease={"rate_usd_per_kw_month": 180.0})
+    assert float(high["npv_usd"].values[0]) > float(low["npv_usd"].values[0])
+    assert float(high["capex_it_spend_usd"].values.sum()) == 0.0
+    assert float(high["project_capex_usd"].values[0]) < float(high["capex_usd"].values[0])
+
+
+def test_many_draws_match_one_draw(loughton_run: Any, catalog: Catalog) -> None:
+    one = refinance(loughton_run, catalog)
+    many = refinance(loughton_run, catalog, draws=4)
+    for key in ("npv_usd", "equity_irr", "min_dscr", "breakeven_usd_per_gpu_hour"):
+        assert np.allclose(many[key].values, one[key].values[0], rtol=1e-9, equal_nan=True)
+
+
+def test_contract_value_sets_its_price(catalog: Catalog) -> None:
+    results = run(EXAMPLES / "stargate-norway.yaml")
+    data = results.dataset
+    assert float(data["revenue_contract_usd"].values[0].sum()) == pytest.approx(6.2e9, rel=0.02)
+
+
+def test_roll_up_sums_campuses_by_calendar_month(loughton_run: Any) -> None:
+    company = roll_up([loughton_run, loughton_run], valuation_usd=1e10)
+    campus = loughton_run.dataset
+    assert company.sizes["month"] == campus.sizes["month"]
+    assert np.allclose(company["revenue_usd"], 2 * campus["revenue_usd"].values)
+    assert float(company["npv_usd"].values[0]) == pytest.approx(
+        2 * float(campus["npv_usd"].values[0]), rel=1e-9
+    )
+    assert float(company["valuation_usd"].values[0]) == 1e10
+
+
+def test_bad_contract_is_a_scenario_error() -> None:
+    scenario = load(EXAMPLES / "loughton.yaml")
+    with pytest.raises(ValueError, match="exactly one of price_usd_per_gpu_hour or value_usd"):
+        scenario.finance.model_validate({"contracts": [{"name": "x", "share": 0.5}]})

@@ -1,0 +1,170 @@
+"""Reliability: closed form, the vectorised simulator, and an independent SimPy model of the same process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neocloud import load_catalog, run
+from neocloud.reliability import (
+    best_interval_hours,
+    component_rates,
+    goodput,
+    job_reliability,
+    spare_turnaround_hours,
+    young_daly_hours,
+)
+from neocloud.reliability_sim import simulate
+from tests.simpy_reliability import simpy_job
+
+MINUTES = 60.0
+
+
+def test_llama3_interruptions_and_goodput(catalog) -> None:
+    job = job_reliability(catalog, 16384.0)
+    interruptions = float(job["interruptions_per_day"]) * 54
+    assert interruptions == pytest.approx(419, rel=0.01)
+    assert float(job["mtti_hours"]) == pytest.approx(3.09, rel=0.02)
+    assert 0.88 < float(job["goodput"]) < 0.95  # reported: effective training time above 90%
+
+
+def test_best_interval_beats_neighbours_and_matches_young_daly() -> None:
+    rate, delta, restart = np.array([0.05, 0.3, 3.0]), 0.5 / MINUTES, 5 / MINUTES
+    best = best_interval_hours(rate, delta)
+    for factor in (0.8, 1.25):
+        assert np.all(goodput(rate, best, delta, restart) >= goodput(rate, best * factor, delta, restart))
+    young, daly = young_daly_hours(rate, delta, restart)
+    assert np.allclose(best, young, rtol=0.15) and np.allclose(best, daly, rtol=0.15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=256, max_value=200_000), st.floats(min_value=1.1, max_value=4.0))
+def test_goodput_falls_as_the_job_grows(size: int, factor: float) -> None:
+    catalog = load_catalog()
+    for spares in (64.0, 1e6):  # the same spares for both (auto spares step by whole nodes)
+        small, large = job_reliability(catalog, [size, size * factor], hot_spares=spares)["goodput"]
+        assert large < small
+
+
+def test_more_spares_never_lower_goodput(catalog) -> None:
+    spares = np.arange(0, 400, 8.0)
+    values = job_reliability(catalog, 16384.0, hot_spares=spares)["goodput"]
+    assert np.all(np.diff(values) >= -1e-12)
+    rates = component_rates(catalog)
+    results = [
+        simulate(
+            16384 * rates["rate_per_accelerator_hour"].to_numpy(),
+            rates["hardware"].to_numpy(),
+            spare_turnaround_hours(catalog),
+            24 * 20,
+            0.2,
+            0.01,
+            0.08,
+            nodes,
+            50,
+            seed=3,
+        )["goodput"].mean()
+        for nodes in (0, 4, 16, 64)
+    ]
+    assert np.all(np.diff(results) >= -0.005)
+
+
+def test_simulator_is_reproducible_and_agrees_with_the_closed_form(catalog) -> None:
+    rates = component_rates(catalog)
+    arguments = (
+        16384 * rates["rate_per_accelerator_hour"].to_numpy(),
+        rates["hardware"].to_numpy(),
+        spare_turnaround_hours(catalog),
+        24 * 54,
+        0.22,
+        0.5 / MINUTES,
+        5 / MINUTES,
+        29,
+    )
+    first, second = (
+        simulate(*arguments, replications=400, seed=7),
+        simulate(*arguments, replications=400, seed=7),
+    )
+    assert np.array_equal(first["goodput"], second["goodput"])
+    closed = job_reliability(catalog, 16384.0, checkpoint_minutes=0.22 * MINUTES, hot_spares=29 * 8.0)
+    assert first["interruptions"].mean() == pytest.approx(
+        float(closed["interruptions_per_day"]) * 54, rel=0.02
+    )
+    assert first["goodput"].mean() == pytest.approx(float(closed["goodput"]), abs=0.005)
+
+
+@pytest.mark.parametrize("spares", [0, 2, 40])
+def test_simulator_agrees_with_simpy(spares: int) -> None:
+    rates, hardware = [1.2, 0.6, 0.4], [True, False, True]
+    inputs = (rates, hardware, 6.0, 24 * 10.0, 0.5, 0.05, 0.1, spares)
+    replications = 150
+    ours = simulate(np.array(rates), np.array(hardware), *inputs[2:], replications=replications, seed=11)
+    peers = [simpy_job(*inputs, seed=100 + index) for index in range(replications)]
+    for key in ("interruptions", "goodput"):
+        theirs = np.array([peer[key] for peer in peers])
+        spread = np.sqrt(ours[key].var() / replications + theirs.var() / replications) + 1e-9
+        assert abs(ours[key].mean() - theirs.mean()) < 4.5 * spread, key
+
+
+def test_reliability_cli_json() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neocloud",
+            "reliability",
+            "--accelerator",
+            "h100-sxm",
+            "--count",
+            "16384",
+            "--days",
+            "54",
+            "--replications",
+            "50",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert {"interruptions", "interruptions_per_day", "goodput", "checkpoint_minutes"} <= set(result)
+    assert 380 < result["interruptions"] < 460
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neocloud",
+            "reliability",
+            "--accelerator",
+            "h100",
+            "--count",
+            "8",
+            "--days",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "h100-sxm" in bad.stderr
+
+
+def test_stage_in_pipeline(abilene) -> None:
+    summary = run(abilene).summary()
+    for key in (
+        "interruptions_per_day",
+        "goodput",
+        "checkpoint_minutes",
+        "reference_run_days",
+        "reference_run_goodput",
+        "spares_accelerators",
+        "accelerators_unavailable",
+    ):
+        assert summary[key] is not None and summary[key] > 0, key
+    assert 0 < summary["goodput"] < 1
