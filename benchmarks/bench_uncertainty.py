@@ -4,7 +4,7 @@ Measures, on the Abilene example with its uncertainties:
 - draws per second of one vectorised pass, against a per-draw loop (the baseline) and against the
   memory-bandwidth bound (bytes of results written per draw at ~30 GB/s, this machine's numpy copy/triad);
 - the speed-up of a sweep from 1 to 2 Dask worker processes;
-- the peak resident memory of 1,000,000 draws run in chunks (a child process; --quick: 100,000).
+- the peak resident memory of 1,000,000 draws run in chunks (a child process; --quick: 10,000 in chunks of 5,000).
 
 Run: ``python benchmarks/bench_uncertainty.py [--quick]``; the last line is the summary.
 """
@@ -72,14 +72,14 @@ def main() -> None:
     scenario = load(SCENARIO)
     catalog = scenario_catalog(scenario)
 
-    draws = 2_000 if quick else 10_000
+    draws = 1_000 if quick else 10_000
     run(scenario, draws=16, catalog=catalog)  # warm caches and imports
     vectorised = best_time(lambda: run(scenario, draws=draws, catalog=catalog), 1 if quick else 2)
     results = run(scenario, draws=draws, catalog=catalog)
     bytes_per_draw = results.dataset.nbytes / draws
     draws_per_s = draws / vectorised
     bound_per_s = BANDWIDTH_BYTES_PER_S / bytes_per_draw
-    loop_draws = 10 if quick else 40
+    loop_draws = 5 if quick else 40
     loop = best_time(lambda: [run(scenario, draws=1, catalog=catalog) for _ in range(loop_draws)], 1)
     loop_per_s = loop_draws / loop
     print(f"vectorised: {draws:,} draws in {vectorised:.2f} s = {draws_per_s:,.0f} draws/s (one core)")
@@ -89,7 +89,7 @@ def main() -> None:
         f"draws/s; reached {draws_per_s / bound_per_s:.1%}"
     )
 
-    sweep_draws, chunk_draws = (8_000, 1_000) if quick else (40_000, 5_000)
+    sweep_draws, chunk_draws = (4_000, 1_000) if quick else (40_000, 5_000)
     one = sweep_seconds(1, sweep_draws, chunk_draws)
     two = sweep_seconds(2, sweep_draws, chunk_draws)
     print(
@@ -97,8 +97,8 @@ def main() -> None:
         f"2 workers {two:.1f} s, speed-up {one / two:.2f}x (cluster start-up included)"
     )
 
-    memory_draws = 100_000 if quick else 1_000_000
-    memory_chunk = 10_000
+    memory_draws = 10_000 if quick else 1_000_000
+    memory_chunk = 5_000 if quick else 10_000
     child = subprocess.run(
         [sys.executable, "-c", CHUNKED, str(SCENARIO), str(memory_draws), str(memory_chunk)],
         capture_output=True,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import Scenario
-from neocloud.energy import SOURCES, dispatch, site_model, state_of_charge
+from neocloud.energy import SOURCES, dispatch, simulate, site_model, state_of_charge
 from neocloud.pipeline import run
 from neocloud.uncertainty import realise
 
@@ -136,3 +136,77 @@ def test_inference_draws_less_and_with_a_daily_cycle() -> None:
     flat = training["typical_week_demand_mw"].values[0]
     assert week.std() / week.mean() > 2 * flat.std() / flat.mean()  # training varies only with PUE
     assert float(inference["annual_energy_mwh"][0]) < float(training["annual_energy_mwh"][0])
+
+
+def test_the_clamp_scan_over_a_whole_year_equals_the_hourly_recursion() -> None:
+    rng = np.random.default_rng(7)
+    steps = rng.uniform(-40, 40, (4, 8760))
+    capacity = np.array([0.0, 50.0, 200.0, 1e4])
+    initial = capacity * np.array([0.0, 1.0, 0.5, 0.3])
+    soc = state_of_charge(steps, capacity, initial)
+    level, expected = initial.copy(), np.empty_like(steps)
+    for hour in range(steps.shape[1]):
+        level = np.minimum(np.maximum(level + steps[:, hour], 0.0), capacity)
+        expected[:, hour] = level
+    np.testing.assert_allclose(soc, expected, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31), draws=st.integers(1, 11), min_up_hours=st.integers(1, 4), peak=st.booleans())
+def test_the_months_are_the_sums_of_the_hours_and_balance(
+    catalog: Any, seed: int, draws: int, min_up_hours: int, peak: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    model = site(
+        catalog,
+        draws,
+        it_mw=rng.uniform(10, 100, draws),
+        grid_mw=rng.uniform(0, 120, draws),
+        gas_mw=np.full(draws, 20.0 * rng.integers(0, 4)),
+        gas_unit_mw=20.0,
+        gas_min_load_frac=0.3,
+        gas_min_up_hours=min_up_hours,
+        gas_availability=0.95,
+        gas_derate_per_c=0.007,
+        gas_cost_usd_per_mwh=rng.uniform(20, 90, draws),
+        gas_mmbtu_per_mwh=9.0,
+        gas_start_usd_per_mw=50.0,
+        gas_co2_kg_per_mmbtu=53.06,
+        battery_mw=rng.uniform(0, 80, draws),
+        battery_mwh=rng.uniform(0, 400, draws),
+        battery_efficiency=0.85,
+        solar_mw=rng.uniform(0, 60, draws),
+        solar_cf=np.clip(np.sin(np.arange(8760) / 24 * 2 * np.pi), 0, 1) * 0.5,
+    )
+    if not peak:
+        model = replace(model, peak=np.zeros(8760, dtype=bool), price_multiplier=np.ones(8760))
+    year = simulate(model)  # in chunks of draws, from reused buffers
+    hourly = dispatch(model)  # all draws at once
+    months = np.cumsum([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30]) * 24
+
+    def by_month(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, months, axis=-1)
+
+    battery = hourly["discharge"] - hourly["charge"]
+    for key, values in (
+        ("grid", hourly["grid"]),
+        ("gas", hourly["gas"]),
+        ("solar", hourly["solar"]),
+        ("battery", battery),
+        ("curtailed", hourly["curtailed"]),
+    ):
+        np.testing.assert_allclose(year[f"{key}_mwh"], by_month(values), rtol=1e-9, atol=1e-6)
+    served = by_month(hourly["demand"] - hourly["curtailed"])
+    np.testing.assert_allclose(year["facility_mwh"], served, rtol=1e-9, atol=1e-6)
+    supplied = sum(year[f"{key}_mwh"] for key in ("grid", "gas", "solar", "battery"))
+    np.testing.assert_allclose(supplied, year["facility_mwh"], rtol=1e-9, atol=1e-6)
+    it_served = by_month(hourly["it_demand"] - hourly["curtailed"] / model.pue)
+    np.testing.assert_allclose(year["it_mwh"], it_served, rtol=1e-9, atol=1e-6)
+    cost = by_month(hourly["grid"] * hourly["price"] + hourly["gas"] * model.gas_cost_usd_per_mwh[:, None])
+    start_cost = hourly["starts"] * model.gas_unit_mw * model.gas_start_usd_per_mw / 12
+    np.testing.assert_allclose(year["cost_usd"], cost + start_cost[:, None], rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(year["peak_grid_mw"], hourly["grid"].max(-1), rtol=1e-12)
+    np.testing.assert_allclose(year["peak_demand_mw"], hourly["demand"].max(-1), rtol=1e-12)
+    week = slice(195 * 24, 202 * 24)
+    np.testing.assert_allclose(year["week_demand"], hourly["demand"][:, week], rtol=1e-12)
+    np.testing.assert_allclose(year["week"][:, :, 0], hourly["grid"][:, week], rtol=1e-12)

@@ -28,7 +28,7 @@ from neocloud.finance.kernels import (
 from neocloud.finance.portfolio import roll_up
 from neocloud.finance.statements import tax_paid
 from neocloud.scenario import Finance
-from neocloud.uncertainty import realise
+from neocloud.uncertainty import base_case, realise
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -117,7 +117,7 @@ def loughton_run() -> Any:
 
 def refinance(results: Any, catalog: Catalog, draws: int = 1, **changes: Any) -> xr.Dataset:
     """The finance stage alone on a run's upstream, with finance fields changed."""
-    scenario = results.scenario
+    scenario = base_case(results.scenario)
     fields = {**scenario.finance.model_dump(exclude_none=True), **changes}
     scenario = scenario.model_copy(update={"finance": Finance.model_validate(fields)})
     upstream = results.dataset

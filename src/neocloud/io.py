@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+FILE_MODE = 0o644  # what a plain write would give under the usual umask; mkstemp's 0600 would hide results
+
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write text or bytes to ``path`` so that readers see the old file or the whole new one."""
@@ -23,6 +25,7 @@ def write_atomic_with(path: str | Path, writer: Callable[[Path], object]) -> Pat
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError, unknown_id
 from neocloud.scenario import Scenario
+from neocloud.uncertainty import check_support, correlation_matrix, uncertain_inputs
 
 MAX_FILE_BYTES = 2_000_000
 
@@ -195,4 +196,16 @@ def validate(data: Any, file: str = "<scenario>", lines: dict[tuple[str, ...], i
     except ScenarioError as err:
         raise err.located(file, _line_of(lines, ("catalog",))) from None
     check_references(scenario, catalog, file, lines)
+    check_distributions(scenario, file, lines)
     return scenario
+
+
+def check_distributions(scenario: Scenario, file: str, lines: dict[tuple[str, ...], int]) -> None:
+    """Raise, with the line, when a distribution leaves its field's range or correlations cannot hold."""
+    found = uncertain_inputs(scenario)
+    try:
+        check_support(scenario, found)
+        correlation_matrix(scenario, [".".join(path) for path, _ in found])
+    except ScenarioError as err:
+        path = tuple(err.field.split(".")) if err.field else ()
+        raise err.located(file, _line_of(lines, path)) from None

@@ -129,9 +129,14 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     else:
         scenario = scenario_or_path
     catalog = catalog or scenario_catalog(scenario)
-    realised = realise(scenario, draws, seed)
+    dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
+    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
+    return Results(scenario, dataset, draws, seed, source_text)
+
+
+def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) -> xr.Dataset:
+    """Every stage, in order, on an already realised scenario (each ``Num`` an array of shape (draw,))."""
     dataset = base_dataset(scenario, draws)
     for _, stage in STAGES:
         dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
-    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
-    return Results(scenario, dataset, draws, seed, source_text)
+    return dataset

@@ -21,7 +21,8 @@ from SALib.sample import sobol as sobol_sample
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import scenario_catalog
-from neocloud.pipeline import STAGES, base_dataset, summary_keys
+from neocloud.pipeline import evaluate as pipeline_evaluate
+from neocloud.pipeline import summary_keys
 from neocloud.scenario import Scenario
 from neocloud.uncertainty import quantiles, substitute, uncertain_inputs
 
@@ -60,11 +61,7 @@ def evaluate(
 ) -> xr.Dataset:
     """The pipeline's Dataset for given inputs: ``values`` maps each uncertain path to a (draw,) array."""
     catalog = catalog or scenario_catalog(scenario)
-    realised = substitute(scenario, values, draws)
-    dataset = base_dataset(scenario, draws)
-    for _, stage in STAGES:
-        dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
-    return dataset
+    return pipeline_evaluate(scenario, substitute(scenario, values, draws), catalog, draws)
 
 
 def _output(dataset: xr.Dataset, output: str) -> np.ndarray:

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from neocloud.errors import ScenarioError
 from neocloud.io import write_atomic_with
 from neocloud.load import read_yaml, validate
-from neocloud.pipeline import run, summary_keys, to_netcdf
+from neocloud.pipeline import Results, run, summary_keys, to_netcdf
 from neocloud.scenario import Scenario
 from neocloud.sweep_store import finished_chunks, open_store, read_chunks, record_sweep, write_chunk
 
@@ -218,6 +218,19 @@ def run_draws(
         for index, size in enumerate(chunk_sizes(draws, chunk_draws))
     ]
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def run_chunked(scenario: Scenario, draws: int, seed: int = 0,
+                chunk_draws: int = DEFAULT_CHUNK_DRAWS) -> Results:
+    """Results of many draws in bounded memory: the per-draw summary variables only (no ``month`` axis)."""
+    values = run_draws(scenario, draws, seed, chunk_draws)
+    template = run(scenario, draws=1, seed=seed).dataset
+    dataset = xr.Dataset(
+        {key: xr.DataArray(array, dims="draw", attrs=template[key].attrs) for key, array in values.items()},
+        coords={"draw": np.arange(draws)},
+        attrs={"scenario": scenario.name, "draws": draws, "seed": seed, "chunk_draws": chunk_draws},
+    )
+    return Results(scenario, dataset, draws, seed)
 
 
 def _client(scheduler: str | None, workers: int, processes: bool) -> tuple[Client, LocalCluster | None]:

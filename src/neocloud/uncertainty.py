@@ -286,3 +286,27 @@ def _substitute(model: BaseModel, path: tuple[str, ...], by_path: dict[tuple[str
             update[name] = [_substitute(item, (*here, str(index)), by_path, draws)
                             for index, item in enumerate(value)]
     return model.model_copy(update=update)
+
+
+def base_case(model: BaseModel) -> Any:
+    """A copy of ``model`` with every distribution replaced by its median: the deterministic base case."""
+    medians = {path: float(quantiles(dist, np.array([0.5]))[0]) for path, dist in uncertain_inputs(model)}
+    fixed = _with_values(model, (), medians)
+    options = getattr(fixed, "uncertainty", None)
+    if options is not None and getattr(options, "correlations", None):  # nothing left to correlate
+        fixed = fixed.model_copy(update={"uncertainty": options.model_copy(update={"correlations": []})})
+    return fixed
+
+
+def _with_values(model: BaseModel, path: tuple[str, ...], values: dict[tuple[str, ...], float]) -> Any:
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        here = (*path, name)
+        if here in values:
+            update[name] = values[here]
+        elif isinstance(value, BaseModel):
+            update[name] = _with_values(value, here, values)
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            update[name] = [_with_values(item, (*here, str(index)), values) for index, item in enumerate(value)]
+    return model.model_copy(update=update)

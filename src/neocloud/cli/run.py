@@ -22,8 +22,10 @@ from neocloud.report import render
 from neocloud.report.programme import render_programme
 from neocloud.scenario import Scenario
 from neocloud.store import Store
+from neocloud.sweep import run_chunked
 
 MAX_DRAWS = 10_000_000
+CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
 
 
 def print_summary(summary: dict, title: str) -> None:
@@ -66,6 +68,15 @@ def run_command(
         summary = programme.summary()
         if out is not None:
             programme.write(out, render_programme)
+    elif draws > CHUNKED_ABOVE_DRAWS:  # bounded memory: per-draw summaries, chunk by chunk
+        results = run_chunked(load(scenario), draws, seed)
+        summary = results.summary()
+        if out is not None:
+            results.write(out)
+            typer.echo(f"{draws:,} draws are run in chunks: the report is written for runs of up to "
+                       f"{CHUNKED_ABOVE_DRAWS:,} draws", err=True)
+        if not no_store:
+            keep_run(results, store)
     else:
         results = run_pipeline(scenario, draws=draws, seed=seed)
         summary = results.summary()

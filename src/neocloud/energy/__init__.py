@@ -57,9 +57,7 @@ def hourly_temperature_c(climate: Any) -> np.ndarray:
     means = monthly_temperatures_c(climate)
     mid_month_day = np.cumsum(DAYS_IN_MONTH) - DAYS_IN_MONTH / 2
     daily = np.interp(DAY_OF_YEAR + 0.5, mid_month_day, means, period=DAYS_PER_YEAR)
-    swing = (
-        float(climate["daily_range_c"]) / 2 * np.cos(2 * np.pi * (HOUR_OF_DAY - HOTTEST_HOUR) / HOURS_PER_DAY)
-    )
+    swing = float(climate["daily_range_c"]) / 2 * np.cos(2 * np.pi * (HOUR_OF_DAY - HOTTEST_HOUR) / HOURS_PER_DAY)
     return daily + swing
 
 
@@ -68,9 +66,7 @@ def solar_capacity_factor(latitude_deg: float, annual_capacity_factor: float) ->
     latitude = np.radians(latitude_deg)
     declination = np.radians(23.44) * np.sin(2 * np.pi * (284 + DAY_OF_YEAR + 1) / DAYS_PER_YEAR)
     hour_angle = np.radians(15.0) * (HOUR_OF_DAY + 0.5 - 12)
-    sine = np.sin(latitude) * np.sin(declination) + np.cos(latitude) * np.cos(declination) * np.cos(
-        hour_angle
-    )
+    sine = np.sin(latitude) * np.sin(declination) + np.cos(latitude) * np.cos(declination) * np.cos(hour_angle)
     shape = np.maximum(sine, 0.0) ** 0.6  # a tracker flattens the daily curve
     factor = np.minimum(shape * annual_capacity_factor / shape.mean(), 1.0)
     return factor * annual_capacity_factor / factor.mean()
@@ -146,9 +142,7 @@ def site_model(scenario: Any, catalog: Catalog, draws: int) -> Site:
     )
 
 
-def configure(
-    scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: np.ndarray, it_mw: np.ndarray
-) -> Site:
+def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: np.ndarray, it_mw: np.ndarray) -> Site:
     """The site with the IT load and the supply that runs in ``month`` (months from the start)."""
     draws = len(it_mw)
     region = catalog.row("regions", scenario.site.region)
@@ -179,8 +173,7 @@ def configure(
             block_mw = (block.start_month <= month) * block.units * float(block.row["unit_mw"])
             capacity += block_mw
             cost += block_mw * (
-                price * float(block.row["heat_rate_btu_per_kwh"]) / 1e3
-                + float(block.row["variable_om_usd_per_mwh"])
+                price * float(block.row["heat_rate_btu_per_kwh"]) / 1e3 + float(block.row["variable_om_usd_per_mwh"])
             )
         gas = {
             "gas_mw": capacity,
@@ -271,9 +264,7 @@ def energy(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
         scale = np.where(load[:, None] > 0, online[:, in_epoch] / np.maximum(load[:, None], 1e-12), 0.0)
         for key in keys:
             per_month[key][:, in_epoch] = year[key][:, calendar[in_epoch]] * scale
-    full = simulate(
-        configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values)
-    )
+    full = simulate(configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values))
 
     def by_month(values: np.ndarray, units: str) -> xr.DataArray:
         return xr.DataArray(values, dims=("draw", "month"), attrs={"units": units})
@@ -292,9 +283,7 @@ def energy(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
                 dims=("draw", "month", "source"),
                 attrs={"units": "MWh"},
             ),
-            "power_price_usd_per_mwh": xr.DataArray(
-                base.price_usd_per_mwh, dims="draw", attrs={"units": "USD/MWh"}
-            ),
+            "power_price_usd_per_mwh": xr.DataArray(base.price_usd_per_mwh, dims="draw", attrs={"units": "USD/MWh"}),
             "typical_week_supply_mw": xr.DataArray(
                 full["week"], dims=("draw", "hour_of_week", "source"), attrs={"units": "MW"}
             ),

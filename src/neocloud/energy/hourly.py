@@ -1,13 +1,14 @@
 """The typical year hour by hour: dispatch of one supply configuration, vectorised over draws.
 
 A few draws at a time (``CHUNK_DRAWS``) go through a fixed sequence of in-place ufuncs on preallocated
-(draw, hour) buffers that are reused chunk after chunk, so the working set stays in cache and nothing is
-allocated per hour. What depends on the hour only (PUE, derating, time of use, solar shape) is computed
-once per site (``Profiles``); what depends on the hour of day only (the workload's cycle) is computed on
-(draw, 24). The battery's state of charge, a chain of clamped sums, comes from a blocked scan: the clamp
-maps of each day compose into one clamp map, the days are scanned the same way, and every hour then
-follows from the state at the start of its day in three whole-array operations. Method:
-docs/methods/energy.md.
+(draw, hour) float64 buffers that are reused chunk after chunk, so the working set stays in cache and no
+(draw, hour) array is allocated per chunk. What depends on the hour only (PUE, derating, time of use,
+solar shape) is computed once per site (``Profiles``); what depends on the hour of day only (the
+workload's cycle) on (draw, 24). The battery's state of charge, a chain of clamped sums, comes from a
+blocked scan: each day's clamp maps compose into one clamp map, the days' maps are scanned by recursive
+doubling, and the hours of all days then follow from the states at the start of their days, hour of day by
+hour of day. Monthly sums, the typical week and the peaks are taken from the buffers before they are
+reused. Method: docs/methods/energy.md.
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 HOUR = np.arange(HOURS_PER_YEAR)
 HOUR_OF_DAY = HOUR % HOURS_PER_DAY
 DAY_OF_YEAR = HOUR // HOURS_PER_DAY
-MONTH_OF_HOUR = np.repeat(np.arange(MONTHS_PER_YEAR), DAYS_IN_MONTH * HOURS_PER_DAY)
 MONTH_START_DAY = np.concatenate([[0], np.cumsum(DAYS_IN_MONTH)[:-1]])
 MONTH_START_HOUR = MONTH_START_DAY * HOURS_PER_DAY
 HOURS_PER_WEEK = DAYS_PER_WEEK * HOURS_PER_DAY
 TYPICAL_WEEK_START_DAY = 195  # a week in mid-July
 CHUNK_DRAWS = 8  # draws simulated together: each (draw, hour) buffer is 0.56 MB (measured fastest)
-SCAN_BLOCK = HOURS_PER_DAY  # clamp maps composed per block at each level of the state-of-charge scan
+SCAN_BLOCK = HOURS_PER_DAY  # hourly clamp maps composed into one per block (a day) by the scan
 UNIT_ROUNDING = 1e-9  # slack when counting whole turbine units
 MONTHLY_KEYS = (
     "facility_mwh",
@@ -48,7 +48,7 @@ MONTHLY_KEYS = (
     *(f"{source}_mwh" for source in SOURCES),
 )
 # hourly buffers of a chunk; the first seven are summed by month in one call, in this order
-REDUCED = ("grid", "gas", "curtailed", "battery", "spilled", "curtailed_it", "weighted_grid")
+REDUCED = ("grid", "gas", "curtailed", "battery", "spilled_negated", "weighted_grid", "curtailed_it")
 BUFFERS = (
     *REDUCED,
     "demand",
@@ -60,9 +60,9 @@ BUFFERS = (
     "discharge",
     "net",
     "soc",
-    "cumulative",
-    "chain_low",  # chain_low and chain_high are one (2, draw, hour) buffer for the scan
-    "chain_high",
+    "needed",
+    "keepable",
+    "committed",
 )
 
 
@@ -128,8 +128,8 @@ class Profiles:
     pue_by_month: np.ndarray  # (12, 24) PUE summed over the days of each month
     solar_cf_by_month: np.ndarray  # (12,) capacity factor summed over each month's hours
     gas_available_frac: np.ndarray  # (hour,) derating x availability
-    gas_unit_mw: np.ndarray  # (hour,) output of one running unit; inf where a unit gives nothing
-    gas_keep_mw: np.ndarray  # (hour,) minimum load of one unit; inf where a unit gives nothing
+    gas_units_per_mw: np.ndarray  # (hour,) 1 / output of one running unit; 0 where a unit gives nothing
+    gas_keep_per_mw: np.ndarray  # (hour,) 1 / minimum load of one unit; 0 where a unit gives nothing
     gas_floor_mw: np.ndarray  # (hour,) minimum load of one unit
     charge_factor: np.ndarray  # (hour,) -sqrt(efficiency) outside the peak window, 0 in it
     arbitrage_factor: np.ndarray | None  # (hour,) 1/sqrt(efficiency) where arbitrage pays, else 0
@@ -150,6 +150,8 @@ def profiles(site: Site) -> Profiles:
     multiplier = site.price_multiplier
     arbitrage = site.peak & (multiplier.max() * site.battery_efficiency > multiplier.min())
     levels, level = np.unique(multiplier, return_inverse=True)
+    with np.errstate(divide="ignore"):  # a zero minimum load keeps every unit (as dividing by it would)
+        keep_per_mw = np.where(running, 1 / np.where(running, site.gas_min_load_frac * unit, 1.0), 0.0)
     return Profiles(
         daily_cycle=cycle,
         pue_by_day=pue_by_day,
@@ -157,8 +159,8 @@ def profiles(site: Site) -> Profiles:
         pue_by_month=np.add.reduceat(pue_by_day, MONTH_START_DAY, axis=0),
         solar_cf_by_month=np.add.reduceat(site.solar_cf, MONTH_START_HOUR),
         gas_available_frac=derate * site.gas_availability,
-        gas_unit_mw=np.where(running, unit, np.inf),
-        gas_keep_mw=np.where(running, site.gas_min_load_frac * unit, np.inf),
+        gas_units_per_mw=np.where(running, 1 / np.where(running, unit, 1.0), 0.0),
+        gas_keep_per_mw=keep_per_mw,
         gas_floor_mw=site.gas_min_load_frac * unit,
         charge_factor=np.where(site.peak, 0.0, -root),
         arbitrage_factor=np.where(arbitrage, 1 / root, 0.0) if arbitrage.any() else None,
@@ -176,96 +178,71 @@ class Workspace:
         self.mask = np.empty((draws, HOURS_PER_YEAR), dtype=bool)
 
     def view(self, draws: int) -> dict[str, np.ndarray]:
-        """The buffers for the first ``draws`` draws by name; also ``reduced`` (7, draw, hour), ``chain``
-        (2, draw, hour) and ``mask``."""
+        """The buffers for the first ``draws`` draws by name; also ``reduced`` (7, draw, hour) and
+        ``mask``."""
         hourly = self.hourly[:, :draws]
         named = {name: hourly[index] for index, name in enumerate(BUFFERS)}
-        low = BUFFERS.index("chain_low")
         named["reduced"] = hourly[: len(REDUCED)]
-        named["chain"] = hourly[low : low + 2]
         named["mask"] = self.mask[:draws]
         return named
 
 
-def _chain(
-    shift: np.ndarray, low: np.ndarray, high: np.ndarray, start: np.ndarray, chain: np.ndarray
-) -> None:
-    """Clamped running sums along the last axis from each ``start`` level into ``chain`` (level, ...,
-    length): chain[:, ..., t] = clip(chain[:, ..., t-1] + shift[..., t], low[..., t], high[..., t])."""
-    previous = start
-    for step in range(shift.shape[-1]):
-        target = chain[..., step]
-        np.add(previous, shift[..., step], out=target)
-        np.maximum(target, low[..., step], out=target)
-        np.minimum(target, high[..., step], out=target)
-        previous = target
+def _compose_scan(shift: np.ndarray, low: np.ndarray, high: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """States after each of the maps s -> clip(s + shift, low, high) (draw, length), from ``initial``.
 
-
-def clamp_scan(
-    shift: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
-    capacity: np.ndarray,
-    initial: np.ndarray,
-    states: np.ndarray,
-    cumulative: np.ndarray | None = None,
-    chain: np.ndarray | None = None,
-) -> np.ndarray:
-    """States s[:, t] = clip(s[:, t-1] + shift[:, t], low[:, t], high[:, t]) from s[:, -1] = initial, into
-    ``states`` (draw, length).
-
-    Every map must send [0, capacity] into itself (0 <= low <= high <= capacity; ``low``, ``high``
-    broadcast to the shape of ``shift``). The maps of each block of ``SCAN_BLOCK`` steps are run from 0
-    and from the capacity, which with their summed shifts gives the block's composed map
-    ``s -> clip(s + sum, from_0, from_capacity)`` on [0, capacity]; the blocks' maps are scanned the same
-    way (recursively), and each step's state is then that composed prefix applied to the state at the start
-    of its block. ``cumulative`` (draw, length) and ``chain`` (2, draw, length) are optional buffers.
+    Recursive doubling on the small arrays of composed daily maps: after the pass with span k, each
+    position holds the composition of the (up to) 2k maps ending there; clip(clip(s + a, l1, h1) + b, l2,
+    h2) = clip(s + a + b, clip(l1 + b, l2, h2), clip(h1 + b, l2, h2)).
     """
-    draws, length = shift.shape
-    low = np.broadcast_to(low, shift.shape)
-    high = np.broadcast_to(high, shift.shape)
-    start = np.stack([np.zeros(draws), capacity])
-    if length <= SCAN_BLOCK:
-        chain = np.empty((1, draws, length))
-        _chain(shift, low, high, np.asarray(initial, dtype=float)[None, :], chain)
-        states[:] = chain[0]
-        return states
-    blocks = -(-length // SCAN_BLOCK)
-    padded = blocks * SCAN_BLOCK
-    full = states
-    if padded != length or cumulative is None or chain is None:
-        extra = padded - length
-        shift = np.concatenate([shift, np.zeros((draws, extra))], axis=1)
-        low = np.concatenate([low, np.zeros((draws, extra))], axis=1)  # identity maps pad the last block
-        high = np.concatenate([high, np.broadcast_to(capacity[:, None], (draws, extra))], axis=1)
-        full, cumulative, chain = (
-            np.empty((draws, padded)),
-            np.empty((draws, padded)),
-            np.empty((2, draws, padded)),
-        )
-    shape = (draws, blocks, SCAN_BLOCK)
-    shift, low, high = shift.reshape(shape), low.reshape(shape), high.reshape(shape)
-    cumulative, chain, full_blocks = (
-        cumulative.reshape(shape),
-        chain.reshape((2, *shape)),
-        full.reshape(shape),
-    )
-    np.cumsum(shift, axis=-1, out=cumulative)
-    _chain(shift, low, high, start[:, :, None], chain)
-    ends = clamp_scan(
-        cumulative[..., -1].copy(),
-        chain[0, ..., -1].copy(),
-        chain[1, ..., -1].copy(),
-        capacity,
-        initial,
-        np.empty((draws, blocks)),
-    )
-    first = np.concatenate([initial[:, None], ends[:, :-1]], axis=1)
-    np.add(first[..., None], cumulative, out=full_blocks)
-    np.maximum(full_blocks, chain[0], out=full_blocks)
-    np.minimum(full_blocks, chain[1], out=full_blocks)
-    if full is not states:
-        states[:] = full[:, :length]
+    length = shift.shape[1]
+    shift = np.array(shift, dtype=float)
+    bounds = np.stack([low, high])
+    span = 1
+    while span < length:
+        combined = bounds[:, :, :-span] + shift[:, span:]
+        np.maximum(combined, bounds[0, :, span:], out=combined)
+        np.minimum(combined, bounds[1, :, span:], out=combined)
+        bounds[:, :, span:] = combined
+        shift[:, span:] += shift[:, :-span].copy()
+        span *= 2
+    states = initial[:, None] + shift
+    np.maximum(states, bounds[0], out=states)
+    np.minimum(states, bounds[1], out=states)
+    return states
+
+
+def hourly_scan(
+    step: np.ndarray, capacity: np.ndarray, initial: np.ndarray, states: np.ndarray, transposed: np.ndarray
+) -> np.ndarray:
+    """States s[:, t] = clip(s[:, t-1] + step[:, t], 0, capacity) from s[:, -1] = initial, into ``states``.
+
+    ``step`` and ``states`` are (draw, hour) with hours a multiple of ``SCAN_BLOCK``; ``capacity`` and
+    ``initial`` (draw,); ``transposed`` (draw, hour) is scratch, used as (hour of day, draw, day). All days
+    at once, hour of day by hour of day: the day's maps run from 0 and from the capacity give its
+    composed map ``s -> clip(s + sum, from_0, from_capacity)`` on [0, capacity]; the days' maps give the
+    state at the start of each day (``_compose_scan``); the hours of every day then follow from it by the
+    recursion itself.
+    """
+    draws, length = step.shape
+    blocks = length // SCAN_BLOCK
+    transposed = transposed.reshape(SCAN_BLOCK, draws, blocks)
+    np.copyto(transposed, step.reshape(draws, blocks, SCAN_BLOCK).transpose(2, 0, 1))
+    ceiling = np.repeat(capacity[:, None], blocks, axis=1)
+    bounds = np.empty((2, draws, blocks))  # each day's maps from 0 and from the capacity
+    bounds[0], bounds[1] = 0.0, ceiling
+    for hour in range(SCAN_BLOCK):
+        np.add(bounds, transposed[hour], out=bounds)
+        np.maximum(bounds, 0.0, out=bounds)
+        np.minimum(bounds, ceiling, out=bounds)
+    ends = _compose_scan(transposed.sum(axis=0), bounds[0], bounds[1], initial)
+    previous = np.concatenate([initial[:, None], ends[:, :-1]], axis=1)
+    for hour in range(SCAN_BLOCK):
+        target = transposed[hour]
+        np.add(previous, target, out=target)
+        np.maximum(target, 0.0, out=target)
+        np.minimum(target, ceiling, out=target)
+        previous = target
+    np.copyto(states.reshape(draws, blocks, SCAN_BLOCK), transposed.transpose(1, 2, 0))
     return states
 
 
@@ -275,28 +252,31 @@ def state_of_charge(step_mwh: np.ndarray, capacity_mwh: np.ndarray, initial_mwh:
     ``step_mwh`` is (draw, hour); ``capacity_mwh`` and ``initial_mwh`` are (draw,). MWh.
     """
     step_mwh = np.asarray(step_mwh, dtype=float)
+    draws, length = step_mwh.shape
     capacity = np.asarray(capacity_mwh, dtype=float)
-    states = np.empty_like(step_mwh)
-    return clamp_scan(
-        step_mwh, np.zeros((1, 1)), capacity[:, None], capacity, np.asarray(initial_mwh, float), states
-    )
+    initial = np.asarray(initial_mwh, dtype=float)
+    padded = -(-length // SCAN_BLOCK) * SCAN_BLOCK  # zero steps leave the state as it is
+    step = np.concatenate([step_mwh, np.zeros((draws, padded - length))], axis=1)
+    states = np.empty((draws, padded))
+    hourly_scan(step, capacity, initial, states, np.empty_like(states))
+    return states[:, :length]
 
 
 def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Dispatch the draws of ``site`` hour by hour into the buffers ``work`` (see ``Workspace.view``), MW.
 
-    Fills demand, solar (produced), spilled, battery (discharge - charge), soc (MWh), net (after solar and
-    battery), gas, grid, curtailed; uses the rest as scratch. Returns the gas starts (draw,) and the IT
-    power by hour of day (draw, 24). Balance each hour:
-    demand = (solar - spilled) + battery + grid + gas + curtailed.
+    Fills demand, solar (produced), spilled_negated (minus the spilled solar), battery (discharge -
+    charge), soc (MWh), net (after solar and battery), gas, grid, curtailed; uses the rest as scratch.
+    Returns the gas starts (draw,) and the IT power by hour of day (draw, 24). Balance each hour:
+    demand = (solar + spilled_negated) + battery + grid + gas + curtailed.
     """
     draws = len(site.it_mw)
     demand, solar, available, residual, excess = (
         work[name] for name in ("demand", "solar", "available", "residual", "excess")
     )
     charge, discharge, net, soc, mask = (work[name] for name in ("charge", "discharge", "net", "soc", "mask"))
-    battery, spilled, gas, grid, curtailed = (
-        work[name] for name in ("battery", "spilled", "gas", "grid", "curtailed")
+    battery, spilled_negated, gas, grid, curtailed = (
+        work[name] for name in ("battery", "spilled_negated", "gas", "grid", "curtailed")
     )
     utilisation = np.clip(site.utilisation[:, None] * shape.daily_cycle, 0.0, 1.0)
     it_by_hour = site.it_mw[:, None] * (site.idle_frac + (site.busy_frac - site.idle_frac) * utilisation)
@@ -316,38 +296,28 @@ def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> 
         if shape.arbitrage_factor is None:  # discharge the deficit
             np.minimum(excess, power, out=discharge)
             np.maximum(discharge, 0.0, out=discharge)
-            np.divide(discharge, root, out=discharge)
+            np.multiply(discharge, 1 / root, out=discharge)
         else:  # or, where no deficit, the residual load in the peak window
             np.maximum(residual, 0.0, out=discharge)
             np.minimum(discharge, power, out=discharge)
             np.multiply(discharge, shape.arbitrage_factor, out=discharge)
             np.greater(excess, 0.0, out=mask)
             np.minimum(excess, power, out=net)
-            np.divide(net, root, out=discharge, where=mask)
+            np.multiply(net, 1 / root, out=discharge, where=mask)
         step = np.subtract(charge, discharge, out=charge)
-        clamp_scan(
-            step,
-            np.zeros((1, 1)),
-            capacity[:, None],
-            capacity,
-            capacity,
-            soc,
-            work["cumulative"],
-            work["chain"],
-        )
+        hourly_scan(step, capacity, capacity, soc, discharge)
         stored = discharge
         np.subtract(soc[:, 1:], soc[:, :-1], out=stored[:, 1:])
         np.subtract(soc[:, 0], capacity, out=stored[:, 0])
         np.greater(stored, 0.0, out=mask)
         np.multiply(stored, -root, out=battery)  # discharged: what left the store, after losses
-        np.divide(stored, -root, out=battery, where=mask)  # charged: what the store took, before losses
+        np.multiply(stored, -1 / root, out=battery, where=mask)  # charged: what the store took, before losses
         np.subtract(residual, battery, out=net)
     else:
         soc[:] = capacity[:, None]
         battery[:] = 0.0
         np.copyto(net, residual)
-    np.negative(net, out=spilled)
-    np.maximum(spilled, 0.0, out=spilled)
+    np.minimum(net, 0.0, out=spilled_negated)  # solar and discharge beyond the demand are spilled
     np.maximum(net, 0.0, out=net)
 
     starts = np.zeros(draws)
@@ -356,35 +326,38 @@ def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> 
         prices = site.price_usd_per_mwh[:, None] * shape.multiplier_levels
         grid_first = np.where(site.gas_cost_usd_per_mwh[:, None] < prices, 0.0, site.grid_mw[:, None])
         target = excess
-        np.take(grid_first, shape.multiplier_level, axis=1, out=target)
+        np.copyto(target, grid_first[:, :1])
+        for level in range(1, len(shape.multiplier_levels)):
+            np.copyto(target, grid_first[:, level : level + 1], where=shape.multiplier_level == level)
         np.subtract(net, target, out=target)
         np.maximum(target, 0.0, out=target)
         np.minimum(available, target, out=gas)
-        needed, keepable, committed = work["cumulative"], work["chain_low"], work["chain_high"]
+        needed, keepable, committed = work["needed"], work["keepable"], work["committed"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            np.divide(gas, shape.gas_unit_mw, out=needed)
+            np.multiply(gas, shape.gas_units_per_mw, out=needed)
             np.subtract(needed, UNIT_ROUNDING, out=needed)
             np.ceil(needed, out=needed)
-            np.divide(net, shape.gas_keep_mw, out=keepable)
-            np.add(keepable, UNIT_ROUNDING, out=keepable)
-            np.floor(keepable, out=keepable)
-        np.copyto(committed, needed)  # units needed in the last min_up_hours stay on where load keeps them
-        for lag in range(1, max(site.gas_min_up_hours, 1)):
-            np.maximum(committed[:, lag:], needed[:, :-lag], out=committed[:, lag:])
-        np.minimum(committed, keepable, out=committed)
-        fleet = (
-            np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING)
-            if site.gas_unit_mw > 0
-            else np.zeros(draws)
-        )
-        np.minimum(committed, fleet[:, None], out=committed)
-        np.maximum(committed, needed, out=committed)
+            if site.gas_min_up_hours > 1:
+                np.multiply(net, shape.gas_keep_per_mw, out=keepable)
+                np.add(keepable, UNIT_ROUNDING, out=keepable)
+                np.floor(keepable, out=keepable)
+        if site.gas_min_up_hours > 1:  # units needed in the last min_up_hours stay on where load keeps them
+            np.maximum(needed[:, 1:], needed[:, :-1], out=committed[:, 1:])
+            committed[:, 0] = needed[:, 0]
+            for lag in range(2, site.gas_min_up_hours):
+                np.maximum(committed[:, lag:], needed[:, :-lag], out=committed[:, lag:])
+            np.minimum(committed, keepable, out=committed)
+            fleet = np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING) if site.gas_unit_mw > 0 else 0.0
+            np.minimum(committed, np.reshape(fleet, (-1, 1)), out=committed)
+            np.maximum(committed, needed, out=committed)
+        else:
+            committed = needed
         floor = keepable
         np.multiply(committed, shape.gas_floor_mw, out=floor)
         np.maximum(gas, floor, out=gas)
         np.minimum(net, available, out=floor)
         np.minimum(gas, floor, out=gas)
-        rises = needed[:, 1:]
+        rises = available[:, 1:]
         np.subtract(committed[:, 1:], committed[:, :-1], out=rises)
         np.maximum(rises, 0.0, out=rises)
         starts = rises.sum(axis=-1)
@@ -412,8 +385,8 @@ def dispatch(site: Site) -> dict[str, np.ndarray]:
     return {
         "demand": work["demand"],
         "it_demand": np.tile(it_by_hour, DAYS_PER_YEAR),
-        "solar": work["solar"] - work["spilled"],
-        "solar_spilled": work["spilled"],
+        "solar": work["solar"] + work["spilled_negated"],
+        "solar_spilled": -work["spilled_negated"],
         "charge": np.maximum(-battery, 0.0),
         "discharge": np.maximum(battery, 0.0),
         "soc": work["soc"],
@@ -436,23 +409,23 @@ def simulate(site: Site) -> dict[str, np.ndarray]:
     week_demand = np.zeros((draws, HOURS_PER_WEEK))
     peak_grid = np.zeros(draws)
     peak_demand = np.zeros(draws)
-    span = slice(
-        TYPICAL_WEEK_START_DAY * HOURS_PER_DAY, (TYPICAL_WEEK_START_DAY + DAYS_PER_WEEK) * HOURS_PER_DAY
-    )
+    span = slice(TYPICAL_WEEK_START_DAY * HOURS_PER_DAY, (TYPICAL_WEEK_START_DAY + DAYS_PER_WEEK) * HOURS_PER_DAY)
     workspace = Workspace(min(CHUNK_DRAWS, draws))
-    reduced = len(REDUCED) if shape.weighted else len(REDUCED) - 1
+    summed = REDUCED.index("weighted_grid") + shape.weighted  # the buffers summed by month
     start_cost_usd = site.gas_unit_mw * site.gas_start_usd_per_mw
     for first in range(0, draws, CHUNK_DRAWS):
         chunk = slice(first, min(first + CHUNK_DRAWS, draws))
         part = site.take(chunk)
         work = workspace.view(chunk.stop - chunk.start)
         starts, it_by_hour = dispatch_chunk(part, shape, work)
-        np.divide(work["curtailed"], site.pue, out=work["curtailed_it"])
         if shape.weighted:
             np.multiply(work["grid"], site.price_multiplier, out=work["weighted_grid"])
-        sums = dict(
-            zip(REDUCED, np.add.reduceat(work["reduced"][:reduced], MONTH_START_HOUR, axis=-1), strict=False)
-        )
+        monthly_sums = np.add.reduceat(work["reduced"][:summed], MONTH_START_HOUR, axis=-1)
+        sums = dict(zip(REDUCED, monthly_sums, strict=False))
+        sums["curtailed_it"] = np.zeros_like(sums["grid"])
+        if np.any(sums["curtailed"] > 0):  # IT energy curtailed: the facility's curtailment over the PUE
+            np.divide(work["curtailed"], site.pue, out=work["curtailed_it"])
+            sums["curtailed_it"] = np.add.reduceat(work["curtailed_it"], MONTH_START_HOUR, axis=-1)
         grid_cost = sums["weighted_grid"] if shape.weighted else sums["grid"]
         it_mwh = it_by_hour.sum(axis=-1)[:, None] * DAYS_IN_MONTH
         facility_mwh = it_by_hour @ shape.pue_by_month.T - sums["curtailed"]
@@ -464,15 +437,14 @@ def simulate(site: Site) -> dict[str, np.ndarray]:
             + sums["gas"] * part.gas_cost_usd_per_mwh[:, None]
             + (starts * start_cost_usd)[:, None] / MONTHS_PER_YEAR,  # start-ups fall evenly over the months
             "co2_t": (
-                sums["grid"] * site.carbon_g_per_kwh
-                + sums["gas"] * site.gas_mmbtu_per_mwh * site.gas_co2_kg_per_mmbtu
+                sums["grid"] * site.carbon_g_per_kwh + sums["gas"] * site.gas_mmbtu_per_mwh * site.gas_co2_kg_per_mmbtu
             )
             / KG_PER_T,
             "water_m3": it_served * site.wue_l_per_kwh,
             "curtailed_it_mwh": sums["curtailed_it"],
             "grid_mwh": sums["grid"],
             "gas_mwh": sums["gas"],
-            "solar_mwh": part.solar_mw[:, None] * shape.solar_cf_by_month - sums["spilled"],
+            "solar_mwh": part.solar_mw[:, None] * shape.solar_cf_by_month + sums["spilled_negated"],
             "battery_mwh": sums["battery"],
             "curtailed_mwh": sums["curtailed"],
         }
@@ -480,7 +452,7 @@ def simulate(site: Site) -> dict[str, np.ndarray]:
             monthly[key][chunk] = value
         for index, name in enumerate(("grid", "gas", "solar", "battery", "curtailed")):
             week[chunk, :, index] = work[name][:, span]
-        week[chunk, :, SOURCES.index("solar")] -= work["spilled"][:, span]
+        week[chunk, :, SOURCES.index("solar")] += work["spilled_negated"][:, span]
         week_demand[chunk] = work["demand"][:, span]
         peak_grid[chunk] = work["grid"].max(axis=-1)
         peak_demand[chunk] = (it_by_hour * shape.pue_peak_by_hour).max(axis=-1)

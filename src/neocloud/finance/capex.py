@@ -91,8 +91,9 @@ def milestone_fractions(catalog: Catalog) -> np.ndarray:
 
 def scatter_add(out: np.ndarray, month: np.ndarray, amount: np.ndarray) -> None:
     """Add ``amount`` (draw,) into ``out`` (draw, month) at ``month`` (draw,); months outside are dropped."""
-    index = np.floor(month).astype(np.int64)
-    keep = (index >= 0) & (index < out.shape[1]) & np.isfinite(month)
+    finite = np.isfinite(month)
+    index = np.floor(np.where(finite, month, -1)).astype(np.int64)  # NaN: never, so dropped
+    keep = (index >= 0) & (index < out.shape[1]) & finite
     rows = np.nonzero(keep)[0]
     np.add.at(out, (rows, index[keep]), amount[keep])
 

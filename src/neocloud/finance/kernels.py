@@ -136,6 +136,7 @@ def irr(
             newton = t[rows] - f / derivative
         inside = np.isfinite(newton) & (newton > low_t[rows]) & (newton < high_t[rows])
         step = np.where(inside, newton, 0.5 * (low_t[rows] + high_t[rows]))
+        step = np.where(f == 0, t[rows], step)  # an exact root: stay on it
         finished = (np.abs(step - t[rows]) <= tolerance * np.maximum(1.0, np.abs(t[rows]))) | (f == 0)
         t[rows] = step
         converged[rows] |= finished

@@ -21,6 +21,10 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+Finite = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
+"""A plain number of sensible size (parameters of distributions)."""
+
+
 class Dist(BaseModel):
     """A probability distribution in place of a number.
 
@@ -33,18 +37,18 @@ class Dist(BaseModel):
 
     dist: DistKind = Field(
         description="Kind: uniform, triangular, pert, normal, lognormal, choice, empirical.")
-    low: float | None = Field(
+    low: Finite | None = Field(
         default=None, description="Lowest value (uniform, triangular, pert); truncates a normal.")
-    high: float | None = Field(
+    high: Finite | None = Field(
         default=None, description="Highest value (uniform, triangular, pert); truncates a normal.")
-    mode: float | None = Field(default=None, description="Most likely value (triangular, pert).")
-    mean: float | None = Field(default=None, description="Mean (normal).")
-    sd: float | None = Field(default=None, ge=0, description="Standard deviation (normal).")
-    median: float | None = Field(default=None, gt=0, description="Median (lognormal).")
-    sigma: float | None = Field(default=None, ge=0, description="Standard deviation of the log (lognormal).")
-    values: list[float] | None = Field(default=None, min_length=1,
+    mode: Finite | None = Field(default=None, description="Most likely value (triangular, pert).")
+    mean: Finite | None = Field(default=None, description="Mean (normal).")
+    sd: Finite | None = Field(default=None, ge=0, description="Standard deviation (normal).")
+    median: Finite | None = Field(default=None, gt=0, description="Median (lognormal).")
+    sigma: float | None = Field(default=None, ge=0, le=5, description="Standard deviation of the log (lognormal).")
+    values: list[Finite] | None = Field(default=None, min_length=1,
                                        description="Possible values (choice) or observations (empirical).")
-    weights: list[float] | None = Field(default=None, description="Relative weight of each value (choice).")
+    weights: list[Finite] | None = Field(default=None, description="Relative weight of each value (choice).")
 
     @model_validator(mode="after")
     def _check(self) -> Dist:
