@@ -240,7 +240,7 @@ def _client(scheduler: str | None, workers: int, processes: bool) -> tuple[Clien
         n_workers=workers,
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: two clusters on one machine must not clash
         silence_logs=logging.ERROR,
     )
     return Client(cluster), cluster
