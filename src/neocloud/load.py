@@ -187,6 +187,9 @@ def validate(data: Any, file: str = "<scenario>", lines: dict[tuple[str, ...], i
     lines = lines or {}
     if not isinstance(data, dict):
         raise ScenarioError(f"must be a mapping of fields, not {type(data).__name__}", file=file, line=1)
+    if data.get("kind") == "portfolio":
+        raise ScenarioError("is a portfolio; solve it with 'neocloud optimize'", file=file,
+                            line=_line_of(lines, ("kind",)), field="kind")
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
