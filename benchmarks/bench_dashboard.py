@@ -56,7 +56,7 @@ def subprocess_latencies(changes: int) -> list[float]:
             path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
             started = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "neocloud", "run", str(path), "--json", "--no-store"],
+                [sys.executable, "-m", "neocloud.cli", "run", str(path), "--json", "--no-store"],
                 check=True,
                 capture_output=True,
             )

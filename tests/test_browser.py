@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("log") / "server.log"
     with open(log, "w", encoding="utf-8") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "neocloud", "serve", "--port", str(port), "--store", f"sqlite:///{store}"],
+            [sys.executable, "-m", "neocloud.cli", "serve", "--port", str(port), "--store", f"sqlite:///{store}"],
             stdout=output,
             stderr=subprocess.STDOUT,
         )

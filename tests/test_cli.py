@@ -73,7 +73,7 @@ def test_mistakes_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], args:
 def test_real_process_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    done = subprocess.run([sys.executable, "-m", "neocloud", "validate", str(bad)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "neocloud.cli", "validate", str(bad)], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0

@@ -171,7 +171,7 @@ def test_bad_programmes_are_one_clear_line(folder: Path, text: str, match: str) 
 def test_cli_runs_a_programme_and_exits_2_on_bad_input(folder: Path) -> None:
     path = programme(folder)
     done = subprocess.run(
-        [sys.executable, "-m", "neocloud", "run", str(path), "--json"],
+        [sys.executable, "-m", "neocloud.cli", "run", str(path), "--json"],
         capture_output=True,
         text=True,
         check=False,
@@ -179,13 +179,13 @@ def test_cli_runs_a_programme_and_exits_2_on_bad_input(folder: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["accelerators"] == run(folder / "a.yaml").summary()["accelerators"]
     checked = subprocess.run(
-        [sys.executable, "-m", "neocloud", "validate", str(path)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "neocloud.cli", "validate", str(path)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0 and "programme of 1 campuses" in checked.stdout
     write(folder, "programme.yaml", "kind: programme\nname: bad\ncampuses:\n  - file: nowhere.yaml\n")
     for command in ("run", "validate"):
         failed = subprocess.run(
-            [sys.executable, "-m", "neocloud", command, str(path)],
+            [sys.executable, "-m", "neocloud.cli", command, str(path)],
             capture_output=True,
             text=True,
             check=False,

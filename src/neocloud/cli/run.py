@@ -17,7 +17,7 @@ from neocloud.errors import NeocloudError
 from neocloud.load import load
 from neocloud.pipeline import Results
 from neocloud.pipeline import run as run_pipeline
-from neocloud.programme import is_programme_file, load_programme, run_programme
+from neocloud.programme import ProgrammeResults, is_programme_file, load_programme, run_programme
 from neocloud.report import render
 from neocloud.report.programme import render_programme
 from neocloud.scenario import Scenario
@@ -38,15 +38,20 @@ def print_summary(summary: dict, title: str) -> None:
     Console().print(table)
 
 
-def keep_run(results: Results, url: str | None) -> None:
-    """Keep a run in the store; a store that cannot be written is a warning on stderr, not a lost result."""
+def keep_run(results: Results | ProgrammeResults, url: str | None, quiet: bool = False,
+             scenario_text: str | None = None) -> None:
+    """Keep a run in the store; a store that cannot be written is a warning on stderr, not a lost result.
+
+    ``quiet`` (with ``--json``) leaves the output to the one JSON object, even where stderr is merged into it.
+    """
     try:
         opened = Store(url)
-        run_id = opened.save(results, origin="cli")
+        run_id = opened.save(results, origin="cli", scenario_text=scenario_text)
     except (NeocloudError, SQLAlchemyError, OSError) as err:
         typer.echo(f"warning: run not kept in the store: {err}", err=True)
         return
-    typer.echo(f"kept as run {run_id} in {opened.display_url()}", err=True)
+    if not quiet:
+        typer.echo(f"kept as run {run_id} in {opened.display_url()}", err=True)
 
 
 @app.command("run")
@@ -68,6 +73,8 @@ def run_command(
         summary = programme.summary()
         if out is not None:
             programme.write(out, render_programme)
+        if not no_store:
+            keep_run(programme, store, quiet=as_json, scenario_text=scenario.read_text(encoding="utf-8"))
     elif draws > CHUNKED_ABOVE_DRAWS:  # bounded memory: per-draw summaries, chunk by chunk
         results = run_chunked(load(scenario), draws, seed)
         summary = results.summary()
@@ -76,14 +83,14 @@ def run_command(
             typer.echo(f"{draws:,} draws are run in chunks: the report is written for runs of up to "
                        f"{CHUNKED_ABOVE_DRAWS:,} draws", err=True)
         if not no_store:
-            keep_run(results, store)
+            keep_run(results, store, quiet=as_json)
     else:
         results = run_pipeline(scenario, draws=draws, seed=seed)
         summary = results.summary()
         if out is not None:
             results.write(out, render)
         if not no_store:
-            keep_run(results, store)
+            keep_run(results, store, quiet=as_json)
     if as_json:
         typer.echo(json.dumps(summary))
     else:

@@ -1,4 +1,4 @@
-"""``python -m neocloud``: the command line."""
+"""``python -m neocloud.cli``: the command line."""
 
 from __future__ import annotations
 
