@@ -23,15 +23,15 @@ from neocloud.uncertainty import check_support, correlation_matrix, uncertain_in
 MAX_FILE_BYTES = 2_000_000
 
 
-def read_yaml(path: str | Path) -> tuple[Any, dict[tuple[str, ...], int], str]:
-    """Parse a YAML file: its data, the line of every key (by field path) and its text."""
+def read_yaml(path: str | Path, kind: str = "scenario") -> tuple[Any, dict[tuple[str, ...], int], str]:
+    """Parse a YAML file (a ``kind`` of file): its data, the line of every key (by field path) and its text."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("no such file", file=str(path)) from None
     except IsADirectoryError:
-        raise ScenarioError("is a folder, not a scenario file", file=str(path)) from None
+        raise ScenarioError(f"is a folder, not a {kind} file", file=str(path)) from None
     return parse_yaml(raw, str(path))
 
 

@@ -30,6 +30,7 @@ from neocloud.allocation import (
 )
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
+from neocloud.finance.portfolio import roll_up
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import check_references, load, read_yaml, validate, validation_error
 from neocloud.pipeline import Results, summarise, to_netcdf
@@ -38,11 +39,6 @@ from neocloud.scenario import Scenario, months_between
 from neocloud.scenario.programme import ProgrammeSpec
 from neocloud.supply import MONTHS_PER_QUARTER
 from neocloud.uncertainty import realise
-
-try:  # the company roll-up of the finance stage, when it is installed
-    from neocloud.finance.portfolio import roll_up
-except ImportError:  # pragma: no cover - depends on the finance package's version
-    roll_up = None
 
 MW_PER_GW = 1000.0
 ROLLUP_KEYS = (
@@ -438,7 +434,7 @@ class ProgrammeResults:
             summary(
                 "campus_capex_needed_usd_per_year_at_full_ramp", made[:, -1] * per_accelerator_usd, "USD/year"
             )
-        if roll_up is not None and built:
+        if built:
             company = roll_up([results for _, results in built])
             for key, variable in company.data_vars.items():
                 if variable.dims == ("draw",) and key not in dataset:

@@ -178,9 +178,13 @@ def solve_increasing(
         width = high - low
         if not np.any(valid & (width > tolerance * np.maximum(1.0, np.abs(high)))):
             break
+        previous = x
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.where(f_high != f_low, high - f_high * width / (f_high - f_low), 0.5 * (low + high))
         x = np.where(np.isfinite(x) & (x > low) & (x < high), x, 0.5 * (low + high))
+        if not np.any(valid & (np.abs(x - previous) > tolerance * np.maximum(1.0, np.abs(x)))):
+            low, high = np.where(valid, x, low), np.where(valid, x, high)  # every draw has stopped moving
+            break
         f_x = function(x)
         below = f_x < 0
         low, f_low = np.where(below, x, low), np.where(below, f_x, f_low)

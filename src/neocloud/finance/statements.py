@@ -125,7 +125,8 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     """The uniform price (draw,) at which project NPV is zero; NaN where no price up to 1000x makes it so."""
     draws = reference.shape[0]
     high = np.maximum(np.abs(reference), 1e-6) * 4
-    price = solve_increasing(valuation.npv_at_price, np.zeros(draws), high)
+    # a millionth of a cent per unit is far below any price quoted
+    price = solve_increasing(valuation.npv_at_price, np.zeros(draws), high, tolerance=1e-8)
     covered = valuation.npv_at_price(np.zeros(draws)) >= 0
     return np.where(covered, 0.0, price)
 

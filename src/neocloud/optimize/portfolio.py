@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
-from neocloud.load import check_references, parse_yaml, validation_error
+from neocloud.load import check_references, read_yaml, validation_error
 from neocloud.scenario.types import Section, YearMonth, months_between
 
 _QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
@@ -367,12 +367,5 @@ def validate_portfolio(
 
 def load_portfolio(path: str | Path) -> Portfolio:
     """Load and validate a portfolio file; raise ScenarioError on the first problem."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError("no such file", file=str(path)) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a folder, not a portfolio file", file=str(path)) from None
-    data, lines, _ = parse_yaml(raw, str(path))
+    data, lines, _ = read_yaml(path, kind="portfolio")
     return validate_portfolio(data, str(path), lines)
