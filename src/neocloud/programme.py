@@ -435,7 +435,7 @@ class ProgrammeResults:
                 "campus_capex_needed_usd_per_year_at_full_ramp", made[:, -1] * per_accelerator_usd, "USD/year"
             )
         if built:
-            company = roll_up([results for _, results in built])
+            company = roll_up([results for _, results in built], valuation_usd=realised.valuation_usd)
             for key, variable in company.data_vars.items():
                 if variable.dims == ("draw",) and key not in dataset:
                     dataset[key] = variable.assign_attrs(summary=1)

@@ -43,8 +43,8 @@ def roll_up(
     Parameters
     ----------
     results : campus ``Results`` (each with a finance stage in ``.dataset``), all with the same draws.
-    valuation_usd : the company's stated valuation (USD), scalar or (draw,); default the ``valuation_usd``
-        the campuses state (the largest, per draw), else none.
+    valuation_usd : the company's stated valuation (USD), scalar or (draw,); none: no comparison (a
+        campus's own ``finance.valuation_usd`` is its owner's, which need not be this company's).
     discount_rate : the company's discount rate per year; default the campuses' rates weighted by capex.
 
     Returns
@@ -69,7 +69,6 @@ def roll_up(
     equity_terminal = np.zeros((draws, months))
     capex_weight = np.zeros(draws)
     weighted_rate = np.zeros(draws)
-    stated = []
     for first, data in zip(firsts, datasets, strict=True):
         offset = first - start
         span = slice(offset, offset + data.sizes["month"])
@@ -82,8 +81,6 @@ def roll_up(
         weight = np.asarray(data["capex_usd"].values, dtype=float)
         capex_weight += weight
         weighted_rate += weight * np.asarray(data["discount_rate"].values, dtype=float)
-        if "valuation_usd" in data:
-            stated.append(np.asarray(data["valuation_usd"].values, dtype=float))
     rate = (
         np.broadcast_to(np.asarray(discount_rate, dtype=float), (draws,))
         if discount_rate is not None
@@ -119,8 +116,6 @@ def roll_up(
         "run_rate_ebitda_usd_per_year": (run_rate, "USD/year"),
         "company_discount_rate": (rate, "fraction/year"),
     }
-    if valuation_usd is None and stated:
-        valuation_usd = np.max(np.stack(stated), axis=0)
     if valuation_usd is not None:
         valuation = np.broadcast_to(np.asarray(valuation_usd, dtype=float), (draws,))
 

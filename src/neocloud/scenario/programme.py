@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from neocloud.scenario.types import Num, Section, YearMonth
+from neocloud.scenario.types import Num, Positive, Section, YearMonth
 
 _QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
 _FIRST_YEAR, _LAST_YEAR = 1990, 2100
@@ -187,6 +187,8 @@ class ProgrammeSpec(Section):
     capital: Capital | None = Field(default=None, description="The capital envelope and its phasing.")
     campuses: list[CampusEntry] = Field(min_length=1, description="The campuses of the programme.")
     supply: Supply | None = Field(default=None, description="The shared supply; none means unconstrained.")
+    valuation_usd: Positive | None = Field(
+        default=None, description="The company's stated valuation, to set its rolled-up cash flows against.")
     catalog: dict[str, list[dict[str, Any]]] = Field(
         default_factory=dict, description="Rows that add to or replace catalog rows by id, per table."
     )
