@@ -14,7 +14,7 @@ def section(results: Any) -> str | None:
     data = results.dataset
     if "delivered_bf16_pflops" not in data:
         return None
-    first = data.isel(draw=0)
+    first = document.typical(data)
     dates = [str(value)[:7] for value in first["date"].values]
     figure = go.Figure()
     figure.add_scatter(name="Peak online (dense BF16)", x=dates, y=first["bf16_pflops_online"].values)

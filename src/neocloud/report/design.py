@@ -11,7 +11,7 @@ from neocloud.report import document
 
 def section(results: Any) -> str:
     """Power breakdown per phase (IT, cooling, electrical losses) and the design table."""
-    ds = results.dataset.isel(draw=0)
+    ds = document.typical(results.dataset)
     phases = [str(name) for name in ds["phase"].values]
     figure = go.Figure()
     for key, label in (("phase_it_power_mw", "IT"), ("phase_cooling_power_mw", "Cooling and other"),

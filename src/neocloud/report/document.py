@@ -62,6 +62,11 @@ def figure_html(figure: go.Figure) -> str:
     return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 
 
+def typical(dataset: Any) -> Any:
+    """The dataset with its ``draw`` axis reduced to the median: what a section shows for one campus."""
+    return dataset.median("draw") if dataset.sizes.get("draw", 1) > 1 else dataset.isel(draw=0)
+
+
 def format_value(value: Any) -> str:
     """A number as a reader wants it: thousands separators, three significant figures for small ones."""
     if isinstance(value, bool) or value is None:

@@ -23,9 +23,14 @@ WATERFALL = (
 
 
 def _median(dataset: Any, name: str) -> np.ndarray:
+    """The median over draws, NaN where no draw has a value (e.g. a DSCR in a month without debt service)."""
     values = np.asarray(dataset[name].values, dtype=float)
-    with np.errstate(all="ignore"):
-        return np.nanmedian(values, axis=0) if values.shape[0] > 1 else values[0]
+    if values.shape[0] == 1:
+        return values[0]
+    some = np.isfinite(values).any(axis=0)
+    median = np.full(values.shape[1:], np.nan)
+    median[some] = np.nanmedian(values[:, some], axis=0)
+    return median
 
 
 def _billions(value: float) -> str:

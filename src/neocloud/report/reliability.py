@@ -14,7 +14,7 @@ def section(results: Any) -> str | None:
     data = results.dataset
     if "goodput_by_interval" not in data:
         return None
-    first = data.isel(draw=0)
+    first = document.typical(data)
     curve = go.Figure()
     curve.add_scatter(
         x=first["interval_minutes"].values, y=first["goodput_by_interval"].values, name="goodput"

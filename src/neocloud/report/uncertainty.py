@@ -122,7 +122,7 @@ def section(results: Any) -> str | None:
         return None
     dataset = results.dataset
     parts = [
-        "<section><h2>Uncertainty</h2>",
+        "<section id='uncertainty'><h2>Uncertainty</h2>",
         f"<p>{results.draws:,} draws (seed {results.seed}); bands and lines show P10, P50 and P90.</p>",
     ]
     for name, title in FANS:
