@@ -76,7 +76,7 @@ def test_train_time_cli_json() -> None:
         [
             sys.executable,
             "-m",
-            "neocloud",
+            "neocloud.cli",
             "train-time",
             "--accelerator",
             "gb200",

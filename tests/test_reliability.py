@@ -117,7 +117,7 @@ def test_reliability_cli_json() -> None:
         [
             sys.executable,
             "-m",
-            "neocloud",
+            "neocloud.cli",
             "reliability",
             "--accelerator",
             "h100-sxm",
@@ -140,7 +140,7 @@ def test_reliability_cli_json() -> None:
         [
             sys.executable,
             "-m",
-            "neocloud",
+            "neocloud.cli",
             "reliability",
             "--accelerator",
             "h100",
