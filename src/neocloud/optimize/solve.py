@@ -109,65 +109,28 @@ def _shadow_prices(
         return out
     label = inputs.portfolio.label
     power = _dual(lp, "site_power")
-    if power is not None:
-        value = -power  # a <= limit in a minimisation: the dual is <= 0; one more MW saves -dual
+    if power is not None:  # a <= limit in a minimisation: the dual is <= 0; one more MW saves -dual
         for index, site in enumerate(inputs.sites):
-            out["site_power_usd_per_mw"][site] = float(value[index].sum())
-        for site, quarter in zip(*np.nonzero(value > TOLERANCE), strict=True):
-            out["binding"].append(
-                {
-                    "constraint": "site_power",
-                    "site": inputs.sites[site],
-                    "quarter": label(int(quarter)),
-                    "value_usd": float(value[site, quarter]),
-                    "per": "MW for one quarter",
-                }
-            )
-    budget = _dual(lp, "capital_budget")
-    if budget is not None:
-        for index in np.nonzero(-budget > TOLERANCE)[0]:
-            out["binding"].append(
-                {
-                    "constraint": "capital_budget",
-                    "year": inputs.budget_years[index],
-                    "value_usd": float(-budget[index]),
-                    "per": "USD of capital",
-                }
-            )
-    supply = _dual(lp, "gpu_supply")
-    if supply is not None:
-        for quarter in np.nonzero(-supply > TOLERANCE)[0]:
-            out["binding"].append(
-                {
-                    "constraint": "gpu_supply",
-                    "quarter": label(int(quarter)),
-                    "value_usd": float(-supply[quarter]),
-                    "per": "accelerator",
-                }
-            )
-    most = _dual(lp, "max_buildings")
-    if most is not None:
-        for site in np.nonzero(-most > TOLERANCE)[0]:
-            out["binding"].append(
-                {
-                    "constraint": "max_buildings",
-                    "site": inputs.sites[site],
-                    "value_usd": float(-most[site]),
-                    "per": "building",
-                }
-            )
-    demand = _dual(lp, "demand")
-    if demand is not None:
-        for group, quarter in zip(*np.nonzero(demand > TOLERANCE), strict=True):
-            out["binding"].append(
-                {
-                    "constraint": "demand",
-                    "region": inputs.groups[group],
-                    "quarter": label(int(quarter)),
-                    "value_usd": float(demand[group, quarter]),
-                    "per": f"{UNIT_NAMES[inputs.units[group]]} for one quarter",
-                }
-            )
+            out["site_power_usd_per_mw"][site] = float(-power[index].sum())
+    units = [f"{UNIT_NAMES[unit]} for one quarter" for unit in inputs.units]
+    # constraint, sign of the value of one more unit, how its axes read, what one unit is
+    listed = (
+        ("site_power", -1, lambda site, quarter: {"site": inputs.sites[site], "quarter": label(int(quarter))},
+         lambda *_: "MW for one quarter"),
+        ("capital_budget", -1, lambda year: {"year": inputs.budget_years[year]}, lambda *_: "USD of capital"),
+        ("gpu_supply", -1, lambda quarter: {"quarter": label(int(quarter))}, lambda *_: "accelerator"),
+        ("max_buildings", -1, lambda site: {"site": inputs.sites[site]}, lambda *_: "building"),
+        ("demand", 1, lambda group, quarter: {"region": inputs.groups[group], "quarter": label(int(quarter))},
+         lambda group, _: units[group]),
+    )
+    for name, sign, where, per in listed:
+        dual = _dual(lp, name)
+        if dual is None:
+            continue
+        value = sign * dual
+        for index in zip(*np.nonzero(value > TOLERANCE), strict=True):
+            out["binding"].append({"constraint": name, **where(*index), "value_usd": float(value[index]),
+                                   "per": per(*index)})
     return out
 
 
