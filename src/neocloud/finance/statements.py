@@ -121,14 +121,27 @@ class Valuation:
         return npv(self.discount_monthly, flows)
 
 
+    def block(self, rows: slice) -> Valuation:
+        """The same valuation for the draws ``rows`` only."""
+        return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
+
+BLOCK_DRAWS = 2048  # the root finder evaluates the monthly flows ~35 times: blocks keep them in cache
+
+
 def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     """The uniform price (draw,) at which project NPV is zero; NaN where no price up to 1000x makes it so."""
     draws = reference.shape[0]
     high = np.maximum(np.abs(reference), 1e-6) * 4
-    # a millionth of a cent per unit is far below any price quoted
-    price = solve_increasing(valuation.npv_at_price, np.zeros(draws), high, tolerance=1e-8)
-    covered = valuation.npv_at_price(np.zeros(draws)) >= 0
-    return np.where(covered, 0.0, price)
+    price = np.empty(draws)
+    for start in range(0, draws, BLOCK_DRAWS):
+        rows = slice(start, start + BLOCK_DRAWS)
+        part = valuation.block(rows)
+        # a millionth of a cent per unit is far below any price quoted
+        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-8)
+        covered = part.npv_at_price(np.zeros(high[rows].size)) >= 0
+        price[rows] = np.where(covered, 0.0, found)
+    return price
 
 
 def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
