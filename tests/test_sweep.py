@@ -44,7 +44,7 @@ def test_grid_is_parsed_as_numbers_and_ids() -> None:
             "finance.discount=0.1",
             r"finance\.discount: is not a field of the scenario; allowed: discount_rate, ",
         ),
-        ("campus.phases.5.buildings=2", r"campus\.phases\.5: is not an index of the list; allowed: 0 to 1"),
+        ("campus.phases.5.buildings=2", r"campus\.phases\.5: is not an index of the list; allowed: 0 to 3"),
         ("finance=1", r"finance: is a section, not a value; allowed: finance\.discount_rate, "),
         ("finance.discount_rate", r"--grid: a grid is written PATH=v1,v2"),
     ],
