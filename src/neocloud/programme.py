@@ -33,7 +33,7 @@ from neocloud.errors import ScenarioError
 from neocloud.finance.portfolio import roll_up
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import check_references, load, read_yaml, validate, validation_error
-from neocloud.pipeline import Results, summarise, to_netcdf
+from neocloud.pipeline import ADDITIVE_KEYS, Results, summarise, to_netcdf
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Scenario, months_between
 from neocloud.scenario.programme import ProgrammeSpec
@@ -41,22 +41,6 @@ from neocloud.supply import MONTHS_PER_QUARTER
 from neocloud.uncertainty import realise
 
 MW_PER_GW = 1000.0
-ROLLUP_KEYS = (
-    "accelerators",
-    "systems",
-    "racks",
-    "it_power_mw",
-    "facility_power_mw",
-    "annual_energy_mwh",
-    "capex_usd",
-    "capex_it_usd",
-    "capex_facility_usd",
-    "capex_power_usd",
-    "opex_usd_per_year",
-    "energy_cost_usd_per_year",
-    "co2_t_per_year",
-    "peak_bf16_pflops",
-)
 
 
 @dataclass(frozen=True)
@@ -359,9 +343,9 @@ class ProgrammeResults:
             ("capex_usd_per_year", capex_month),
         ):
             dataset[key] = (("draw", "year"), values @ by_year)
-        campus_values = {key: np.zeros((draws, len(names))) for key in ROLLUP_KEYS}
+        campus_values = {key: np.zeros((draws, len(names))) for key in ADDITIVE_KEYS}
         for index, results in built:
-            for key in ROLLUP_KEYS:
+            for key in ADDITIVE_KEYS:
                 if key in results.dataset:
                     campus_values[key][:, index] = results.dataset[key].values
         for key in ("accelerators", "facility_power_mw", "it_power_mw", "capex_usd"):
@@ -376,7 +360,7 @@ class ProgrammeResults:
                 attrs={"summary": 1, "units": unit, "integer": integer},
             )
 
-        for key in ROLLUP_KEYS:
+        for key in ADDITIVE_KEYS:
             if any(key in results.dataset for results in self.demand_results):
                 unit = (
                     "accelerators" if key in ("accelerators", "systems", "racks") else key.rsplit("_", 1)[-1]

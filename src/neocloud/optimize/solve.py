@@ -19,28 +19,10 @@ from neocloud.optimize.model import (
     solve_model,
 )
 from neocloud.optimize.portfolio import Portfolio, portfolio_catalog
-from neocloud.pipeline import run
+from neocloud.pipeline import ADDITIVE_KEYS, run
 from neocloud.units import HOURS_PER_YEAR
 
-SUM_KEYS = (
-    "accelerators",
-    "systems",
-    "racks",
-    "it_power_mw",
-    "facility_power_mw",
-    "annual_energy_mwh",
-    "capex_usd",
-    "capex_it_usd",
-    "capex_facility_usd",
-    "capex_land_usd",
-    "opex_usd_per_year",
-    "annualised_capex_usd_per_year",
-    "energy_cost_usd_per_year",
-    "co2_t_per_year",
-    "utility_capacity_mw",
-    "peak_bf16_pflops",
-    "npv_usd",
-)
+SUM_KEYS = (*ADDITIVE_KEYS, "npv_usd")
 TOLERANCE = 1e-6
 UNIT_NAMES = {"accelerators": "accelerators", "it_mw": "MW of IT"}
 
