@@ -58,6 +58,16 @@ def test_no_single_power_figure_is_wildly_off(results: pd.DataFrame) -> None:
     assert (power["error_frac"].abs() < 0.5).all(), power[["name", "error_frac"]]
 
 
+def test_held_out_cluster_power_median_error_is_near_ten_percent(results: pd.DataFrame) -> None:
+    # rows marked "held out" were added after the design model was set; none of its numbers was fitted to them
+    reference = read_reference("power").set_index("id")
+    held_out = reference.index[reference["notes"].str.contains("held out")]
+    power = results[results["kind"] == "power"].set_index("id")
+    assert len(held_out) >= 8
+    assert power.loc[held_out, "error_frac"].abs().median() < 0.11
+    assert power["error_frac"].abs().median() < 0.10
+
+
 def test_power_basis_follows_the_reported_kind(results: pd.DataFrame) -> None:
     reference = read_reference("power").set_index("id")
     power = results[results["kind"] == "power"].set_index("id")

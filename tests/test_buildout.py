@@ -162,3 +162,24 @@ def test_equipment_lead_override_moves_readiness(catalog: Any) -> None:
     ds = stages(slow, catalog)
     assert ds["phase_equipment_ready_month"].values[0, 0] == -7 + 30
     assert ds["binding_constraint"].values[0, 10] == CONSTRAINTS.index("equipment")
+
+
+def test_stargate_norway_is_not_held_back_by_its_own_peak() -> None:
+    # 230 MW of grid for 100,000 GB300: the design-day draw at training load fits, so phase 2 follows its
+    # construction, not the 2027 grid expansion
+    ds = run("examples/stargate-norway.yaml").dataset
+    assert float(ds["design_day_draw_mw"].values[0]) <= 230
+    assert float(ds["facility_peak_power_mw"].values[0]) > 230
+    codes = ds["phase_binding_constraint"].values[0]
+    assert not (codes == CONSTRAINTS.index("power")).any()
+
+
+def test_a_battery_carries_the_design_day_peak(catalog: Any) -> None:
+    # the draw of phase a alone is about 17 MW on the Abilene design day; 10 MW of grid is short of it
+    grid = {"grid": [{"month": "2025-01", "mw": 10}]}
+    short = stages(scenario(power=grid), catalog)["phase_energised_month"].values[0, 0]
+    assert np.isnan(short)
+    small = {**grid, "batteries": [{"power_mw": 20, "energy_mwh": 8}]}  # 2 MW over four hours: not enough
+    assert np.isnan(stages(scenario(power=small), catalog)["phase_energised_month"].values[0, 0])
+    big = {**grid, "batteries": [{"power_mw": 20, "energy_mwh": 80}]}
+    assert stages(scenario(power=big), catalog)["phase_energised_month"].values[0, 0] == 9

@@ -23,11 +23,11 @@ from neocloud.pipeline import run
 REFERENCE = Path(__file__).parent / "reference"
 COLUMNS = ["kind", "name", "predicted", "reported", "unit", "error_frac", "source", "id", "basis"]
 
-# Which design figure a reported power is compared with. A figure whose kind was not stated
-# ("unspecified") is compared with facility power at the design day: announced campus power is
-# usually the building's (or the grid connection's) capacity, of which facility power is the lower bound.
+# Which design figure a reported power is compared with, by the basis the report states. A figure whose
+# basis was not stated ("unspecified") is compared with facility power in an ordinary hour at full IT load:
+# what a cluster's announced "power capacity" means in practice (docs/methods/design.md).
 POWER_BASIS = {"it": "it_power_mw", "facility": "facility_power_mw", "unspecified": "facility_power_mw",
-               "utility": "utility_capacity_mw"}
+               "facility_peak": "facility_peak_power_mw", "utility": "utility_capacity_mw"}
 DEFAULT_REGION = "ercot-tx"
 
 

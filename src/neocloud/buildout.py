@@ -167,6 +167,20 @@ def gas_capacity_mw(blocks: list[GasBlock], months: int, draws: int, temperature
     return capacity
 
 
+def storage_peak_mw(scenario: Any, catalog: Catalog, months: int, draws: int) -> np.ndarray:
+    """Power (MW) per draw and month that batteries can hold through the design day's afternoon peak: each
+    battery's power limit, or less where its energy cannot last ``design_day_peak_hours``."""
+    hours = catalog.value("parameters", "design_day_peak_hours")
+    month = np.arange(months)[None, :]
+    capacity = np.zeros((draws, months))
+    for battery in scenario.power.batteries:
+        power = np.broadcast_to(np.asarray(battery.power_mw, dtype=float), (draws,))
+        energy = np.broadcast_to(np.asarray(battery.energy_mwh, dtype=float), (draws,))
+        sustained = np.maximum(np.minimum(power, energy / hours), 0.0)
+        capacity += (month >= commissioning_month(scenario, battery.commissioning)) * sustained[:, None]
+    return capacity
+
+
 def commissioning_month(scenario: Any, month: str | None) -> float:
     """Months from the scenario start to a commissioning month (0 when none is given)."""
     return 0.0 if month is None else float(months_between(scenario.start, month))
@@ -272,9 +286,9 @@ def buildout(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Datase
 
     grid = grid_capacity_mw(scenario, catalog, months, draws)
     gas = gas_capacity_mw(gas_blocks(scenario, catalog, draws), months, draws, design_day_c)
-    firm = grid + gas
-    facility_mw = upstream["phase_facility_power_mw"].values  # (draw, phase), at the design day
-    need = np.cumsum(facility_mw, axis=1) * (1 - 1e-9)  # each phase reserves power for those listed before it
+    firm = grid + gas + storage_peak_mw(scenario, catalog, months, draws)
+    draw_mw = upstream["phase_design_day_draw_mw"].values  # (draw, phase): design-day draw at training load
+    need = np.cumsum(draw_mw, axis=1) * (1 - 1e-9)  # each phase reserves power for those listed before it
     powered = firm[:, None, :] >= need[:, :, None]
     power_month = _first_true(powered & (month[None, None, :] >= ready[:, :, None]))
     energised = power_month.copy()
@@ -390,7 +404,8 @@ def buildout(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Datase
             ),
         }
     )
-    out["firm_power_mw"].attrs.update(units="MW", long_name="grid import plus gas turbines at the design day")
+    out["firm_power_mw"].attrs.update(
+        units="MW", long_name="grid import, gas turbines at the design day and batteries through its peak")
     with np.errstate(all="ignore"):
         out["first_power_month"] = xr.DataArray(
             np.nanmin(np.where(np.isnan(energised), np.inf, energised), 1), dims="draw"

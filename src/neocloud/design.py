@@ -1,9 +1,11 @@
 """Design: what is physically built, per phase and for the campus.
 
-Counts to power: systems -> IT load (systems at their maximum input, plus the scale-out network and
-storage per accelerator) -> facility load through the cooling technology's PUE at the site's design-day
-temperature -> utility capacity with a margin. Power to counts: the largest whole number of systems whose
-facility load fits a building's power envelope. Method: docs/methods/design.md.
+Counts to power, on four bases: critical IT at the systems' rated input (plus the scale-out network and
+storage per accelerator); facility power at full IT load in an ordinary hour (annual-mean PUE); the
+design-day facility peak that sizes the cooling plant; and the utility capacity requested, a margin above
+the peak. The draw on the design day at typical training load is what the grid and on-site plant must
+supply. Power to counts: the largest whole number of systems whose design-day facility load fits a
+building's power envelope. Method: docs/methods/design.md.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, W_PER_KW
 
 DEFAULT_CLIMATE = "abilene-tx"  # a hot design day: a conservative answer when no site is given
 DEFAULT_COOLING = "direct-liquid"  # what new AI campuses build
+# The bases on which power is reported; it <= facility <= facility peak <= utility always holds.
+POWER_BASES = {
+    "it_power_mw": "critical IT at the systems' rated input, with network and storage",
+    "facility_power_mw": "facility at full IT load in an ordinary hour (annual-mean PUE)",
+    "facility_peak_power_mw": "facility at full IT load on the design day (sizes the cooling plant)",
+    "design_day_draw_mw": "facility draw on the design day at typical training load (what supply must meet)",
+    "utility_capacity_mw": "grid or plant capacity requested: the design-day peak with a planning margin",
+}
 MONTH_COLUMNS = ("jan_c", "feb_c", "mar_c", "apr_c", "may_c", "jun_c",
                  "jul_c", "aug_c", "sep_c", "oct_c", "nov_c", "dec_c")
 
@@ -38,12 +48,13 @@ def monthly_temperatures_c(climate: Any) -> np.ndarray:
     return np.array([float(climate[column]) for column in MONTH_COLUMNS])
 
 
-def system_it_power_kw(system: Any, network: Any, storage: Any | None) -> float:
-    """IT power one system is provisioned for (kW): its maximum input plus its share of network and storage."""
+def system_it_power_kw(system: Any, network: Any, storage: Any | None, column: str = "max_power_kw") -> float:
+    """IT power of one system (kW): its input (``max_power_kw``, rated, or ``typical_power_kw``, at typical
+    training load) plus its share of network and storage."""
     per_accelerator_w = float(network["power_w_per_accelerator"])
     if storage is not None:
         per_accelerator_w += float(storage["power_w_per_accelerator"])
-    return float(system["max_power_kw"]) + float(system["accelerators_per_system"]) * per_accelerator_w / W_PER_KW
+    return float(system[column]) + float(system["accelerators_per_system"]) * per_accelerator_w / W_PER_KW
 
 
 def check_cooling(system: Any, cooling: Any, system_id: str, cooling_id: str, field: str) -> None:
@@ -75,7 +86,7 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     annual_pue = float(monthly_pue.mean())
 
     per_phase: dict[str, list[float]] = {key: [] for key in (
-        "buildings", "systems", "accelerators", "racks", "it_kw_per_system", "price")}
+        "buildings", "systems", "accelerators", "racks", "it_kw_per_system", "typical_kw_per_system")}
     for index, phase in enumerate(campus.phases):
         field = f"campus.phases.{index}"
         system = catalog.row("systems", phase.system, field=f"{field}.system")
@@ -97,6 +108,7 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
         per_phase["accelerators"].append(systems * float(system["accelerators_per_system"]))
         per_phase["racks"].append(math.ceil(systems * float(system["racks_per_system"])))
         per_phase["it_kw_per_system"].append(it_kw)
+        per_phase["typical_kw_per_system"].append(system_it_power_kw(system, network, storage, "typical_power_kw"))
 
     phases = [phase.name for phase in campus.phases]
     ones = np.ones((draws, 1))
@@ -106,7 +118,8 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
 
     systems = per_phase_array(per_phase["systems"])
     it_mw = systems * per_phase_array(per_phase["it_kw_per_system"]) / KW_PER_MW
-    facility_mw = it_mw * design_pue
+    typical_mw = systems * per_phase_array(per_phase["typical_kw_per_system"]) / KW_PER_MW
+    facility_mw = it_mw * annual_pue
     losses_mw = it_mw * loss_frac
     cooling_mw = facility_mw - it_mw - losses_mw
 
@@ -120,6 +133,8 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
             "phase_cooling_power_mw": cooling_mw,
             "phase_electrical_loss_mw": losses_mw,
             "phase_facility_power_mw": facility_mw,
+            "phase_facility_peak_power_mw": it_mw * design_pue,
+            "phase_design_day_draw_mw": typical_mw * design_pue,
             "pue_by_month_of_year": xr.DataArray(np.broadcast_to(monthly_pue, (draws, MONTHS_PER_YEAR)).copy(),
                                                  dims=("draw", "month_of_year")),
         },
@@ -131,6 +146,8 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
         "racks": ("racks", "phase_racks", 1),
         "it_power_mw": ("MW", "phase_it_power_mw", 0),
         "facility_power_mw": ("MW", "phase_facility_power_mw", 0),
+        "facility_peak_power_mw": ("MW", "phase_facility_peak_power_mw", 0),
+        "design_day_draw_mw": ("MW", "phase_design_day_draw_mw", 0),
     }
     for key, (unit, source, integer) in campus_totals.items():
         out[key] = out[source].sum("phase")
@@ -141,8 +158,10 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     out["design_pue"] = xr.DataArray(np.full(draws, design_pue), dims="draw",
                                      attrs={"summary": 1, "units": "-",
                                             "long_name": "PUE at the design-day temperature"})
-    out["utility_capacity_mw"] = out["facility_power_mw"] * margin
+    out["utility_capacity_mw"] = out["facility_peak_power_mw"] * margin
     out["utility_capacity_mw"].attrs.update(summary=1, units="MW")
+    for key, text in POWER_BASES.items():
+        out[key].attrs["long_name"] = text
     return out
 
 
@@ -180,6 +199,6 @@ def size(accelerator: str, count: int, climate: str | None = None, cooling: str 
     base = xr.Dataset(coords={"draw": [0], "phase": ["all"]})
     out = design(realise(scenario), catalog, base)
     keys = ("accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "pue", "design_pue",
-            "utility_capacity_mw")
+            "utility_capacity_mw", "facility_peak_power_mw", "design_day_draw_mw")
     return {key: (int(out[key].values[0]) if out[key].attrs.get("integer") else float(out[key].values[0]))
             for key in keys}
