@@ -42,7 +42,8 @@ CONTRACT_KEYS = (
 
 # Summary keys that add up across campuses (a programme's or a plan's totals).
 ADDITIVE_KEYS = (
-    "accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "facility_peak_power_mw", "utility_capacity_mw",
+    "accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "facility_peak_power_mw",
+    "utility_capacity_mw",
     "annual_energy_mwh", "capex_usd", "capex_it_usd", "capex_facility_usd", "capex_land_usd", "capex_power_usd",
     "opex_usd_per_year", "annualised_capex_usd_per_year", "energy_cost_usd_per_year", "co2_t_per_year",
     "peak_bf16_pflops",
