@@ -21,7 +21,7 @@ from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError, unknown_id
 from neocloud.scenario import months_between
 from neocloud.scenario.buildout import quarter_first_month
-from neocloud.units import DAYS_PER_YEAR, MONTHS_PER_YEAR
+from neocloud.units import DAYS_PER_YEAR, KW_PER_MW, MONTHS_PER_YEAR
 
 DAYS_PER_WEEK = 7
 WEEKS_PER_MONTH = DAYS_PER_YEAR / MONTHS_PER_YEAR / DAYS_PER_WEEK
@@ -155,6 +155,65 @@ def gas_blocks(scenario: Any, catalog: Catalog, draws: int) -> list[GasBlock]:
         )
         blocks.append(GasBlock(row, block.units, start, end, price, field))
     return blocks
+
+
+@dataclass(frozen=True)
+class PlantItem:
+    """One block of on-site generation or storage as finance and energy cost it."""
+
+    row: Any  # catalog generation row
+    kw: np.ndarray  # (draw,) nameplate power
+    kwh: np.ndarray  # (draw,) storage energy (0 for generators)
+    start_month: np.ndarray  # (draw,) commissioning, months from the scenario start
+    end_month: float  # first month it has left the site (inf when permanent)
+
+    @property
+    def temporary(self) -> bool:
+        """A block that leaves the site (a hired, trailer-mounted fleet): it carries no capital cost."""
+        return bool(np.isfinite(self.end_month))
+
+
+def plant_items(scenario: Any, catalog: Catalog, draws: int) -> list[PlantItem]:
+    """Every gas turbine block, battery and solar plant of the site, with its size and commissioning."""
+    items = []
+    zeros = np.zeros(draws)
+    for block in gas_blocks(scenario, catalog, draws):
+        kw = np.full(draws, block.units * float(block.row["unit_mw"]) * KW_PER_MW)
+        items.append(PlantItem(block.row, kw, zeros, block.start_month, block.end_month))
+    for index, battery in enumerate(scenario.power.batteries):
+        row = catalog.row("generation", battery.type, field=f"power.batteries.{index}.type")
+        kw = np.broadcast_to(np.asarray(battery.power_mw, dtype=float) * KW_PER_MW, (draws,))
+        kwh = np.broadcast_to(np.asarray(battery.energy_mwh, dtype=float) * KW_PER_MW, (draws,))
+        start = np.full(draws, commissioning_month(scenario, battery.commissioning))
+        items.append(PlantItem(row, kw, kwh, start, np.inf))
+    for index, plant in enumerate(scenario.power.solar):
+        row = catalog.row("generation", plant.type, field=f"power.solar.{index}.type")
+        kw = np.broadcast_to(np.asarray(plant.capacity_mw, dtype=float) * KW_PER_MW, (draws,))
+        start = np.full(draws, commissioning_month(scenario, plant.commissioning))
+        items.append(PlantItem(row, kw, zeros, start, np.inf))
+    return items
+
+
+def _cost(row: Any, column: str) -> float:
+    value = float(row[column])
+    return 0.0 if np.isnan(value) else value
+
+
+def plant_capex_usd(item: PlantItem) -> np.ndarray:
+    """Capital cost (draw,) of an owned plant item: per kW of nameplate plus per kWh of storage."""
+    if item.temporary:
+        return np.zeros_like(item.kw)
+    return item.kw * _cost(item.row, "capex_usd_per_kw") + item.kwh * _cost(item.row, "capex_usd_per_kwh")
+
+
+def plant_fixed_om_usd(items: list[PlantItem], months: int, draws: int) -> np.ndarray:
+    """Fixed operation and maintenance (draw, month) of the plant on site each month, in USD."""
+    month = np.arange(months)[None, :]
+    out = np.zeros((draws, months))
+    for item in items:
+        on_site = (month >= item.start_month[:, None]) & (month < item.end_month)
+        out += on_site * (item.kw * _cost(item.row, "fixed_om_usd_per_kw_year") / MONTHS_PER_YEAR)[:, None]
+    return out
 
 
 def gas_capacity_mw(blocks: list[GasBlock], months: int, draws: int, temperature_c: float) -> np.ndarray:

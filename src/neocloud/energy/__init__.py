@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.buildout import commissioning_month, gas_blocks, grid_capacity_mw, require_non_negative
+from neocloud.buildout import (
+    commissioning_month,
+    gas_blocks,
+    grid_capacity_mw,
+    plant_fixed_om_usd,
+    plant_items,
+    require_non_negative,
+)
 from neocloud.catalog import Catalog
 from neocloud.design import monthly_temperatures_c, pue_at
 from neocloud.energy.hourly import (
@@ -33,7 +40,7 @@ from neocloud.energy.hourly import (
     state_of_charge,
 )
 from neocloud.errors import ScenarioError
-from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_YEAR
+from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_YEAR, MONTHS_PER_YEAR
 
 __all__ = [
     "SOURCES",
@@ -265,6 +272,9 @@ def energy(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
         for key in keys:
             per_month[key][:, in_epoch] = year[key][:, calendar[in_epoch]] * scale
     full = simulate(configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values))
+    fixed_om = plant_fixed_om_usd(plant_items(scenario, catalog, draws), months, draws)
+    per_month["cost_usd"] = per_month["cost_usd"] + fixed_om
+    fixed_om_per_year = fixed_om[:, -1] * MONTHS_PER_YEAR
 
     def by_month(values: np.ndarray, units: str) -> xr.DataArray:
         return xr.DataArray(values, dims=("draw", "month"), attrs={"units": units})
@@ -301,7 +311,8 @@ def energy(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     annual = {key: full[key].sum(-1) for key in keys}
     summary = {
         "annual_energy_mwh": (annual["facility_mwh"], "MWh"),
-        "energy_cost_usd_per_year": (annual["cost_usd"], "USD"),
+        "energy_cost_usd_per_year": (annual["cost_usd"] + fixed_om_per_year, "USD"),
+        "power_fixed_om_usd_per_year": (fixed_om_per_year, "USD"),
         "co2_t_per_year": (annual["co2_t"], "t"),
         "curtailed_mwh_per_year": (annual["curtailed_it_mwh"], "MWh"),
         "realised_pue": (

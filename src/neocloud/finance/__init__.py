@@ -30,6 +30,9 @@ SUMMARY_UNITS = {
     "capex_it_usd": "USD",
     "capex_facility_usd": "USD",
     "capex_land_usd": "USD",
+    "capex_power_usd": "USD",
+    "capex_mechanical_electrical_usd": "USD",
+    "capex_shell_usd": "USD",
     "opex_usd_per_year": "USD/year",
     "annualised_capex_usd_per_year": "USD/year",
     "cost_usd_per_gpu_hour": "USD/GPU-hour",
@@ -71,11 +74,10 @@ def levelised(
 ) -> dict[str, Any]:
     """Steady-state annual cost of the whole campus (whoever owns the IT) and its cost per GPU-hour sold."""
     rate = np.asarray(fin.discount_rate, dtype=float)
-    facility = capex.facility_usd + capex.power_usd
     annualised_it = capex.it_usd * capital_recovery_factor(rate, np.asarray(fin.it_life_years, dtype=float))
-    annualised_facility = facility * capital_recovery_factor(
+    annualised_facility = capex.facility_usd * capital_recovery_factor(
         rate, np.asarray(fin.facility_life_years, dtype=float)
-    )
+    ) + capex.power_usd * capital_recovery_factor(rate, capex.power_life_years)
     gpu_hours = (
         np.asarray(upstream["accelerators"].values, dtype=float)
         * HOURS_PER_YEAR
@@ -118,7 +120,7 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     )
     deductions = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)) + depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
-    )
+    ) + capex.power_depreciation
     ebitda = revenue.total - ops.total
     sizing_cfads = ebitda - tax_paid(ebitda - deductions, tax_rate)
     debt = debt_schedule(
@@ -140,6 +142,9 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
             "capex_it_usd": by_draw(capex.it_usd),
             "capex_facility_usd": by_draw(capex.facility_usd),
             "capex_land_usd": by_draw(capex.land_usd),
+            "capex_power_usd": by_draw(capex.power_usd),
+            "capex_mechanical_electrical_usd": by_draw(capex.mechanical_electrical_usd),
+            "capex_shell_usd": by_draw(capex.shell_usd),
             "opex_usd_per_year": by_draw(cost["opex"]),
             "annualised_capex_usd_per_year": by_draw(cost["annualised"]),
             "cost_usd_per_gpu_hour": by_draw(cost["cost_per_hour"]),

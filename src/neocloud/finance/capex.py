@@ -1,5 +1,6 @@
 """Capital cost of the campus by asset class, and when it is paid: facility by phase on payment milestones
-before the phase is online, IT as it is delivered, land at the first construction start."""
+before the phase is online, IT as it is delivered, land at the first construction start, and on-site
+generation and storage at each block's commissioning (its own depreciation class, over its catalog life)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neocloud.buildout import plant_capex_usd, plant_items
 from neocloud.catalog import Catalog
 from neocloud.scenario import months_between
+from neocloud.units import MONTHS_PER_YEAR
 
 MILESTONES = ("notice_to_proceed", "one_third", "two_thirds", "completion", "retention")
 
@@ -22,11 +25,15 @@ class Capex:
     it_usd: np.ndarray
     facility_usd: np.ndarray  # building, fit-out, soft costs and land
     land_usd: np.ndarray
-    power_usd: np.ndarray  # on-site generation and storage, where the energy stage prices it
+    power_usd: np.ndarray  # on-site generation and storage (owned; hired temporary fleets carry none)
     it_spend: np.ndarray
     facility_spend: np.ndarray  # land and on-site power included
     facility_in_service: np.ndarray  # depreciable facility cost placed in service (phase online)
     milestone_fracs: np.ndarray  # (milestone,)
+    power_depreciation: np.ndarray  # (draw, month) straight line from commissioning over each plant's life
+    power_life_years: np.ndarray  # (draw,) capex-weighted mean life of the on-site plant
+    mechanical_electrical_usd: np.ndarray  # (draw,) facility power and cooling plant, before soft costs
+    shell_usd: np.ndarray  # (draw,) building shell and site works, before soft costs
 
     @property
     def total_usd(self) -> np.ndarray:
@@ -35,7 +42,9 @@ class Capex:
 
 
 def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[str, np.ndarray]:
-    """Capex totals per draw (USD): IT (systems, fabric, storage), building, fit-out, soft costs and land."""
+    """Capex totals per draw (USD): IT (systems, fabric, storage), facility (the mechanical and electrical plant
+    and the shell per MW of IT, a retrofit paying part of the shell; soft costs, fit-out, land) and on-site
+    power; the facility's mechanical and electrical plant and its shell also on their own, before soft costs."""
     campus = scenario.campus
     draws = upstream.sizes["draw"]
     cost = catalog.table("cost_items")["value"]
@@ -58,16 +67,19 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
         axis=1,
     )
     it = (upstream["phase_systems"].values * prices).sum(axis=1) + upstream["accelerators"].values * fabric
-    building = upstream["it_power_mw"].values * float(
-        catalog.row("cooling", campus.cooling)["facility_capex_usd_per_mw_it"]
-    )
+    cooling = catalog.row("cooling", campus.cooling)
+    shell_frac = float(cost["retrofit_shell_frac"]) if campus.building == "retrofit" else 1.0
+    it_mw = upstream["it_power_mw"].values
+    mechanical_electrical = it_mw * float(cooling["mechanical_electrical_usd_per_mw_it"])
+    shell = it_mw * float(cooling["shell_usd_per_mw_it"]) * shell_frac
+    building = mechanical_electrical + shell
     acres = (
         np.broadcast_to(np.asarray(scenario.site.land_acres, dtype=float), (draws,))
         if scenario.site.land_acres is not None
         else upstream["facility_power_mw"].values * float(cost["land_acres_per_mw"])
     )
     land = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
-    power = upstream["capex_power_usd"].values if "capex_power_usd" in upstream else np.zeros(draws)
+    power = sum((plant_capex_usd(item) for item in plant_items(scenario, catalog, draws)), np.zeros(draws))
     facility = (
         building * (1 + float(cost["soft_cost_frac"]))
         + upstream["racks"].values * float(cost["fitout_usd_per_rack"])
@@ -78,7 +90,29 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
         "facility": np.asarray(facility, dtype=float),
         "land": np.asarray(land, dtype=float),
         "power": np.asarray(power, dtype=float),
+        "mechanical_electrical": np.asarray(mechanical_electrical, dtype=float),
+        "shell": np.asarray(shell, dtype=float),
     }
+
+
+def power_plant_schedule(scenario: Any, catalog: Catalog, draws: int, months: int) -> dict[str, np.ndarray]:
+    """On-site plant capex paid at each block's commissioning (draw, month), its straight-line depreciation
+    over the block's catalog ``life_years`` (draw, month), and the capex-weighted mean life (draw,)."""
+    spend = np.zeros((draws, months))
+    deduction = np.zeros((draws, months))
+    weighted_life = np.zeros(draws)
+    month = np.arange(months)[None, :]
+    for item in plant_items(scenario, catalog, draws):
+        amount = plant_capex_usd(item)
+        start = np.maximum(item.start_month, 0.0)
+        scatter_add(spend, start, amount)
+        life_months = max(float(item.row["life_years"]) * MONTHS_PER_YEAR, 1.0)
+        running = (month >= np.floor(start)[:, None]) & (month < np.floor(start)[:, None] + life_months)
+        deduction += running * (amount / life_months)[:, None]
+        weighted_life += amount * float(item.row["life_years"])
+    total = spend.sum(axis=1)
+    life = np.where(total > 0, weighted_life / np.where(total > 0, total, 1.0), 1.0)
+    return {"spend": spend, "depreciation": deduction, "life_years": life}
 
 
 def milestone_fractions(catalog: Catalog) -> np.ndarray:
@@ -103,9 +137,10 @@ def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Cap
 
     Facility (building, fit-out, soft costs) is split over phases by IT MW and paid at five milestones of
     each phase's construction window, from its ``construction_start`` to ``phase_online_month``: notice to
-    proceed, one third, two thirds, completion (the month before online) and retention (online). Land and
-    on-site power are paid at the first phase's notice to proceed. IT is paid as ``accelerators_online``
-    rises. A phase not online within the horizon pays only the milestones that fall inside it.
+    proceed, one third, two thirds, completion (the month before online) and retention (online). Land is
+    paid at the first phase's notice to proceed, each on-site plant block at its commissioning. IT is paid
+    as ``accelerators_online`` rises. A phase not online within the horizon pays only the milestones that
+    fall inside it.
     """
     totals = campus_capex(scenario, catalog, upstream)
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
@@ -131,8 +166,9 @@ def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Cap
             scatter_add(facility_spend, month, amount * frac)
         scatter_add(in_service, finish, amount)
     first_start = np.min(np.stack(starts, axis=1), axis=1)
-    scatter_add(facility_spend, first_start, totals["land"] + totals["power"])
-    scatter_add(in_service, first_start, totals["power"])
+    scatter_add(facility_spend, first_start, totals["land"])
+    plant = power_plant_schedule(scenario, catalog, draws, months)
+    facility_spend += plant["spend"]
 
     online_accelerators = np.asarray(upstream["accelerators_online"].values, dtype=float)
     delivered = np.diff(np.maximum.accumulate(online_accelerators, axis=1), axis=1, prepend=0.0)
@@ -150,4 +186,8 @@ def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Cap
         facility_spend=facility_spend,
         facility_in_service=in_service,
         milestone_fracs=fracs,
+        power_depreciation=plant["depreciation"],
+        power_life_years=plant["life_years"],
+        mechanical_electrical_usd=totals["mechanical_electrical"],
+        shell_usd=totals["shell"],
     )

@@ -181,7 +181,7 @@ def statements(
     depreciation_facility = depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
-    deductions = depreciation_it + depreciation_facility
+    deductions = depreciation_it + depreciation_facility + capex.power_depreciation
     discount = monthly_rate(np.asarray(fin.discount_rate, dtype=float))
     valuation = Valuation(
         fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
@@ -254,6 +254,7 @@ def statements(
         "capex_facility_spend_usd": ops.facility_spend,
         "depreciation_it_usd": depreciation_it,
         "depreciation_facility_usd": depreciation_facility,
+        "depreciation_power_usd": capex.power_depreciation,
         "tax_usd": tax,
         "cfads_usd": cfads,
         "debt_draw_usd": drawn,

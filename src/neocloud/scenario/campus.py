@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from neocloud.scenario.buildout import PhaseSchedule
@@ -40,6 +42,10 @@ class Campus(Section):
     storage: str | None = Field(default="nvme-flash", json_schema_extra={"catalog": "fabrics"},
                                 description="Catalog fabric id of the storage tier.")
     phases: list[Phase] = Field(min_length=1, description="Groups of identical buildings.")
+    building: Literal["new", "retrofit"] = Field(
+        default="new",
+        description="new: the shell is built; retrofit: an existing industrial building is converted, which "
+        "pays the catalog's retrofit_shell_frac of a new shell (the power and cooling plant in full).")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Campus:
