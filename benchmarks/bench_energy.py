@@ -60,14 +60,10 @@ def site(draws: int) -> Site:
     )
 
 
-def loop(model: Site, draw: int) -> dict[str, list[float]]:
-    """The same hourly model in plain Python, one hour at a time, for one draw."""
-    out: dict[str, list[float]] = {key: [] for key in ("grid", "gas", "curtailed", "soc")}
-    root = math.sqrt(model.battery_efficiency)
-    multipliers = model.price_multiplier.tolist()
-    arbitrage_ok = max(multipliers) * model.battery_efficiency > min(multipliers)
-    soc = float(model.battery_mwh[draw])
-    history: list[float] = []
+def requests(model: Site, draw: int) -> list[tuple[float, float, float, float, float, bool]]:
+    """Per hour, before the battery: demand, solar, gas available, unit output, price, and whether gas is
+    cheaper than the grid."""
+    hours = []
     for hour in range(len(model.pue)):
         hod = hour % 24
         utilisation = model.utilisation[draw] * (
@@ -75,32 +71,64 @@ def loop(model: Site, draw: int) -> dict[str, list[float]]:
         )
         utilisation = min(max(utilisation, 0.0), 1.0)
         it = model.it_mw[draw] * (model.idle_frac + (model.busy_frac - model.idle_frac) * utilisation)
-        demand = it * model.pue[hour]
-        solar = model.solar_mw[draw] * model.solar_cf[hour]
         derate = min(max(1 - model.gas_derate_per_c * max(model.temperature_c[hour] - 15.0, 0.0), 0.0), 1.0)
-        unit = model.gas_unit_mw * derate
-        available = model.gas_mw[draw] * derate * model.gas_availability
-        grid_cap = model.grid_mw[draw]
-        price = model.price_usd_per_mwh[draw] * multipliers[hour]
-        deficit = max(demand - solar - grid_cap - available, 0.0)
-        headroom = max(grid_cap + available + solar - demand, 0.0)
-        power = model.battery_mw[draw]
-        peak = bool(model.peak[hour])
-        charge_request = 0.0 if peak else min(power, headroom)
-        if deficit > 0:
-            discharge_request = min(power, deficit)
-        elif peak and arbitrage_ok:
-            discharge_request = min(power, max(demand - solar, 0.0))
+        price = model.price_usd_per_mwh[draw] * float(model.price_multiplier[hour])
+        hours.append((it * model.pue[hour], model.solar_mw[draw] * model.solar_cf[hour],
+                      model.gas_mw[draw] * derate * model.gas_availability, model.gas_unit_mw * derate, price,
+                      model.gas_cost_usd_per_mwh[draw] < price))
+    return hours
+
+
+def marginal(load: float, available: float, grid_cap: float, price: float, gas_cost: float,
+             gas_first: bool) -> tuple[float, float]:
+    """Cost and share of the dearest source in use without the battery (merit order, the cheaper first)."""
+    if load <= 0:
+        return 0.0, 0.0
+    beyond = load - (available if gas_first else grid_cap)
+    if beyond > 0:
+        return (price if gas_first else gas_cost), beyond
+    return (gas_cost if gas_first else price), load
+
+
+def loop(model: Site, draw: int) -> dict[str, list[float]]:
+    """The same hourly model in plain Python, one hour at a time, for one draw."""
+    out: dict[str, list[float]] = {key: [] for key in ("grid", "gas", "curtailed", "soc")}
+    root = math.sqrt(model.battery_efficiency)
+    hours = requests(model, draw)
+    grid_cap, gas_cost, power = model.grid_mw[draw], model.gas_cost_usd_per_mwh[draw], model.battery_mw[draw]
+    threshold = max(marginal(d - s, a, grid_cap, p, gas_cost, f)[0] for d, s, a, _, p, f in hours) * (1 - 1e-12)
+    last_deficit = {}
+    for hour, (demand, solar, available, _, _, _) in enumerate(hours):
+        if demand - solar - grid_cap - available > 0:
+            last_deficit[hour // 24] = hour
+    soc = float(model.battery_mwh[draw])
+    history: list[float] = []
+    for hour, (demand, solar, available, unit, price, gas_first) in enumerate(hours):
+        residual = demand - solar
+        load = max(residual, 0.0)
+        deficit = residual - grid_cap - available
+        value, share = marginal(residual, available, grid_cap, price, gas_cost, gas_first)
+        reserve = hour <= last_deficit.get(hour // 24, -1)
+        grid_spare = grid_cap - (max(load - available, 0.0) if gas_first else min(load, grid_cap))
+        gas_spare = available - (min(load, available) if gas_first else max(load - grid_cap, 0.0))
+        worth = threshold * model.battery_efficiency
+        if reserve:
+            headroom = max(grid_spare, 0.0) + max(gas_spare, 0.0) + max(-residual, 0.0)
         else:
-            discharge_request = 0.0
+            headroom = max(-residual, 0.0) + (grid_spare if price < worth else 0.0) + (
+                gas_spare if gas_cost < worth else 0.0)
+        economic = value >= threshold and not reserve
+        if deficit > 0:
+            charge_request, discharge_request = 0.0, min(deficit, power)
+        elif economic:
+            charge_request, discharge_request = 0.0, min(share, power)
+        else:
+            charge_request, discharge_request = min(headroom, power), 0.0
         new = min(max(soc + charge_request * root - discharge_request / root, 0.0), model.battery_mwh[draw])
         stored, soc = new - soc, new
-        net = demand - solar - max(-stored, 0.0) * root + max(stored, 0.0) / root
+        net = residual - max(-stored, 0.0) * root + max(stored, 0.0) / root
         net = max(net, 0.0)
-        if model.gas_cost_usd_per_mwh[draw] < price:
-            gas = min(available, net)
-        else:
-            gas = min(available, max(net - grid_cap, 0.0))
+        gas = min(available, net) if gas_first else min(available, max(net - grid_cap, 0.0))
         needed = math.ceil(gas / unit - 1e-9) if unit > 0 else 0.0
         history.append(needed)
         recent = max(history[-model.gas_min_up_hours :])

@@ -63,6 +63,8 @@ BUFFERS = (
     "needed",
     "keepable",
     "committed",
+    "value",
+    "share",
 )
 
 
@@ -131,8 +133,6 @@ class Profiles:
     gas_units_per_mw: np.ndarray  # (hour,) 1 / output of one running unit; 0 where a unit gives nothing
     gas_keep_per_mw: np.ndarray  # (hour,) 1 / minimum load of one unit; 0 where a unit gives nothing
     gas_floor_mw: np.ndarray  # (hour,) minimum load of one unit
-    charge_factor: np.ndarray  # (hour,) -sqrt(efficiency) outside the peak window, 0 in it
-    arbitrage_factor: np.ndarray | None  # (hour,) 1/sqrt(efficiency) where arbitrage pays, else 0
     multiplier_levels: np.ndarray  # (level,) distinct time-of-use multipliers
     multiplier_level: np.ndarray  # (hour,) index into multiplier_levels
     weighted: bool  # prices vary by hour: grid energy is also summed weighted by the multiplier
@@ -146,9 +146,7 @@ def profiles(site: Site) -> Profiles:
     derate = np.clip(1 - site.gas_derate_per_c * np.maximum(site.temperature_c - 15.0, 0.0), 0.0, 1.0)
     unit = site.gas_unit_mw * derate
     running = unit > 0
-    root = np.sqrt(site.battery_efficiency)
     multiplier = site.price_multiplier
-    arbitrage = site.peak & (multiplier.max() * site.battery_efficiency > multiplier.min())
     levels, level = np.unique(multiplier, return_inverse=True)
     with np.errstate(divide="ignore"):  # a zero minimum load keeps every unit (as dividing by it would)
         keep_per_mw = np.where(running, 1 / np.where(running, site.gas_min_load_frac * unit, 1.0), 0.0)
@@ -162,8 +160,6 @@ def profiles(site: Site) -> Profiles:
         gas_units_per_mw=np.where(running, 1 / np.where(running, unit, 1.0), 0.0),
         gas_keep_per_mw=keep_per_mw,
         gas_floor_mw=site.gas_min_load_frac * unit,
-        charge_factor=np.where(site.peak, 0.0, -root),
-        arbitrage_factor=np.where(arbitrage, 1 / root, 0.0) if arbitrage.any() else None,
         multiplier_levels=levels,
         multiplier_level=level.reshape(-1),
         weighted=bool(np.any(multiplier != 1.0)),
@@ -175,15 +171,15 @@ class Workspace:
 
     def __init__(self, draws: int) -> None:
         self.hourly = np.empty((len(BUFFERS), draws, HOURS_PER_YEAR))
-        self.mask = np.empty((draws, HOURS_PER_YEAR), dtype=bool)
+        self.mask = np.empty((2, draws, HOURS_PER_YEAR), dtype=bool)
 
     def view(self, draws: int) -> dict[str, np.ndarray]:
         """The buffers for the first ``draws`` draws by name; also ``reduced`` (7, draw, hour) and
-        ``mask``."""
+        ``mask`` and ``reserve`` (bool)."""
         hourly = self.hourly[:, :draws]
         named = {name: hourly[index] for index, name in enumerate(BUFFERS)}
         named["reduced"] = hourly[: len(REDUCED)]
-        named["mask"] = self.mask[:draws]
+        named["mask"], named["reserve"] = self.mask[0, :draws], self.mask[1, :draws]
         return named
 
 
@@ -262,6 +258,59 @@ def state_of_charge(step_mwh: np.ndarray, capacity_mwh: np.ndarray, initial_mwh:
     return states[:, :length]
 
 
+def battery_requests(site: Site, work: dict[str, np.ndarray]) -> None:
+    """The battery's economic requests, before the state-of-charge clamp: ``charge`` (MWh into the store) and
+    ``discharge`` (MWh out of it) per hour, from ``residual`` (demand less solar), ``excess`` (its deficit
+    over grid and gas, > 0, or their headroom, < 0) and ``available`` (gas).
+
+    Without the battery, grid and gas serve the residual in merit order (the cheaper first); the last source
+    used sets the value of a MWh discharged, and the cheapest source with headroom (spilled solar at 0) the
+    cost of a MWh charged. With one threshold per draw, the highest value of the year, the battery
+    discharges only where the marginal source is worth it, and only that source's share; it charges only
+    where the cost after round-trip losses is below it, so no stored MWh costs more than it displaces.
+    A deficit is always discharged. On a day with a deficit the battery keeps what it holds until the
+    day's last deficit hour and charges from any headroom before it (a reserve against curtailment).
+    """
+    root = np.sqrt(site.battery_efficiency)
+    residual, excess, available = work["residual"], work["excess"], work["available"]
+    charge, discharge, load, value, share = (work[name] for name in ("charge", "discharge", "net", "value", "share"))
+    price, headroom = work["needed"], work["keepable"]
+    gas_first, reserve = work["mask"], work["reserve"]
+    power, grid_mw, gas_cost = site.battery_mw[:, None], site.grid_mw[:, None], site.gas_cost_usd_per_mwh[:, None]
+    np.multiply(site.price_usd_per_mwh[:, None], site.price_multiplier, out=price)
+    np.less(gas_cost, price, out=gas_first)
+    np.maximum(residual, 0.0, out=load)
+    # the marginal source's share of the load: beyond gas where gas is cheaper, beyond the grid where not
+    np.subtract(load, np.where(gas_first, available, grid_mw), out=share)
+    np.greater(share, 0.0, out=reserve)  # scratch: the dearer source is in use
+    np.copyto(value, np.where(gas_first, price, gas_cost))  # the dearer source's cost
+    np.copyto(value, np.where(gas_first, gas_cost, price), where=~reserve)  # else the cheaper one carries all
+    np.copyto(share, load, where=~reserve)
+    value[load <= 0.0] = 0.0
+    threshold = value.max(axis=1, keepdims=True) * (1 - 1e-12)
+    # headroom charged at a cost below the threshold after losses: spilled solar, then grid and gas
+    np.maximum(np.negative(residual), 0.0, out=headroom)
+    worth = threshold * site.battery_efficiency
+    grid_spare = grid_mw - np.where(gas_first, np.maximum(load - available, 0.0), np.minimum(load, grid_mw))
+    gas_spare = available - np.where(gas_first, np.minimum(load, available), np.maximum(load - grid_mw, 0.0))
+    np.add(headroom, np.where(price < worth, grid_spare, 0.0), out=headroom)
+    np.add(headroom, np.where(gas_cost < worth, gas_spare, 0.0), out=headroom)
+    # reserve: the hours of a day up to its last deficit hour
+    deficit = excess > 0.0
+    days = deficit.reshape(len(deficit), DAYS_PER_YEAR, HOURS_PER_DAY)[:, :, ::-1]
+    np.copyto(reserve.reshape(days.shape)[:, :, ::-1], np.logical_or.accumulate(days, axis=-1))
+    np.copyto(headroom, np.maximum(grid_spare, 0.0) + np.maximum(gas_spare, 0.0) + np.maximum(-residual, 0.0),
+              where=reserve)
+    economic = (value >= threshold) & ~reserve
+    np.minimum(headroom, power, out=charge)
+    np.multiply(charge, root, out=charge)
+    charge[deficit | economic] = 0.0
+    np.minimum(share, power, out=discharge)
+    np.multiply(discharge, economic, out=discharge)
+    np.copyto(discharge, np.minimum(excess, power), where=deficit)
+    np.multiply(discharge, 1 / root, out=discharge)
+
+
 def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Dispatch the draws of ``site`` hour by hour into the buffers ``work`` (see ``Workspace.view``), MW.
 
@@ -287,23 +336,10 @@ def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> 
     np.subtract(residual, site.grid_mw[:, None], out=excess)
     np.subtract(excess, available, out=excess)  # > 0: the deficit; < 0: the headroom
 
-    power, capacity = site.battery_mw[:, None], site.battery_mwh
+    capacity = site.battery_mwh
     if np.any((site.battery_mw > 0) & (capacity > 0)):
         root = np.sqrt(site.battery_efficiency)
-        np.minimum(excess, 0.0, out=charge)  # charge the headroom outside the peak window
-        np.maximum(charge, -power, out=charge)
-        np.multiply(charge, shape.charge_factor, out=charge)
-        if shape.arbitrage_factor is None:  # discharge the deficit
-            np.minimum(excess, power, out=discharge)
-            np.maximum(discharge, 0.0, out=discharge)
-            np.multiply(discharge, 1 / root, out=discharge)
-        else:  # or, where no deficit, the residual load in the peak window
-            np.maximum(residual, 0.0, out=discharge)
-            np.minimum(discharge, power, out=discharge)
-            np.multiply(discharge, shape.arbitrage_factor, out=discharge)
-            np.greater(excess, 0.0, out=mask)
-            np.minimum(excess, power, out=net)
-            np.multiply(net, 1 / root, out=discharge, where=mask)
+        battery_requests(site, work)
         step = np.subtract(charge, discharge, out=charge)
         hourly_scan(step, capacity, capacity, soc, discharge)
         stored = discharge
