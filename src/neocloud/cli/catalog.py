@@ -65,8 +65,10 @@ def table_records(catalog: Catalog, name: str) -> list[dict[str, Any]]:
 def print_frame(frame: pd.DataFrame, title: str) -> None:
     """Print a DataFrame as a rich table."""
     table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+    for index, column in enumerate(frame.columns):
+        # the first column (the id) is never folded: a reader looks rows up by it
+        widest = max((len(_shown(value)) for value in frame[column]), default=0) if index == 0 else None
+        table.add_column(str(column), overflow="fold", min_width=widest)
     for record in frame.itertuples(index=False):
         table.add_row(*(_shown(value) for value in record))
     Console().print(table)
