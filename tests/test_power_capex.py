@@ -107,3 +107,20 @@ def test_facility_cost_per_it_mw_sits_on_the_cushman_wakefield_basis(catalog: An
         plant_and_shell = float(row["mechanical_electrical_usd_per_mw_it"]) + float(row["shell_usd_per_mw_it"])
         assert plant_and_shell == pytest.approx(float(row["facility_capex_usd_per_mw_it"]))
         assert 0.85 * 11.7e6 <= plant_and_shell <= 1.05 * 11.7e6
+
+
+def test_programme_report_shows_capex_per_gw_beside_public_figures() -> None:
+    from neocloud.programme import load_programme, run_programme
+    from neocloud.report.programme import per_gw_table, render_programme
+
+    results = run_programme(load_programme(EXAMPLES / "stargate-programme.yaml"))
+    summary = results.summary()
+    assert summary["capex_power_usd"] >= 626e6  # Abilene's turbines and battery at least
+    assert summary["facility_power_mw"] < summary["facility_peak_power_mw"] < summary["utility_capacity_mw"]
+    table = per_gw_table(summary)
+    per_facility_gw = summary["capex_usd"] / (summary["facility_power_mw"] / 1000)
+    assert f"{per_facility_gw:,.0f}"[:6] in table.replace("&#x27;", "'")
+    assert "Stargate: USD 500 billion for a 10 GW commitment" in table and "per GW of critical IT" in table
+    # the public all-in figures span 33-57 billion USD per GW; the programme lands inside that span
+    assert 33e9 <= per_facility_gw <= 57.1e9
+    assert "Capital per GW beside public figures" in render_programme(results)

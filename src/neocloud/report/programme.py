@@ -6,9 +6,11 @@ import html
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from neocloud.backtest import REFERENCE
 from neocloud.report.document import figure_html, format_value
 
 CAPEX_PARTS = (
@@ -108,6 +110,25 @@ def fab_figure(results: Any) -> go.Figure | None:
     return figure
 
 
+PER_GW_BASES = (
+    ("facility_power_mw", "per GW of facility power (an ordinary hour)"),
+    ("facility_peak_power_mw", "per GW of facility power (the design day)"),
+    ("utility_capacity_mw", "per GW of utility capacity"),
+    ("it_power_mw", "per GW of critical IT"),
+)
+
+
+def per_gw_table(summary: dict[str, Any]) -> str:
+    """Capex per GW on each power basis beside the public figures (``reference/programme_costs.csv``),
+    whose GW is rarely said to be one basis or another."""
+    public = pd.read_csv(REFERENCE / "programme_costs.csv")
+    capex = float(summary.get("capex_usd") or 0.0)
+    ours = [[f"this programme, {label}", capex / (float(summary[key]) / 1000.0)]
+            for key, label in PER_GW_BASES if summary.get(key)]
+    theirs = [[f"{row.name} ({row.source})", float(row.usd_per_gw)] for row in public.itertuples()]
+    return _table(["capex per GW", "USD per GW"], ours + theirs)
+
+
 def render_programme(results: Any) -> str:
     """The whole report of a programme run as one self-contained HTML document (plotly.js inlined)."""
     summary = results.summary()
@@ -145,6 +166,8 @@ def render_programme(results: Any) -> str:
             f"<p>{html.escape(results.programme.spec.description)}</p>",
             "<h2>Key figures</h2>",
             _table(["key", "value"], [[key, value] for key, value in keys]),
+            "<h2>Capital per GW beside public figures</h2>",
+            per_gw_table(summary),
             "<h2>Campuses</h2>",
             _table(
                 ["campus", "accelerators", "facility MW", "capex USD", "delivered share", "delay (months)"],
