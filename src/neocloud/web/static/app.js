@@ -93,7 +93,7 @@ function renderCharts(charts) {
   const byPhase = charts.by_phase;
   const parts = [["phase_it_power_mw", "IT"], ["phase_cooling_power_mw", "Cooling and other"], ["phase_electrical_loss_mw", "Electrical losses"]];
   Plotly.react("chart-phases", parts.filter(([key]) => byPhase[key]).map(([key, name]) => ({ type: "bar", x: phases, y: byPhase[key], name })),
-    Object.assign({}, LAYOUT, { title: { text: "Facility power at the design day by phase (MW)" }, barmode: "stack", yaxis: { title: { text: "MW" } } }), config);
+    Object.assign({}, LAYOUT, { title: { text: "Facility power in an ordinary hour by phase (MW)" }, barmode: "stack", yaxis: { title: { text: "MW" } } }), config);
   const energy = [];
   if (monthly.facility_energy_mwh) energy.push(...band(charts.dates, monthly.facility_energy_mwh, "Facility energy (MWh)", "#2f8f5b", "y"));
   if (monthly.energy_cost_usd) energy.push(...band(charts.dates, monthly.energy_cost_usd, "Energy cost (USD)", "#8e44ad", "y2"));
