@@ -70,21 +70,10 @@ def check_cooling(system: Any, cooling: Any, system_id: str, cooling_id: str, fi
             f"{float(cooling['max_rack_kw']):.0f} kW per rack", field=field, value=cooling_id)
 
 
-def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
-    """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
-    campus, site = scenario.campus, scenario.site
-    draws = upstream.sizes["draw"]
-    cooling = catalog.row("cooling", campus.cooling, field="campus.cooling")
-    climate = catalog.row("climates", site.climate, field="site.climate")
-    network = catalog.row("fabrics", campus.network, field="campus.network")
-    storage = catalog.row("fabrics", campus.storage, field="campus.storage") if campus.storage else None
-    loss_frac = catalog.value("parameters", "electrical_loss_frac")
-    margin = catalog.value("parameters", "utility_capacity_margin")
-
-    design_pue = float(pue_at(cooling, float(climate["design_day_c"])))
-    monthly_pue = pue_at(cooling, monthly_temperatures_c(climate))
-    annual_pue = float(monthly_pue.mean())
-
+def phase_counts(campus: Any, catalog: Catalog, cooling: Any, network: Any, storage: Any | None,
+                 design_pue: float) -> dict[str, list[float]]:
+    """Per phase: buildings, systems, accelerators, racks and IT kW per system (rated and typical); systems
+    from the count given or from the power envelope, which must hold on the design day."""
     per_phase: dict[str, list[float]] = {key: [] for key in (
         "buildings", "systems", "accelerators", "racks", "it_kw_per_system", "typical_kw_per_system")}
     for index, phase in enumerate(campus.phases):
@@ -109,7 +98,26 @@ def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
         per_phase["racks"].append(math.ceil(systems * float(system["racks_per_system"])))
         per_phase["it_kw_per_system"].append(it_kw)
         per_phase["typical_kw_per_system"].append(system_it_power_kw(system, network, storage, "typical_power_kw"))
+    return per_phase
 
+
+
+def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
+    campus, site = scenario.campus, scenario.site
+    draws = upstream.sizes["draw"]
+    cooling = catalog.row("cooling", campus.cooling, field="campus.cooling")
+    climate = catalog.row("climates", site.climate, field="site.climate")
+    network = catalog.row("fabrics", campus.network, field="campus.network")
+    storage = catalog.row("fabrics", campus.storage, field="campus.storage") if campus.storage else None
+    loss_frac = catalog.value("parameters", "electrical_loss_frac")
+    margin = catalog.value("parameters", "utility_capacity_margin")
+
+    design_pue = float(pue_at(cooling, float(climate["design_day_c"])))
+    monthly_pue = pue_at(cooling, monthly_temperatures_c(climate))
+    annual_pue = float(monthly_pue.mean())
+
+    per_phase = phase_counts(campus, catalog, cooling, network, storage, design_pue)
     phases = [phase.name for phase in campus.phases]
     ones = np.ones((draws, 1))
 
