@@ -23,7 +23,7 @@ from neocloud.uncertainty import realise
 
 # bytes read and written by the ufunc passes of ``simulate`` per hour and draw (the operand count by stage
 # is in docs/methods/energy.md, "Speed"); nearly all of it stays in cache
-BYTES_PER_HOUR_DRAW = 1_850
+BYTES_PER_HOUR_DRAW = 1_700
 REPEATS = 3
 
 

@@ -271,44 +271,63 @@ def battery_requests(site: Site, work: dict[str, np.ndarray]) -> None:
     A deficit is always discharged. On a day with a deficit the battery keeps what it holds until the
     day's last deficit hour and charges from any headroom before it (a reserve against curtailment).
     """
-    root = np.sqrt(site.battery_efficiency)
     residual, excess, available = work["residual"], work["excess"], work["available"]
     charge, discharge, load, value, share = (work[name] for name in ("charge", "discharge", "net", "value", "share"))
-    price, headroom = work["needed"], work["keepable"]
+    price, headroom, spare = work["needed"], work["keepable"], work["committed"]
     gas_first, reserve = work["mask"], work["reserve"]
     power, grid_mw, gas_cost = site.battery_mw[:, None], site.grid_mw[:, None], site.gas_cost_usd_per_mwh[:, None]
     np.multiply(site.price_usd_per_mwh[:, None], site.price_multiplier, out=price)
     np.less(gas_cost, price, out=gas_first)
     np.maximum(residual, 0.0, out=load)
-    # the marginal source's share of the load: beyond gas where gas is cheaper, beyond the grid where not
-    np.subtract(load, np.where(gas_first, available, grid_mw), out=share)
+    # the dearer source's share: the load beyond gas where gas is cheaper, beyond the grid where not
+    np.subtract(load, grid_mw, out=share)
+    np.subtract(load, available, out=share, where=gas_first)
     np.greater(share, 0.0, out=reserve)  # scratch: the dearer source is in use
-    np.copyto(value, np.where(gas_first, price, gas_cost))  # the dearer source's cost
-    np.copyto(value, np.where(gas_first, gas_cost, price), where=~reserve)  # else the cheaper one carries all
-    np.copyto(share, load, where=~reserve)
-    value[load <= 0.0] = 0.0
+    np.equal(reserve, gas_first, out=reserve)  # the marginal source is the grid
+    np.copyto(value, gas_cost)
+    np.copyto(value, price, where=reserve)
+    np.less_equal(share, 0.0, out=reserve)  # only the cheaper source in use: it is marginal for all
+    np.copyto(share, load, where=reserve)
+    np.less_equal(load, 0.0, out=reserve)
+    np.copyto(value, 0.0, where=reserve)
     threshold = value.max(axis=1, keepdims=True) * (1 - 1e-12)
-    # headroom charged at a cost below the threshold after losses: spilled solar, then grid and gas
-    np.maximum(np.negative(residual), 0.0, out=headroom)
     worth = threshold * site.battery_efficiency
-    grid_spare = grid_mw - np.where(gas_first, np.maximum(load - available, 0.0), np.minimum(load, grid_mw))
-    gas_spare = available - np.where(gas_first, np.minimum(load, available), np.maximum(load - grid_mw, 0.0))
-    np.add(headroom, np.where(price < worth, grid_spare, 0.0), out=headroom)
-    np.add(headroom, np.where(gas_cost < worth, gas_spare, 0.0), out=headroom)
-    # reserve: the hours of a day up to its last deficit hour
     deficit = excess > 0.0
-    days = deficit.reshape(len(deficit), DAYS_PER_YEAR, HOURS_PER_DAY)[:, :, ::-1]
-    np.copyto(reserve.reshape(days.shape)[:, :, ::-1], np.logical_or.accumulate(days, axis=-1))
-    np.copyto(headroom, np.maximum(grid_spare, 0.0) + np.maximum(gas_spare, 0.0) + np.maximum(-residual, 0.0),
-              where=reserve)
-    economic = (value >= threshold) & ~reserve
+    short = bool(deficit.any())
+    # headroom charged at a cost below the threshold after losses: spilled solar, then grid and gas spare
+    np.negative(residual, out=headroom)
+    np.maximum(headroom, 0.0, out=headroom)
+    if short:
+        np.copyto(discharge, headroom)  # scratch: all headroom, whatever it costs (the reserve's)
+    np.copyto(spare, load)  # the grid's spare after the merit order
+    np.subtract(spare, available, out=spare, where=gas_first)
+    np.clip(spare, 0.0, grid_mw, out=spare)
+    np.subtract(grid_mw, spare, out=spare)
+    np.add(headroom, spare, out=headroom, where=price < worth)
+    if short:
+        np.add(discharge, spare, out=discharge)
+    if np.any(site.gas_mw > 0):
+        np.subtract(load, grid_mw, out=spare)  # the turbines' spare after the merit order
+        np.copyto(spare, load, where=gas_first)
+        np.clip(spare, 0.0, available, out=spare)
+        np.subtract(available, spare, out=spare)
+        np.add(headroom, spare, out=headroom, where=np.broadcast_to(gas_cost < worth, spare.shape))
+        if short:
+            np.add(discharge, spare, out=discharge)
+    reserve[:] = False
+    if short:  # the hours of a day up to its last deficit hour
+        days = deficit.reshape(len(deficit), DAYS_PER_YEAR, HOURS_PER_DAY)[:, :, ::-1]
+        np.copyto(reserve.reshape(days.shape)[:, :, ::-1], np.logical_or.accumulate(days, axis=-1))
+        np.copyto(headroom, discharge, where=reserve)
+    economic = value >= threshold
+    economic &= ~reserve
     np.minimum(headroom, power, out=charge)
-    np.multiply(charge, root, out=charge)
-    charge[deficit | economic] = 0.0
+    np.multiply(charge, np.sqrt(site.battery_efficiency), out=charge)
+    np.copyto(charge, 0.0, where=deficit | economic)
     np.minimum(share, power, out=discharge)
     np.multiply(discharge, economic, out=discharge)
-    np.copyto(discharge, np.minimum(excess, power), where=deficit)
-    np.multiply(discharge, 1 / root, out=discharge)
+    np.minimum(excess, power, out=discharge, where=deficit)
+    np.multiply(discharge, 1 / np.sqrt(site.battery_efficiency), out=discharge)
 
 
 def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
