@@ -76,7 +76,7 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
     acres = (
         np.broadcast_to(np.asarray(scenario.site.land_acres, dtype=float), (draws,))
         if scenario.site.land_acres is not None
-        else upstream["facility_power_mw"].values * float(cost["land_acres_per_mw"])
+        else upstream["facility_peak_power_mw"].values * float(cost["land_acres_per_mw"])
     )
     land = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
     power = sum((plant_capex_usd(item) for item in plant_items(scenario, catalog, draws)), np.zeros(draws))
