@@ -12,15 +12,17 @@ import xarray as xr
 
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
+from neocloud.checks import check_results
 from neocloud.compute import compute
 from neocloud.design import design
 from neocloud.energy import energy
+from neocloud.errors import ScenarioError
 from neocloud.finance import finance
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
 from neocloud.reliability import reliability
 from neocloud.scenario import Scenario
-from neocloud.uncertainty import realise
+from neocloud.uncertainty import realise, uncertain_inputs
 from neocloud.units import MONTHS_PER_YEAR
 
 Stage = Callable[[Any, Catalog, xr.Dataset], xr.Dataset]
@@ -48,6 +50,9 @@ ADDITIVE_KEYS = (
     "peak_bf16_pflops",
 )
 
+# Summary keys added under a clearer name (new -> old); the old key stays, with the same value.
+RENAMED_KEYS = {"peak_facility_draw_mw": "peak_facility_power_mw"}
+
 
 class Results:
     """What a run produced: the scenario, its Dataset (``draw`` x ``month`` and more) and its summary."""
@@ -59,10 +64,19 @@ class Results:
         self.draws = draws
         self.seed = seed
         self.source_text = source_text
+        self.notes: list[str] = []
 
     def summary(self) -> dict[str, Any]:
-        """The JSON summary: medians over draws, with ``_p10``/``_p90`` twins when there are draws."""
-        return summarise(self.dataset, self.scenario.name, self.draws)
+        """The JSON summary: medians over draws, with ``_p10``/``_p90`` twins when there are draws.
+
+        Where more draws were asked for than were computed (nothing uncertain), ``draws`` is the number
+        asked for (so the twins are there) and ``draws_computed`` says how many were run (only then).
+        """
+        requested = int(self.dataset.attrs.get("draws_requested", self.draws))
+        out = summarise(self.dataset, self.scenario.name, requested)
+        if requested != self.draws:
+            out["draws_computed"] = self.draws
+        return out
 
     def write(self, folder: str | Path, report: Callable[[Results], str] | None = None) -> dict[str, Path]:
         """Write ``summary.json``, ``results.nc`` and (given a renderer) ``report.html`` atomically."""
@@ -137,9 +151,20 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     else:
         scenario = scenario_or_path
     catalog = catalog or scenario_catalog(scenario)
+    requested, notes = draws, []
+    if draws > 1 and not uncertain_inputs(scenario):
+        draws = 1
+        notes.append(f"nothing in {scenario.name} is uncertain: one draw is computed instead of {requested:,} "
+                     "(give a distribution, e.g. {dist: lognormal, median: 16, sigma: 0.15}, to vary an input)")
     dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
-    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
-    return Results(scenario, dataset, draws, seed, source_text)
+    try:
+        check_results(scenario, dataset)
+    except ScenarioError as err:
+        raise err.located(str(scenario_or_path) if isinstance(scenario_or_path, str | Path) else None) from None
+    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed, draws_requested=requested)
+    results = Results(scenario, dataset, draws, seed, source_text)
+    results.notes = notes
+    return results
 
 
 def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) -> xr.Dataset:
@@ -147,4 +172,7 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) ->
     dataset = base_dataset(scenario, draws)
     for _, stage in STAGES:
         dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
+    for new_key, old_key in RENAMED_KEYS.items():  # clearer names beside the kept ones
+        if old_key in dataset:
+            dataset[new_key] = dataset[old_key].copy()
     return dataset

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from neocloud.cli import app
 from neocloud.design import size as design_size
 from neocloud.errors import NeocloudError
+from neocloud.formatting import grouped_rows, summary_rows
 from neocloud.load import load
 from neocloud.pipeline import Results
 from neocloud.pipeline import run as run_pipeline
@@ -28,13 +30,16 @@ MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
 
 
-def print_summary(summary: dict, title: str) -> None:
-    """Print a summary as a two-column table."""
-    table = Table(title=title, show_header=False)
-    for key, value in summary.items():
-        shown = f"{value:,.4g}" if isinstance(value, float) and abs(value) < 1e4 else (
-            f"{value:,.0f}" if isinstance(value, float) else str(value))
-        table.add_row(key, shown)
+def print_summary(summary: dict, title: str, start: str | None = None, full: bool = False) -> None:
+    """Print a summary as labelled rows grouped by stage (the headline rows unless ``full``)."""
+    ranged = any(key.endswith("_p10") for key in summary)
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
+    table.add_column("figure", overflow="fold", max_width=34)
+    table.add_column("P10 – P50 – P90" if ranged else "value", overflow="fold")
+    for stage, rows in grouped_rows(summary_rows(summary, start, headline=not full)):
+        table.add_row(f"[bold]{stage}[/bold]", "")
+        for row in rows:
+            table.add_row(f"  {row.label}", row.text)
     Console().print(table)
 
 
@@ -66,6 +71,8 @@ def run_command(
         "--store", help="SQLAlchemy URL of the store keeping the run (default $NEOCLOUD_STORE or SQLite).")
     ] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not keep this run in the store.")] = False,
+    full: Annotated[bool, typer.Option("--all", help="Print every summary figure, not only the headline ones.")
+                    ] = False,
 ) -> None:
     """Run a scenario through the pipeline, keep it in the store and print its summary."""
     if is_programme_file(scenario):
@@ -86,6 +93,8 @@ def run_command(
             keep_run(results, store, quiet=as_json)
     else:
         results = run_pipeline(scenario, draws=draws, seed=seed)
+        for note in results.notes:
+            typer.echo(f"note: {note}", err=True)
         summary = results.summary()
         if out is not None:
             results.write(out, render)
@@ -94,7 +103,10 @@ def run_command(
     if as_json:
         typer.echo(json.dumps(summary))
     else:
-        print_summary(summary, f"{summary['scenario']} ({draws} draw{'s' if draws > 1 else ''})")
+        start = None if is_programme_file(scenario) else str(results.scenario.start)
+        shown = f", from {start}" if start else ""
+        print_summary(summary, f"{summary['scenario']} ({draws:,} draw{'s' if draws > 1 else ''}{shown})",
+                      start=start, full=full)
         if out is not None:
             typer.echo(f"wrote {out}/summary.json, {out}/results.nc, {out}/report.html")
 
@@ -129,4 +141,4 @@ def size_command(
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        print_summary(result, f"{count:,} {accelerator}")
+        print_summary(result, f"{count:,} {accelerator}", full=True)
