@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
+import numpy as np
 import pytest
 
 from neocloud import run
@@ -143,3 +144,38 @@ def test_report_labels_figures_and_has_a_glossary() -> None:
     entries = {entry["key"]: entry for entry in glossary(summary)}
     assert "design-day" in entries["facility_power_mw"]["description"]
     assert "peak_facility_power_mw" in entries["peak_facility_draw_mw"]["description"]
+
+
+def test_ashburn_runs_on_shipped_data_only() -> None:
+    summary = run(EXAMPLES / "ashburn.yaml").summary()
+    assert summary["accelerators"] == 43_200
+    assert 1.0 < summary["pue"] < summary["design_pue"]
+    assert summary["cost_usd_per_gpu_hour"] > 0
+
+
+def test_the_documented_add_a_site_example_runs_and_the_report_marks_user_rows(tmp_path) -> None:
+    import re
+
+    from neocloud.report import render
+
+    text = (EXAMPLES.parent / "docs" / "methods" / "catalog.md").read_text(encoding="utf-8")
+    block = re.search(r"## Adding a site.*?```yaml\n(.*?)```", text, re.S).group(1)
+    path = tmp_path / "reno.yaml"
+    path.write_text(block, encoding="utf-8")
+    results = run(path)
+    assert results.summary()["accelerators"] == 21_600
+    page = render(results)
+    assert page.count(f'<span class="user">user</span> ({path})') == 2  # the climate and the region
+
+
+def test_a_months_own_range_shapes_the_hourly_year(catalog) -> None:
+    from neocloud.energy import hourly_temperature_c
+
+    row = catalog.row("climates", "ashburn-va")
+    hours = hourly_temperature_c(row).reshape(365, 24)
+    july = hours[196]  # 16 July: mid-month, so the month's own normals
+    assert july.max() == pytest.approx(float(row["jul_max_c"]), abs=0.3)
+    assert july.min() == pytest.approx(float(row["jul_min_c"]), abs=0.3)
+    flat = catalog.row("climates", "abilene-tx")  # no maxima and minima: one range all year
+    flat_hours = hourly_temperature_c(flat).reshape(365, 24)
+    assert np.ptp(flat_hours[15]) == pytest.approx(np.ptp(flat_hours[196]), rel=1e-6)

@@ -97,6 +97,8 @@ def unit_text(unit_name: str) -> str:
 
 def money(value: float, suffix: str = "") -> str:
     """Dollars: ``$32.8B``, ``$345M``, ``$12.3k``, ``$2.83``."""
+    if value == 0:
+        return f"$0{suffix}"
     sign = "-" if value < 0 else ""
     size = abs(value)
     for step, letter in _MONEY_STEPS:

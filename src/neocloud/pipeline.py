@@ -65,6 +65,7 @@ class Results:
         self.seed = seed
         self.source_text = source_text
         self.notes: list[str] = []
+        self.path: str | None = None  # the scenario file, when the run was given one
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary: medians over draws, with ``_p10``/``_p90`` twins when there are draws.
@@ -164,6 +165,7 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed, draws_requested=requested)
     results = Results(scenario, dataset, draws, seed, source_text)
     results.notes = notes
+    results.path = str(scenario_or_path) if isinstance(scenario_or_path, str | Path) else None
     return results
 
 

@@ -172,15 +172,19 @@ def _cell(value: Any) -> str:
     return format_value(value)
 
 
-def catalog_inputs(scenario: Any, catalog: Catalog) -> list[dict[str, Any]]:
+def catalog_inputs(scenario: Any, catalog: Catalog, file: str | None = None) -> list[dict[str, Any]]:
     """The catalog rows a scenario uses (and the accelerators of its systems), with their sources.
 
     Returns
     -------
     list of dict
         ``table``, ``id``, ``fields`` (scenario fields naming the row), ``name``, ``shown`` (the main
-        columns as text), ``estimate`` and ``sources`` (``title``, ``publisher``, ``year``, ``url``).
+        columns as text), ``estimate``, ``sources`` (``title``, ``publisher``, ``year``, ``url``) and
+        ``user``: for a row the scenario's own ``catalog:`` block adds or overrides, the file it came from
+        (``file``, else "the scenario file"), otherwise empty.
     """
+    user_rows = {(table, str(row.get("id", ""))) for table, added in (scenario.catalog or {}).items()
+                 for row in added}
     used: dict[tuple[str, str], list[str]] = {}
     for path, table, value in catalog_references(scenario):
         used.setdefault((table, str(value)), []).append(".".join(path))
@@ -207,6 +211,7 @@ def catalog_inputs(scenario: Any, catalog: Catalog) -> list[dict[str, Any]]:
                 "estimate": str(row.get("estimate", "")).lower() == "true",
                 "notes": "" if not isinstance(row.get("notes"), str) else row["notes"],
                 "sources": [_clean(source) for source in catalog.sources_of(table, row_id)],
+                "user": (file or "the scenario file") if (table, row_id) in user_rows else "",
             }
         )
     return rows
@@ -239,7 +244,8 @@ def render(results: Any) -> str:
             sections.append(fragment)
     scenario_text = results.source_text or results.scenario.model_dump_json(indent=2)
     try:
-        inputs = catalog_inputs(results.scenario, scenario_catalog(results.scenario))
+        inputs = catalog_inputs(results.scenario, scenario_catalog(results.scenario),
+                                getattr(results, "path", None))
     except ValueError:  # a catalog the scenario's own rows no longer fit: the report still renders
         inputs = []
     draws = int(getattr(results, "draws", 1))
