@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from neocloud.cli import app
+from neocloud.cli.progress import steps
 from neocloud.design import size as design_size
 from neocloud.errors import NeocloudError
 from neocloud.formatting import grouped_rows, summary_rows
@@ -28,6 +29,7 @@ from neocloud.sweep import run_chunked
 
 MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
+PROGRESS_FROM_DRAWS = 1_000  # runs of this many draws or more show progress on a terminal
 
 
 def print_summary(summary: dict, title: str, start: str | None = None, full: bool = False) -> None:
@@ -44,14 +46,17 @@ def print_summary(summary: dict, title: str, start: str | None = None, full: boo
 
 
 def keep_run(results: Results | ProgrammeResults, url: str | None, quiet: bool = False,
-             scenario_text: str | None = None) -> None:
+             scenario_text: str | None = None, results_path: Path | None = None) -> None:
     """Keep a run in the store; a store that cannot be written is a warning on stderr, not a lost result.
 
     ``quiet`` (with ``--json``) leaves the output to the one JSON object, even where stderr is merged into it.
+    ``results_path`` (the ``--out`` folder's results file) is kept as a pointer instead of a copy.
     """
+    if results_path is not None and not results_path.is_file():
+        results_path = None
     try:
         opened = Store(url)
-        run_id = opened.save(results, origin="cli", scenario_text=scenario_text)
+        run_id = opened.save(results, origin="cli", scenario_text=scenario_text, results_path=results_path)
     except (NeocloudError, SQLAlchemyError, OSError) as err:
         typer.echo(f"warning: run not kept in the store: {err}", err=True)
         return
@@ -73,42 +78,50 @@ def run_command(
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not keep this run in the store.")] = False,
     full: Annotated[bool, typer.Option("--all", help="Print every summary figure, not only the headline ones.")
                     ] = False,
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="With --out, keep a copy of the results in the store too (else a pointer to --out).")
+    ] = False,
 ) -> None:
     """Run a scenario through the pipeline, keep it in the store and print its summary."""
+    pointer = out / "results.nc" if out is not None and not keep else None
+    with steps(f"{draws:,} draws", quiet=as_json or draws < PROGRESS_FROM_DRAWS) as say:
+        say("running the pipeline" if draws <= CHUNKED_ABOVE_DRAWS else "running the pipeline in chunks")
+        summary, results = _run(scenario, draws, seed, out, as_json)
+    if not no_store:
+        text = scenario.read_text(encoding="utf-8") if isinstance(results, ProgrammeResults) else None
+        keep_run(results, store, quiet=as_json, scenario_text=text, results_path=pointer)
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    start = None if isinstance(results, ProgrammeResults) else str(results.scenario.start)
+    shown = f", from {start}" if start else ""
+    print_summary(summary, f"{summary['scenario']} ({draws:,} draw{'s' if draws > 1 else ''}{shown})",
+                  start=start, full=full)
+    if out is not None:
+        typer.echo(f"wrote {out}/summary.json, {out}/results.nc, {out}/report.html")
+
+
+def _run(scenario: Path, draws: int, seed: int, out: Path | None,
+         as_json: bool) -> tuple[dict, Results | ProgrammeResults]:
+    """Run a campus or programme file and write ``out``: the summary and the results."""
     if is_programme_file(scenario):
         programme = run_programme(load_programme(scenario), draws=draws, seed=seed)
-        summary = programme.summary()
         if out is not None:
             programme.write(out, render_programme)
-        if not no_store:
-            keep_run(programme, store, quiet=as_json, scenario_text=scenario.read_text(encoding="utf-8"))
-    elif draws > CHUNKED_ABOVE_DRAWS:  # bounded memory: per-draw summaries, chunk by chunk
+        return programme.summary(), programme
+    if draws > CHUNKED_ABOVE_DRAWS:  # bounded memory: per-draw summaries, chunk by chunk
         results = run_chunked(load(scenario), draws, seed)
-        summary = results.summary()
         if out is not None:
             results.write(out)
             typer.echo(f"{draws:,} draws are run in chunks: the report is written for runs of up to "
                        f"{CHUNKED_ABOVE_DRAWS:,} draws", err=True)
-        if not no_store:
-            keep_run(results, store, quiet=as_json)
-    else:
-        results = run_pipeline(scenario, draws=draws, seed=seed)
-        for note in results.notes:
-            typer.echo(f"note: {note}", err=True)
-        summary = results.summary()
-        if out is not None:
-            results.write(out, render)
-        if not no_store:
-            keep_run(results, store, quiet=as_json)
-    if as_json:
-        typer.echo(json.dumps(summary))
-    else:
-        start = None if is_programme_file(scenario) else str(results.scenario.start)
-        shown = f", from {start}" if start else ""
-        print_summary(summary, f"{summary['scenario']} ({draws:,} draw{'s' if draws > 1 else ''}{shown})",
-                      start=start, full=full)
-        if out is not None:
-            typer.echo(f"wrote {out}/summary.json, {out}/results.nc, {out}/report.html")
+        return results.summary(), results
+    results = run_pipeline(scenario, draws=draws, seed=seed)
+    for note in results.notes:
+        typer.echo(f"note: {note}", err=True)
+    if out is not None:
+        results.write(out, render)
+    return results.summary(), results
 
 
 @app.command("validate")

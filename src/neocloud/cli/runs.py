@@ -1,7 +1,9 @@
-"""``neocloud runs list | show ID | compare ID ID | export ID``: the runs the store keeps."""
+"""``neocloud runs list | show ID | compare ID ID | export ID | delete ID... | prune``: the runs the store
+keeps."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,9 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from neocloud.cli import app
+from neocloud.cli.tables import parse_columns, print_table
+from neocloud.errors import ScenarioError
 from neocloud.store import Store
 
-runs_app = typer.Typer(no_args_is_help=True, help="The runs kept in the store: list, show, compare, export.")
+runs_app = typer.Typer(no_args_is_help=True,
+                       help="The runs kept in the store: list, show, compare, export, delete, prune.")
 app.add_typer(runs_app, name="runs")
 
 StoreOption = Annotated[
@@ -35,33 +40,91 @@ def shown(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def size_text(size: int) -> str:
+    """Bytes as kB, MB or GB (decimal), for people."""
+    for step, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if size >= step:
+            return f"{size / step:.3g} {unit}"
+    return f"{size} B"
+
+
+LIST_COLUMNS = ("id", "created", "scenario", "draws", "seed", "origin", "sha256", "version")
+
+
 @runs_app.command("list")
 def list_command(
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="How many of the newest runs.")] = 50,
     as_json: JsonOption = False,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help=f"Columns to show, comma-separated, of: {', '.join(LIST_COLUMNS)}.")] = None,
 ) -> None:
-    """List the newest runs: id, when, scenario, hash, seed, draws, version."""
+    """List the newest runs (id, when, scenario, draws, seed, origin, hash, version) and the store's size."""
     opened = Store(store)
     runs = opened.list(limit=limit)
+    count, size = opened.count(), opened.size_bytes()
     if as_json:
-        typer.echo(json.dumps({"store": opened.display_url(), "count": opened.count(), "runs": runs}))
+        typer.echo(json.dumps({"store": opened.display_url(), "count": count, "size_bytes": size,
+                               "runs": runs}))
         return
-    table = Table(title=f"runs in {opened.display_url()}")
-    for column in ("id", "created", "scenario", "sha256", "seed", "draws", "version", "origin"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
-            str(run["id"]),
-            run["created"][:19],
-            run["scenario_name"],
-            run["scenario_sha256"][:12],
-            str(run["seed"]),
-            str(run["draws"]),
-            run["version"],
-            run["origin"],
-        )
-    Console().print(table)
+    rows = [[str(run["id"]), run["created"][:16].replace("T", " "), run["scenario_name"], f"{run['draws']:,}",
+             str(run["seed"]), run["origin"], run["scenario_sha256"][:12], run["version"]] for run in runs]
+    print_table(f"{count:,} run{'s' if count != 1 else ''} in {opened.display_url()} ({size_text(size)})",
+                list(LIST_COLUMNS), rows, parse_columns(columns, LIST_COLUMNS), keep=3, right=("id", "draws"))
+
+
+@runs_app.command("delete")
+def delete_command(
+    run_ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Run ids (from `neocloud runs list`).")],
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove runs from the store (files written with --out are left where they are)."""
+    opened = Store(store)
+    for run_id in run_ids:
+        opened.get(run_id)  # every id must exist before any is removed
+    for run_id in run_ids:
+        opened.delete(run_id)
+    if as_json:
+        typer.echo(json.dumps({"deleted": run_ids, "size_bytes": opened.size_bytes()}))
+    else:
+        typer.echo(f"deleted {len(run_ids)} run{'s' if len(run_ids) != 1 else ''}; "
+                   f"the store takes {size_text(opened.size_bytes())}")
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``90m`` or ``2w`` as a duration; anything else is a ScenarioError."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if unit not in units or amount < 0:
+        raise ScenarioError(f"'{text}' is not a duration", field="--older-than", value=text,
+                            allowed="a number with m, h, d or w, e.g. 30d")
+    return dt.timedelta(**{units[unit]: amount})
+
+
+@runs_app.command("prune")
+def prune_command(
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", help="Remove runs older than this (e.g. 30d, 12h, 2w).")] = None,
+    keep_last: Annotated[int | None, typer.Option(
+        "--keep-last", min=0, help="Keep only the newest N runs.")] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove old runs: those older than --older-than and/or all but the newest --keep-last."""
+    opened = Store(store)
+    age = parse_age(older_than) if older_than is not None else None
+    removed = opened.prune(older_than=age, keep_last=keep_last)
+    size = opened.size_bytes()
+    if as_json:
+        typer.echo(json.dumps({"deleted": removed, "count": opened.count(), "size_bytes": size}))
+    else:
+        typer.echo(f"deleted {len(removed)} run{'s' if len(removed) != 1 else ''}; {opened.count():,} left, "
+                   f"the store takes {size_text(size)}")
 
 
 @runs_app.command("show")
