@@ -179,3 +179,40 @@ def test_a_months_own_range_shapes_the_hourly_year(catalog) -> None:
     flat = catalog.row("climates", "abilene-tx")  # no maxima and minima: one range all year
     flat_hours = hourly_temperature_c(flat).reshape(365, 24)
     assert np.ptp(flat_hours[15]) == pytest.approx(np.ptp(flat_hours[196]), rel=1e-6)
+
+
+def test_the_programme_report_maps_its_campuses_on_plain_coordinates() -> None:
+    from neocloud.report.programme import campus_coordinates, render_programme
+
+    results = run_programme(load_programme(EXAMPLES / "stargate-programme.yaml"))
+    points = campus_coordinates(results)
+    assert len(points) == len(results.programme.campuses)
+    abilene = next(point for point in points if point["name"].startswith("Stargate Abilene"))
+    assert (abilene["latitude"], abilene["longitude"]) == pytest.approx((32.41, -99.68))
+    page = render_programme(results)
+    assert "Where the campuses are" in page and "geo" not in page.split("Where the campuses are")[1][:2000]
+    assert "<td>Capex</td><td>$" in page  # labelled, formatted key figures
+
+
+def test_every_climate_has_coordinates_and_market_rows_have_their_normals(catalog) -> None:
+    climates = catalog.table("climates")
+    assert climates["longitude"].between(-180, 180).all() and climates["latitude"].between(-90, 90).all()
+    markets = ["ashburn-va", "san-jose-ca", "hillsboro-or", "chicago-il", "amsterdam-nl", "london-uk",
+               "stockholm-se", "oslo-no", "madrid-es", "milan-it", "tokyo-jp", "johor-my", "mumbai-in",
+               "sydney-au", "riyadh-sa", "abu-dhabi-ae", "queretaro-mx", "sao-paulo-br"]
+    months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    for market in markets:
+        row = climates.loc[market]
+        highs = np.array([row[f"{month}_max_c"] for month in months], dtype=float)
+        lows = np.array([row[f"{month}_min_c"] for month in months], dtype=float)
+        means = np.array([row[f"{month}_c"] for month in months], dtype=float)
+        assert (highs > lows).all(), market
+        np.testing.assert_allclose(means, (highs + lows) / 2, atol=0.051, err_msg=market)
+        assert row["design_day_c"] > highs.max(), market
+        assert 10 <= row["humidity_pct"] <= 100, market
+        assert row["source"] and catalog.sources_of("climates", market), market
+    regions = catalog.table("regions")
+    for region in ["dominion-va", "caiso-ca", "pge-or", "comed-il", "nl", "se3", "no1", "es", "it", "jp-tepco",
+                   "my-tnb", "in-mh", "au-nsw", "sa", "ae-ad", "mx", "br-se"]:
+        assert len(catalog.sources_of("regions", region)) >= 2, region
+        assert 20 <= regions.loc[region, "power_price_usd_per_mwh"] <= 400
