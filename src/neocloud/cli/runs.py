@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+import yaml
 
+from neocloud import formatting
 from neocloud.cli import app
+from neocloud.cli.run import print_summary
 from neocloud.cli.tables import parse_columns, print_table
 from neocloud.errors import ScenarioError
 from neocloud.store import Store
@@ -29,15 +30,6 @@ StoreOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-def shown(value: Any) -> str:
-    """A summary value as a table cell."""
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:,.4g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return "–" if value is None else str(value)
 
 
 def size_text(size: int) -> str:
@@ -127,23 +119,37 @@ def prune_command(
                    f"the store takes {size_text(size)}")
 
 
+def _start_of(text: str) -> str | None:
+    """The ``start`` month of a kept scenario's text (None when it has none or does not parse)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    start = data.get("start") if isinstance(data, dict) else None
+    return str(start) if isinstance(start, str) and len(start) == 7 else None
+
+
 @runs_app.command("show")
 def show_command(
     run_id: Annotated[int, typer.Argument(metavar="ID", help="Run id (from `neocloud runs list`).")],
     store: StoreOption = None,
     as_json: JsonOption = False,
+    full: Annotated[bool, typer.Option("--all", help="Print every summary figure, not only the headline ones.")
+                    ] = False,
 ) -> None:
-    """Show one run: its record and summary."""
+    """Show one run: its record and its summary as labelled figures (raw keys with --json)."""
     run = Store(store).get(run_id)
     if as_json:
         typer.echo(json.dumps(run.record()))
         return
-    table = Table(title=f"run {run.id}: {run.scenario_name}", show_header=False)
-    for key in ("created", "scenario_sha256", "seed", "draws", "version", "origin"):
-        table.add_row(key, str(run.record()[key]))
-    for key, value in run.summary.items():
-        table.add_row(key, shown(value))
-    Console().print(table)
+    record = run.record()
+    kept = f"results in {run.results_path}" if run.results_path else "results kept in the store"
+    typer.echo(f"run {run.id}: {run.scenario_name}; {record['created'][:16].replace('T', ' ')}, seed {run.seed}, "
+               f"neocloud {run.version}, {run.origin}; {kept}")
+    start = _start_of(run.scenario_text)
+    print_summary(run.summary, f"{run.summary.get('scenario', run.scenario_name)} ({run.draws:,} draw"
+                  f"{'s' if run.draws != 1 else ''}{f', from {start}' if start else ''})", start=start,
+                  full=full)
 
 
 @runs_app.command("compare")
@@ -152,30 +158,31 @@ def compare_command(
     id_b: Annotated[int, typer.Argument(metavar="ID_B", help="Second run id.")],
     store: StoreOption = None,
     as_json: JsonOption = False,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help="Columns to show, comma-separated (default: those that fit 80 columns).")] = None,
 ) -> None:
-    """Two runs' summaries side by side, with B - A and the relative change."""
+    """Two runs' summaries side by side (labelled, in their units), with B - A and the relative change."""
     comparison = Store(store).compare(id_a, id_b)
     if as_json:
         typer.echo(json.dumps(comparison))
         return
-    table = Table(
-        title=f"run {id_a} ({comparison['a']['scenario_name']}) against run {id_b} "
-        f"({comparison['b']['scenario_name']})"
-    )
-    for column in ("key", f"run {id_a}", f"run {id_b}", "B - A", "change"):
-        table.add_column(column, justify="left" if column == "key" else "right")
+    headers = ["figure", f"run {id_a}", f"run {id_b}", "B - A", "change"]
+    rows = []
     for row in comparison["rows"]:
-        change = "" if row["change"] is None else f"{row['change']:+.1%}"
-        style = "bold" if row["differs"] else None
-        table.add_row(
-            row["key"],
-            shown(row["a"]),
-            shown(row["b"]),
-            "" if row["difference"] is None else shown(row["difference"]),
-            change,
-            style=style,
-        )
-    Console().print(table)
+        if row["key"].endswith(("_p10", "_p90")):
+            continue
+        unit = formatting.unit(row["key"])
+        bare = unit == "month"  # a change of months is a number of months, not a date
+        rows.append([
+            f"{'* ' if row['differs'] else '  '}{formatting.label(row['key'])}",
+            formatting.format_value(row["a"], unit),
+            formatting.format_value(row["b"], unit),
+            "" if row["difference"] is None else formatting.format_value(row["difference"], "" if bare else unit),
+            "" if row["change"] is None else f"{row['change']:+.1%}",
+        ])
+    print_table(f"run {id_a} ({comparison['a']['scenario_name']}) against run {id_b} "
+                f"({comparison['b']['scenario_name']}); * differs", headers, rows,
+                parse_columns(columns, headers), keep=1, right=headers[1:])
 
 
 @runs_app.command("export")
