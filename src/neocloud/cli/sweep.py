@@ -68,7 +68,7 @@ def sweep_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=as_json) as bar:
+    with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
         task = bar.add_task("sweep", total=None)
         result = run_sweep(
             scenario,
