@@ -3,6 +3,7 @@ and many draws of a scenario with nothing uncertain."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def test_horizon_before_first_power_is_refused_with_both_dates(tmp_path: Path,
 def test_nothing_uncertain_computes_one_draw_and_says_so(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     path = _certain(tmp_path)
-    results = run(path, draws=500)
+    kept = run(path, draws=6)  # the Python default keeps the draws asked for, and says they are identical
+    assert kept.dataset.sizes["draw"] == 6 and "draws are identical" in kept.notes[0]
+    assert "draws_computed" not in kept.summary()
+    results = run(path, draws=500, one_draw_if_certain=True)
     assert results.dataset.sizes["draw"] == 1
     summary = results.summary()
     assert (summary["draws"], summary["draws_computed"]) == (500, 1)
@@ -61,6 +65,10 @@ def test_nothing_uncertain_computes_one_draw_and_says_so(tmp_path: Path,
     captured = capsys.readouterr()
     assert captured.err.startswith("note: nothing in Nscale Loughton is uncertain: one draw is computed")
     assert captured.err.count("\n") == 1
+    assert json.loads(captured.out)["draws_computed"] == 1
+    main(["run", str(path), "--no-store", "--draws", "50000", "--json"])  # not run in chunks either
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["draws_computed"] == 1 and "one draw is computed" in captured.err
 
 
 def test_uncertain_scenarios_keep_their_draws() -> None:

@@ -150,8 +150,12 @@ def base_dataset(scenario: Scenario, draws: int) -> xr.Dataset:
 
 
 def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
-        catalog: Catalog | None = None) -> Results:
-    """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``."""
+        catalog: Catalog | None = None, one_draw_if_certain: bool = False) -> Results:
+    """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``.
+
+    When nothing in the scenario is uncertain every draw is the same: ``Results.notes`` says so, and with
+    ``one_draw_if_certain`` (the CLI's choice) one draw is computed instead of ``draws``.
+    """
     source_text = None
     if isinstance(scenario_or_path, str | Path):
         scenario = load(scenario_or_path, catalog)
@@ -161,9 +165,13 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     catalog = catalog or scenario_catalog(scenario)
     requested, notes = draws, []
     if draws > 1 and not uncertain_inputs(scenario):
-        draws = 1
-        notes.append(f"nothing in {scenario.name} is uncertain: one draw is computed instead of {requested:,} "
-                     "(give a distribution, e.g. {dist: lognormal, median: 16, sigma: 0.15}, to vary an input)")
+        hint = "(give a distribution, e.g. {dist: lognormal, median: 16, sigma: 0.15}, to vary an input)"
+        if one_draw_if_certain:
+            draws = 1
+            notes.append(f"nothing in {scenario.name} is uncertain: one draw is computed instead of "
+                         f"{requested:,} {hint}")
+        else:
+            notes.append(f"nothing in {scenario.name} is uncertain: the {requested:,} draws are identical {hint}")
     dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
     try:
         check_results(scenario, dataset)

@@ -26,6 +26,7 @@ from neocloud.report.programme import render_programme
 from neocloud.scenario import Scenario
 from neocloud.store import Store
 from neocloud.sweep import run_chunked
+from neocloud.uncertainty import uncertain_inputs
 
 MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
@@ -109,14 +110,15 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
         if out is not None:
             programme.write(out, render_programme)
         return programme.summary(), programme
-    if draws > CHUNKED_ABOVE_DRAWS:  # bounded memory: per-draw summaries, chunk by chunk
-        results = run_chunked(load(scenario), draws, seed)
+    loaded = load(scenario)
+    if draws > CHUNKED_ABOVE_DRAWS and uncertain_inputs(loaded):  # bounded memory: summaries, chunk by chunk
+        results = run_chunked(loaded, draws, seed)
         if out is not None:
             results.write(out)
             typer.echo(f"{draws:,} draws are run in chunks: the report is written for runs of up to "
                        f"{CHUNKED_ABOVE_DRAWS:,} draws", err=True)
         return results.summary(), results
-    results = run_pipeline(scenario, draws=draws, seed=seed)
+    results = run_pipeline(scenario, draws=draws, seed=seed, one_draw_if_certain=True)
     for note in results.notes:
         typer.echo(f"note: {note}", err=True)
     if out is not None:
