@@ -13,7 +13,7 @@ const FIGURES = [
 ];
 const NUMBER_INPUTS = ["accelerators", "buildings", "power_price_usd_per_mwh", "price_usd_per_gpu_hour",
   "utilisation", "discount_rate"];
-const state = { baseText: null, base: null, sequence: 0, timer: null, supported: [], lastScenario: null };
+const state = { baseText: null, base: null, sequence: 0, timer: null, supported: [], lastScenario: null, example: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -252,9 +252,11 @@ function showUploaded(name) {
   }
   option.textContent = `uploaded: ${name}`;
   select.value = "uploaded";
+  state.example = "uploaded";
 }
 
 async function loadExample(id) {
+  state.example = id;
   try {
     const example = await (await api(`/api/examples/${encodeURIComponent(id)}`)).json();
     await useScenario(example.text);
@@ -358,7 +360,10 @@ async function start() {
       option.textContent = example.name;
       select.appendChild(option);
     }
-    select.addEventListener("change", () => { if (select.value !== "uploaded") loadExample(select.value); });
+    // choosing the example already shown does not reload it (a reload would reset inputs being edited)
+    select.addEventListener("change", () => {
+      if (select.value !== "uploaded" && select.value !== state.example) loadExample(select.value);
+    });
     $("upload").addEventListener("change", (event) => upload(event.target.files[0]));
     $("inputs").addEventListener("input", schedule);
     $("inputs").addEventListener("submit", (event) => event.preventDefault());
