@@ -12,15 +12,17 @@ import xarray as xr
 
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
+from neocloud.checks import check_results
 from neocloud.compute import compute
 from neocloud.design import design
 from neocloud.energy import energy
+from neocloud.errors import ScenarioError
 from neocloud.finance import finance
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
 from neocloud.reliability import reliability
 from neocloud.scenario import Scenario
-from neocloud.uncertainty import realise
+from neocloud.uncertainty import realise, uncertain_inputs
 from neocloud.units import MONTHS_PER_YEAR
 
 Stage = Callable[[Any, Catalog, xr.Dataset], xr.Dataset]
@@ -49,6 +51,9 @@ ADDITIVE_KEYS = (
     "peak_bf16_pflops",
 )
 
+# Summary keys added under a clearer name (new -> old); the old key stays, with the same value.
+RENAMED_KEYS = {"peak_facility_draw_mw": "peak_facility_power_mw"}
+
 
 class Results:
     """What a run produced: the scenario, its Dataset (``draw`` x ``month`` and more) and its summary."""
@@ -60,10 +65,20 @@ class Results:
         self.draws = draws
         self.seed = seed
         self.source_text = source_text
+        self.notes: list[str] = []
+        self.path: str | None = None  # the scenario file, when the run was given one
 
     def summary(self) -> dict[str, Any]:
-        """The JSON summary: medians over draws, with ``_p10``/``_p90`` twins when there are draws."""
-        return summarise(self.dataset, self.scenario.name, self.draws)
+        """The JSON summary: medians over draws, with ``_p10``/``_p90`` twins when there are draws.
+
+        Where more draws were asked for than were computed (nothing uncertain), ``draws`` is the number
+        asked for (so the twins are there) and ``draws_computed`` says how many were run (only then).
+        """
+        requested = int(self.dataset.attrs.get("draws_requested", self.draws))
+        out = summarise(self.dataset, self.scenario.name, requested)
+        if requested != self.draws:
+            out["draws_computed"] = self.draws
+        return out
 
     def write(self, folder: str | Path, report: Callable[[Results], str] | None = None) -> dict[str, Path]:
         """Write ``summary.json``, ``results.nc`` and (given a renderer) ``report.html`` atomically."""
@@ -75,13 +90,20 @@ class Results:
         return paths
 
 
+# Variables with at least this many values are written zlib-compressed (about 3.5x smaller for many draws).
+COMPRESS_FROM_VALUES = 1024
+
+
 def to_netcdf(dataset: xr.Dataset, path: Path) -> None:
-    """Write a results Dataset to netCDF (h5netcdf), with string coordinates made plain."""
+    """Write a results Dataset to netCDF (h5netcdf), with string coordinates made plain and large
+    numeric variables compressed (zlib, level 1: any netCDF-4 reader opens them)."""
     clean = dataset.copy()
     for name, variable in clean.variables.items():
         clean[name].attrs = {key: value for key, value in variable.attrs.items()
                              if isinstance(value, str | int | float)}
-    clean.to_netcdf(path, engine="h5netcdf")
+    encoding = {name: {"zlib": True, "complevel": 1} for name, variable in clean.data_vars.items()
+                if variable.size >= COMPRESS_FROM_VALUES and variable.dtype.kind in "fiub"}
+    clean.to_netcdf(path, engine="h5netcdf", encoding=encoding)
 
 
 def summary_keys(dataset: xr.Dataset) -> list[str]:
@@ -129,8 +151,12 @@ def base_dataset(scenario: Scenario, draws: int) -> xr.Dataset:
 
 
 def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
-        catalog: Catalog | None = None) -> Results:
-    """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``."""
+        catalog: Catalog | None = None, one_draw_if_certain: bool = False) -> Results:
+    """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``.
+
+    When nothing in the scenario is uncertain every draw is the same: ``Results.notes`` says so, and with
+    ``one_draw_if_certain`` (the CLI's choice) one draw is computed instead of ``draws``.
+    """
     source_text = None
     if isinstance(scenario_or_path, str | Path):
         scenario = load(scenario_or_path, catalog)
@@ -138,9 +164,25 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     else:
         scenario = scenario_or_path
     catalog = catalog or scenario_catalog(scenario)
+    requested, notes = draws, []
+    if draws > 1 and not uncertain_inputs(scenario):
+        hint = "(give a distribution, e.g. {dist: lognormal, median: 16, sigma: 0.15}, to vary an input)"
+        if one_draw_if_certain:
+            draws = 1
+            notes.append(f"nothing in {scenario.name} is uncertain: one draw is computed instead of "
+                         f"{requested:,} {hint}")
+        else:
+            notes.append(f"nothing in {scenario.name} is uncertain: the {requested:,} draws are identical {hint}")
     dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
-    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
-    return Results(scenario, dataset, draws, seed, source_text)
+    try:
+        check_results(scenario, dataset)
+    except ScenarioError as err:
+        raise err.located(str(scenario_or_path) if isinstance(scenario_or_path, str | Path) else None) from None
+    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed, draws_requested=requested)
+    results = Results(scenario, dataset, draws, seed, source_text)
+    results.notes = notes
+    results.path = str(scenario_or_path) if isinstance(scenario_or_path, str | Path) else None
+    return results
 
 
 def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) -> xr.Dataset:
@@ -148,4 +190,7 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) ->
     dataset = base_dataset(scenario, draws)
     for _, stage in STAGES:
         dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
+    for new_key, old_key in RENAMED_KEYS.items():  # clearer names beside the kept ones
+        if old_key in dataset:
+            dataset[new_key] = dataset[old_key].copy()
     return dataset

@@ -1,8 +1,11 @@
 """The store: every run kept in SQLite by default, or in any SQLAlchemy database given by URL.
 
 A run is one row of the ``runs`` table: when it was made, the scenario's name, text and SHA-256, the
-seed, the number of draws, the neocloud version, the JSON summary and the results as netCDF bytes. A
-run is written in one transaction, so a process killed mid-write leaves no half run.
+seed, the number of draws, the neocloud version, the JSON summary and the results as netCDF bytes
+(compressed). A run written to a folder with ``--out`` keeps, unless asked to keep a copy, only a pointer
+to that folder's ``results.nc`` (table ``run_results_files``). A run is written in one transaction, so a
+process killed mid-write leaves no half run. ``delete`` and ``prune`` remove runs; ``size_bytes`` says
+what the store takes.
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ RUNS = Table(
     Column("origin", String(20), nullable=False, default="python"),
     Column("summary_json", Text, nullable=False),
     Column("results_netcdf", LargeBinary, nullable=False),
+)
+
+# Runs written with ``--out`` keep their results in that folder: the store holds the summary and this
+# pointer to the results file instead of a second copy (their ``results_netcdf`` is empty).
+POINTERS = Table(
+    "run_results_files",
+    METADATA,
+    Column("run_id", Integer, primary_key=True),
+    Column("results_path", Text, nullable=False),
 )
 
 # The columns a listing shows (no scenario text, no netCDF bytes).
@@ -125,6 +137,19 @@ class StoredRun:
     origin: str
     summary: dict[str, Any]
     results_netcdf: bytes = field(repr=False)
+    results_path: str | None = None
+
+    def netcdf(self) -> bytes:
+        """The results as netCDF bytes: the kept copy, else the file the run's pointer names."""
+        if self.results_netcdf or not self.results_path:
+            return self.results_netcdf
+        try:
+            return Path(self.results_path).read_bytes()
+        except OSError as err:
+            raise NeocloudError(
+                f"run {self.id} keeps only its summary: its results were written to {self.results_path}, "
+                f"which cannot be read now ({err.strerror}); run it again with --keep to keep a copy"
+            ) from None
 
     def record(self) -> dict[str, Any]:
         """The run as JSON-ready data: everything but the netCDF bytes, with the summary."""
@@ -139,11 +164,12 @@ class StoredRun:
             "origin": self.origin,
             "summary": self.summary,
             "scenario_text": self.scenario_text,
+            "results_path": self.results_path,
         }
 
     def dataset(self) -> xr.Dataset:
         """The results Dataset of the run, read back from its netCDF bytes."""
-        return dataset_from_netcdf(self.results_netcdf)
+        return dataset_from_netcdf(self.netcdf())
 
     def results(self) -> Results:
         """The run as ``Results`` again (its scenario re-validated from the kept text), e.g. for a report."""
@@ -175,7 +201,7 @@ class Store:
         self.url = store_url(url)
         try:
             self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
-            METADATA.create_all(self.engine, tables=[RUNS])
+            METADATA.create_all(self.engine, tables=[RUNS, POINTERS])
         except (ArgumentError, NoSuchModuleError) as err:
             raise ScenarioError(
                 f"is not a database URL SQLAlchemy can open ({err})", field="store", value=self.url
@@ -187,8 +213,12 @@ class Store:
         """The URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True) if hasattr(self, "engine") else self.url
 
-    def save(self, results: Results, origin: str = "python", scenario_text: str | None = None) -> int:
+    def save(self, results: Results, origin: str = "python", scenario_text: str | None = None,
+             results_path: str | Path | None = None) -> int:
         """Keep a run (scenario text, hash, seed, draws, version, summary, netCDF) in one transaction.
+
+        With ``results_path`` (a results file already written, e.g. by ``--out``) the store keeps the
+        summary and a pointer to that file instead of a second copy of the results.
 
         Returns
         -------
@@ -207,10 +237,14 @@ class Store:
             "version": neocloud_version(),
             "origin": origin[:20],
             "summary_json": json.dumps(summary),
-            "results_netcdf": netcdf_bytes(results.dataset),
+            "results_netcdf": b"" if results_path is not None else netcdf_bytes(results.dataset),
         }
         with self.engine.begin() as connection:
-            return int(connection.execute(insert(RUNS).values(**row)).inserted_primary_key[0])
+            run_id = int(connection.execute(insert(RUNS).values(**row)).inserted_primary_key[0])
+            if results_path is not None:
+                connection.execute(insert(POINTERS).values(run_id=run_id,
+                                                           results_path=str(Path(results_path).resolve())))
+            return run_id
 
     def list(self, limit: int = 100, offset: int = 0) -> builtins.list[dict[str, Any]]:
         """The newest runs first: id, created, scenario name, hash, seed, draws, version and origin."""
@@ -239,13 +273,58 @@ class Store:
         data = dict(row)
         summary = json.loads(data.pop("summary_json"))
         data["created"] = _created(data["created"])
+        with self.engine.connect() as connection:
+            data["results_path"] = connection.execute(
+                select(POINTERS.c.results_path).where(POINTERS.c.run_id == int(run_id))).scalar()
         return StoredRun(summary=summary, **data)
 
     def delete(self, run_id: int) -> None:
         """Remove the run ``run_id`` (an unknown id raises ``RunNotFoundError``)."""
         self.get(run_id)
+        self._delete([int(run_id)])
+
+    def _delete(self, run_ids: builtins.list[int]) -> None:
+        """Remove runs (and their pointers) in one transaction; SQLite then gives the space back."""
+        if not run_ids:
+            return
         with self.engine.begin() as connection:
-            connection.execute(delete(RUNS).where(RUNS.c.id == int(run_id)))
+            connection.execute(delete(POINTERS).where(POINTERS.c.run_id.in_(run_ids)))
+            connection.execute(delete(RUNS).where(RUNS.c.id.in_(run_ids)))
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM")
+
+    def prune(self, older_than: dt.timedelta | None = None, keep_last: int | None = None) -> builtins.list[int]:
+        """Remove runs older than ``older_than`` and/or all but the newest ``keep_last``; the removed ids.
+
+        With both, a run is removed when either rule removes it.
+        """
+        if older_than is None and keep_last is None:
+            raise ScenarioError("say which runs to remove", field="prune",
+                                allowed="--older-than DURATION (e.g. 30d, 12h) and/or --keep-last N")
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(RUNS.c.id, RUNS.c.created).order_by(RUNS.c.id.desc())).all()
+        now = dt.datetime.now(dt.UTC)
+        doomed = []
+        for index, (run_id, created) in enumerate(rows):
+            too_old = older_than is not None and now - _created(created) > older_than
+            beyond = keep_last is not None and index >= keep_last
+            if too_old or beyond:
+                doomed.append(int(run_id))
+        self._delete(doomed)
+        return doomed
+
+    def size_bytes(self) -> int:
+        """What the store takes: the database file(s) for SQLite, else the bytes of the kept runs."""
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            return sum(Path(f"{database}{suffix}").stat().st_size for suffix in ("", "-wal", "-journal")
+                       if Path(f"{database}{suffix}").exists())
+        lengths = (func.coalesce(func.sum(func.length(RUNS.c.results_netcdf)), 0)
+                   + func.coalesce(func.sum(func.length(RUNS.c.scenario_text)), 0)
+                   + func.coalesce(func.sum(func.length(RUNS.c.summary_json)), 0))
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(lengths)).scalar_one())
 
     def compare(self, id_a: int, id_b: int) -> dict[str, Any]:
         """Two runs' summaries side by side: for every key, both values, B - A and B / A - 1.
@@ -294,6 +373,6 @@ class Store:
         folder = Path(folder)
         return {
             "summary": write_atomic(folder / "summary.json", json.dumps(run.summary, indent=2) + "\n"),
-            "results": write_atomic(folder / "results.nc", run.results_netcdf),
+            "results": write_atomic(folder / "results.nc", run.netcdf()),
             "scenario": write_atomic(folder / "scenario.yaml", run.scenario_text),
         }

@@ -1,8 +1,9 @@
 """The catalog: numbers about the world, shipped as CSV tables with their sources.
 
 Every ``*.csv`` in ``data/`` is a table named after its file, indexed by ``id``. ``sources.csv`` lists
-the public documents that rows cite; ``columns.csv`` gives every column's type and unit. User rows add
-to or replace shipped rows by id.
+the public documents that rows cite; ``columns.csv`` gives every column's type and unit;
+``variables.csv`` gives every summary key's stage, unit, label and description. User rows add to or
+replace shipped rows by id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from neocloud.errors import ScenarioError, unknown_id
 
-META_TABLES = ("sources", "columns")
+META_TABLES = ("sources", "columns", "variables")
 
 
 def _read_csv(path: Path | Any) -> pd.DataFrame:
@@ -52,7 +53,7 @@ class Catalog:
 
     @property
     def names(self) -> list[str]:
-        """The data tables (without ``sources`` and ``columns``)."""
+        """The data tables (without the meta tables ``sources``, ``columns`` and ``variables``)."""
         return sorted(name for name in self._tables if name not in META_TABLES)
 
     def table(self, name: str) -> pd.DataFrame:

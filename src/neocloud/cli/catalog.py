@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from neocloud.backtest import backtest, summary
 from neocloud.catalog import META_TABLES, Catalog, load_catalog
 from neocloud.cli import app
+from neocloud.cli.tables import parse_columns, print_table
 
 
 def _plain(value: Any) -> Any:
@@ -62,22 +61,22 @@ def table_records(catalog: Catalog, name: str) -> list[dict[str, Any]]:
     return records
 
 
-def print_frame(frame: pd.DataFrame, title: str) -> None:
-    """Print a DataFrame as a rich table."""
-    table = Table(title=title)
-    for index, column in enumerate(frame.columns):
-        # the first column (the id) is never folded: a reader looks rows up by it
-        widest = max((len(_shown(value)) for value in frame[column]), default=0) if index == 0 else None
-        table.add_column(str(column), overflow="fold", min_width=widest)
-    for record in frame.itertuples(index=False):
-        table.add_row(*(_shown(value) for value in record))
-    Console().print(table)
+def print_frame(frame: pd.DataFrame, title: str, columns: str | None = None, keep: int = 1) -> None:
+    """Print a DataFrame as a table that fits 80 columns (``columns``: the ones to show, comma-separated)."""
+    headers = [str(column) for column in frame.columns]
+    rows = [[_shown(value) for value in record] for record in frame.itertuples(index=False)]
+    print_table(title, headers, rows, parse_columns(columns, headers), keep=keep)
+
+
+ColumnsOption = Annotated[str | None, typer.Option(
+    "--columns", help="Columns to show, comma-separated (default: those that fit 80 columns).")]
 
 
 @app.command("catalog")
 def catalog_command(
     table: Annotated[str | None, typer.Argument(help="Table to print; none lists the tables.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    columns: ColumnsOption = None,
 ) -> None:
     """List the catalog's tables, or print one table with its sources resolved to titles."""
     catalog = load_catalog()
@@ -96,7 +95,7 @@ def catalog_command(
     frame = pd.DataFrame(records)
     if "source_titles" in frame:
         frame["source"] = frame.pop("source_titles")
-    print_frame(frame, f"{table} ({len(frame)} rows)")
+    print_frame(frame, f"{table} ({len(frame)} rows)", columns)
 
 
 @app.command("backtest")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neocloud.cli import app
+from neocloud.cli.progress import steps
 from neocloud.io import write_atomic
 from neocloud.optimize import load_portfolio, optimize
 from neocloud.report.optimize import render_optimization
@@ -59,10 +60,13 @@ def optimize_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[Path | None, typer.Option(help="Folder for report.html and plan.json.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Write HiGHS's solver log to standard error.")
+                       ] = False,
 ) -> None:
     """Choose sites, designs and phasing (a MILP on HiGHS) and run the plan through the pipeline."""
     loaded = load_portfolio(portfolio)
-    result = optimize(loaded, time_limit=time_limit, gap=gap)
+    with steps(f"optimize {loaded.name}", quiet=as_json or verbose) as say:
+        result = optimize(loaded, time_limit=time_limit, gap=gap, verbose=verbose, progress=say)
     if out is not None:
         write_atomic(out / "plan.json", json.dumps(result, indent=2, default=float) + "\n")
         write_atomic(out / "report.html", render_optimization(result, loaded))

@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from neocloud.cli import app
+from neocloud.cli.progress import steps
 from neocloud.design import size as design_size
 from neocloud.errors import NeocloudError
+from neocloud.formatting import grouped_rows, summary_rows
 from neocloud.load import load
 from neocloud.pipeline import Results
 from neocloud.pipeline import run as run_pipeline
@@ -23,30 +26,38 @@ from neocloud.report.programme import render_programme
 from neocloud.scenario import Scenario
 from neocloud.store import Store
 from neocloud.sweep import run_chunked
+from neocloud.uncertainty import uncertain_inputs
 
 MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
+PROGRESS_FROM_DRAWS = 1_000  # runs of this many draws or more show progress on a terminal
 
 
-def print_summary(summary: dict, title: str) -> None:
-    """Print a summary as a two-column table."""
-    table = Table(title=title, show_header=False)
-    for key, value in summary.items():
-        shown = f"{value:,.4g}" if isinstance(value, float) and abs(value) < 1e4 else (
-            f"{value:,.0f}" if isinstance(value, float) else str(value))
-        table.add_row(key, shown)
+def print_summary(summary: dict, title: str, start: str | None = None, full: bool = False) -> None:
+    """Print a summary as labelled rows grouped by stage (the headline rows unless ``full``)."""
+    ranged = any(key.endswith("_p10") for key in summary)
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
+    table.add_column("figure", overflow="fold", max_width=34)
+    table.add_column("P10 – P50 – P90" if ranged else "value", overflow="fold")
+    for stage, rows in grouped_rows(summary_rows(summary, start, headline=not full)):
+        table.add_row(f"[bold]{stage}[/bold]", "")
+        for row in rows:
+            table.add_row(f"  {row.label}", row.text)
     Console().print(table)
 
 
 def keep_run(results: Results | ProgrammeResults, url: str | None, quiet: bool = False,
-             scenario_text: str | None = None) -> None:
+             scenario_text: str | None = None, results_path: Path | None = None) -> None:
     """Keep a run in the store; a store that cannot be written is a warning on stderr, not a lost result.
 
     ``quiet`` (with ``--json``) leaves the output to the one JSON object, even where stderr is merged into it.
+    ``results_path`` (the ``--out`` folder's results file) is kept as a pointer instead of a copy.
     """
+    if results_path is not None and not results_path.is_file():
+        results_path = None
     try:
         opened = Store(url)
-        run_id = opened.save(results, origin="cli", scenario_text=scenario_text)
+        run_id = opened.save(results, origin="cli", scenario_text=scenario_text, results_path=results_path)
     except (NeocloudError, SQLAlchemyError, OSError) as err:
         typer.echo(f"warning: run not kept in the store: {err}", err=True)
         return
@@ -66,37 +77,53 @@ def run_command(
         "--store", help="SQLAlchemy URL of the store keeping the run (default $NEOCLOUD_STORE or SQLite).")
     ] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not keep this run in the store.")] = False,
+    full: Annotated[bool, typer.Option("--all", help="Print every summary figure, not only the headline ones.")
+                    ] = False,
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="With --out, keep a copy of the results in the store too (else a pointer to --out).")
+    ] = False,
 ) -> None:
     """Run a scenario through the pipeline, keep it in the store and print its summary."""
+    pointer = out / "results.nc" if out is not None and not keep else None
+    with steps(f"{draws:,} draws", quiet=as_json or draws < PROGRESS_FROM_DRAWS) as say:
+        say("running the pipeline" if draws <= CHUNKED_ABOVE_DRAWS else "running the pipeline in chunks")
+        summary, results = _run(scenario, draws, seed, out, as_json)
+    if not no_store:
+        text = scenario.read_text(encoding="utf-8") if isinstance(results, ProgrammeResults) else None
+        keep_run(results, store, quiet=as_json, scenario_text=text, results_path=pointer)
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    start = None if isinstance(results, ProgrammeResults) else str(results.scenario.start)
+    shown = f", from {start}" if start else ""
+    print_summary(summary, f"{summary['scenario']} ({draws:,} draw{'s' if draws > 1 else ''}{shown})",
+                  start=start, full=full)
+    if out is not None:
+        typer.echo(f"wrote {out}/summary.json, {out}/results.nc, {out}/report.html")
+
+
+def _run(scenario: Path, draws: int, seed: int, out: Path | None,
+         as_json: bool) -> tuple[dict, Results | ProgrammeResults]:
+    """Run a campus or programme file and write ``out``: the summary and the results."""
     if is_programme_file(scenario):
         programme = run_programme(load_programme(scenario), draws=draws, seed=seed)
-        summary = programme.summary()
         if out is not None:
             programme.write(out, render_programme)
-        if not no_store:
-            keep_run(programme, store, quiet=as_json, scenario_text=scenario.read_text(encoding="utf-8"))
-    elif draws > CHUNKED_ABOVE_DRAWS:  # bounded memory: per-draw summaries, chunk by chunk
-        results = run_chunked(load(scenario), draws, seed)
-        summary = results.summary()
+        return programme.summary(), programme
+    loaded = load(scenario)
+    if draws > CHUNKED_ABOVE_DRAWS and uncertain_inputs(loaded):  # bounded memory: summaries, chunk by chunk
+        results = run_chunked(loaded, draws, seed)
         if out is not None:
             results.write(out)
             typer.echo(f"{draws:,} draws are run in chunks: the report is written for runs of up to "
                        f"{CHUNKED_ABOVE_DRAWS:,} draws", err=True)
-        if not no_store:
-            keep_run(results, store, quiet=as_json)
-    else:
-        results = run_pipeline(scenario, draws=draws, seed=seed)
-        summary = results.summary()
-        if out is not None:
-            results.write(out, render)
-        if not no_store:
-            keep_run(results, store, quiet=as_json)
-    if as_json:
-        typer.echo(json.dumps(summary))
-    else:
-        print_summary(summary, f"{summary['scenario']} ({draws} draw{'s' if draws > 1 else ''})")
-        if out is not None:
-            typer.echo(f"wrote {out}/summary.json, {out}/results.nc, {out}/report.html")
+        return results.summary(), results
+    results = run_pipeline(scenario, draws=draws, seed=seed, one_draw_if_certain=True)
+    for note in results.notes:
+        typer.echo(f"note: {note}", err=True)
+    if out is not None:
+        results.write(out, render)
+    return results.summary(), results
 
 
 @app.command("validate")
@@ -129,4 +156,4 @@ def size_command(
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        print_summary(result, f"{count:,} {accelerator}")
+        print_summary(result, f"{count:,} {accelerator}", full=True)

@@ -18,7 +18,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from neocloud import formatting
 from neocloud.cli import app
+from neocloud.cli.progress import steps
+from neocloud.cli.tables import parse_columns, print_table
 from neocloud.load import load
 from neocloud.sensitivity import DEFAULT_SOBOL_DRAWS, sensitivity
 from neocloud.sweep import DEFAULT_CHUNK_DRAWS, QUANTILES, run_sweep
@@ -65,7 +68,7 @@ def sweep_command(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=as_json) as bar:
+    with Progress(*columns, console=Console(stderr=True), disable=as_json) as bar:
         task = bar.add_task("sweep", total=None)
         result = run_sweep(
             scenario,
@@ -120,6 +123,9 @@ def sweep_command(
         typer.echo(f"wrote {path}")
 
 
+SENSITIVITY_COLUMNS = ("input", "at P10", "at P90", "swing", "Sobol' S1", "Sobol' ST")
+
+
 @app.command("sensitivity")
 def sensitivity_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with distributions.")],
@@ -129,29 +135,35 @@ def sensitivity_command(
     ] = (DEFAULT_SOBOL_DRAWS),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help=f"Columns to show, comma-separated, of: {', '.join(SENSITIVITY_COLUMNS)}.")] = None,
 ) -> None:
     """Which uncertain inputs drive OUTPUT: a tornado (P10/P90 swings) and Sobol' indices."""
-    result = sensitivity(load(scenario), output, draws=draws, seed=seed)
+    loaded = load(scenario)
+    picked = parse_columns(columns, SENSITIVITY_COLUMNS)
+    with steps("sensitivity", quiet=as_json) as say:
+        say(f"tornado and Sobol' indices of {output} (N = {draws:,})")
+        result = sensitivity(loaded, output, draws=draws, seed=seed)
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table(
-        title=f"{result['scenario']}: {output} = {result['median_case']:,.4g} with every input at median"
-    )
-    for name in ("input", "at P10", "at P90", "swing", "Sobol' first", "Sobol' total"):
-        table.add_column(name)
+    unit = formatting.unit(output)
     indices = {item["input"]: item for item in result["sobol"]}
+    rows = []
     for item in result["tornado"]:
         index = indices[item["input"]]
-        table.add_row(
+        rows.append([
             item["input"],
-            f"{item['low_output']:,.4g}",
-            f"{item['high_output']:,.4g}",
-            f"{item['swing']:,.4g}",
-            f"{index['first_order']:.3f} ± {index['first_order_conf']:.3f}",
-            f"{index['total_order']:.3f} ± {index['total_order_conf']:.3f}",
-        )
-    Console().print(table)
+            formatting.format_value(item["low_output"], unit, bare=True),
+            formatting.format_value(item["high_output"], unit, bare=True),
+            formatting.format_value(item["swing"], unit, bare=True),
+            f"{index['first_order']:.2f} ± {index['first_order_conf']:.2f}",
+            f"{index['total_order']:.2f} ± {index['total_order_conf']:.2f}",
+        ])
+    title = (f"{result['scenario']}: {formatting.label(output)} ({output}) = "
+             f"{formatting.format_value(result['median_case'], unit)} with every input at its median")
+    print_table(title, list(SENSITIVITY_COLUMNS), rows, picked, keep=1,
+                right=SENSITIVITY_COLUMNS[1:])
     typer.echo(
         f"Sobol' indices from {result['sobol_draws']:,} pipeline draws (N = {result['sobol_base_draws']})"
     )

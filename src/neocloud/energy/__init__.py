@@ -57,14 +57,28 @@ __all__ = [
     "time_of_use",
 ]
 HOTTEST_HOUR = 15  # local hour of the daily temperature maximum
+MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def monthly_daily_range_c(climate: Any) -> np.ndarray:
+    """The twelve monthly diurnal ranges (°C): mean daily maximum less minimum where the climate row has
+    both for a month, else its single ``daily_range_c``."""
+    ranges = np.full(12, float(climate["daily_range_c"]))
+    for index, month in enumerate(MONTH_NAMES):
+        high, low = climate.get(f"{month}_max_c"), climate.get(f"{month}_min_c")
+        if high is not None and low is not None and np.isfinite(float(high)) and np.isfinite(float(low)):
+            ranges[index] = float(high) - float(low)
+    return ranges
 
 
 def hourly_temperature_c(climate: Any) -> np.ndarray:
-    """Outdoor dry-bulb (°C) for 8,760 hours: monthly means interpolated by day plus a daily cosine."""
+    """Outdoor dry-bulb (°C) for 8,760 hours: monthly means interpolated by day plus a daily cosine whose
+    amplitude is half the month's diurnal range (interpolated by day too)."""
     means = monthly_temperatures_c(climate)
     mid_month_day = np.cumsum(DAYS_IN_MONTH) - DAYS_IN_MONTH / 2
     daily = np.interp(DAY_OF_YEAR + 0.5, mid_month_day, means, period=DAYS_PER_YEAR)
-    swing = float(climate["daily_range_c"]) / 2 * np.cos(2 * np.pi * (HOUR_OF_DAY - HOTTEST_HOUR) / HOURS_PER_DAY)
+    ranges = np.interp(DAY_OF_YEAR + 0.5, mid_month_day, monthly_daily_range_c(climate), period=DAYS_PER_YEAR)
+    swing = ranges / 2 * np.cos(2 * np.pi * (HOUR_OF_DAY - HOTTEST_HOUR) / HOURS_PER_DAY)
     return daily + swing
 
 

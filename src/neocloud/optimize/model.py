@@ -322,13 +322,15 @@ def build_model(
 
 
 @contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Keep the solver's banner off standard output (it prints from C, below Python's sys.stdout)."""
+def _quiet_stdout(to_stderr: bool = False) -> Iterator[None]:
+    """Keep the solver's output off standard output (it prints from C, below Python's sys.stdout): to
+    nowhere, or with ``to_stderr`` to standard error (so ``--json`` output stays one object)."""
     sys.stdout.flush()
+    sys.stderr.flush()
     saved = os.dup(1)
     try:
         with open(os.devnull, "w", encoding="utf-8") as sink:
-            os.dup2(sink.fileno(), 1)
+            os.dup2(2 if to_stderr else sink.fileno(), 1)
             yield
     finally:
         sys.stdout.flush()
@@ -337,10 +339,14 @@ def _quiet_stdout() -> Iterator[None]:
 
 
 def solve_model(
-    model: linopy.Model, time_limit: float | None = None, gap: float | None = None, threads: int | None = None
+    model: linopy.Model, time_limit: float | None = None, gap: float | None = None, threads: int | None = None,
+    verbose: bool = False,
 ) -> Outcome:
-    """Solve with HiGHS: status ``optimal``, ``time_limit`` or ``infeasible``; HiGHS's relative MIP gap."""
-    options: dict[str, float | int | bool] = {"output_flag": False, "log_to_console": False}
+    """Solve with HiGHS: status ``optimal``, ``time_limit`` or ``infeasible``; HiGHS's relative MIP gap.
+
+    ``verbose`` writes HiGHS's log to standard error.
+    """
+    options: dict[str, float | int | bool] = {"output_flag": verbose, "log_to_console": verbose}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     if gap is not None:
@@ -348,7 +354,7 @@ def solve_model(
     if threads is not None:
         options["threads"] = int(threads)
     began = time.perf_counter()
-    with _quiet_stdout():
+    with _quiet_stdout(to_stderr=verbose):
         _, condition = model.solve(solver_name="highs", io_api="direct", **options)
     seconds = time.perf_counter() - began
     condition = str(condition)

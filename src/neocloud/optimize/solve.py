@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,15 +60,20 @@ def plan_of(inputs: Inputs, builds: np.ndarray) -> list[PlannedPhase]:
 
 
 def _solve(
-    inputs: Inputs, time_limit: float | None, gap: float | None, threads: int | None
+    inputs: Inputs, time_limit: float | None, gap: float | None, threads: int | None, verbose: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Outcome, float | None]:
+    say = progress or (lambda _: None)
     if inputs.portfolio.objective != "earliest_capacity":
-        return solve_model(build_model(inputs), time_limit, gap, threads), None
+        say("solving the plan (HiGHS MILP)")
+        return solve_model(build_model(inputs), time_limit, gap, threads, verbose), None
     began = time.perf_counter()
-    first = solve_model(build_model(inputs, stage="unmet"), time_limit, gap, threads)
+    say("solving for the least unmet demand (HiGHS MILP, 1 of 2)")
+    first = solve_model(build_model(inputs, stage="unmet"), time_limit, gap, threads, verbose)
     limit = first.objective * (1 + EARLIEST_TOLERANCE) + EARLIEST_TOLERANCE
     left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
-    second = solve_model(build_model(inputs, unmet_limit=limit), left, gap, threads)
+    say("solving for the earliest capacity (HiGHS MILP, 2 of 2)")
+    second = solve_model(build_model(inputs, unmet_limit=limit), left, gap, threads, verbose)
     second.seconds += first.seconds
     if first.status == "time_limit" and second.status == "optimal":
         second.status = "time_limit"
@@ -283,19 +289,24 @@ def optimize(
     threads: int | None = None,
     catalog: Catalog | None = None,
     realised: bool = True,
+    verbose: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Choose sites, designs, buildings and start quarters for a portfolio; money in USD, time in quarters.
 
     Returns a dict with ``status`` (optimal, time_limit or infeasible: demand that cannot be met),
     ``objective_usd``, ``gap``, ``solve_seconds``, ``plan`` (site, design, buildings, start_quarter),
     ``unmet_demand``, ``shadow_prices``, ``realised`` (the plan's pipeline summary) and more.
+    ``verbose`` writes HiGHS's log to standard error; ``progress`` is called with each step's name.
     """
+    say = progress or (lambda _: None)
     catalog = catalog or portfolio_catalog(portfolio)
     began = time.perf_counter()
+    say("unit economics of every site and design (pipeline)")
     economics = unit_economics(portfolio, catalog)
     inputs = prepare(portfolio, economics)
     economics_seconds = time.perf_counter() - began
-    outcome, limit = _solve(inputs, time_limit, gap, threads)
+    outcome, limit = _solve(inputs, time_limit, gap, threads, verbose, say)
     model = outcome.model
     shape = inputs.valid.shape
     builds, online = _solution(model, "build", shape), _solution(model, "online", shape)
@@ -337,6 +348,7 @@ def optimize(
             result["npv_usd"] = result["objective_usd"]
         else:
             result["objective_usd"] = outcome.objective
+    say("shadow prices (LP with the plan fixed)")
     result["shadow_prices"] = (
         _shadow_prices(inputs, builds, limit, threads)
         if plan
@@ -352,6 +364,8 @@ def optimize(
     result["unit_economics"] = [
         economics[(site, design)].__dict__ for site in inputs.sites for design in inputs.designs
     ]
+    if realised and plan:
+        say("running the plan through the pipeline")
     result["realised"] = realise(portfolio, plan, catalog) if realised else None
     return plain(result)
 

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
+from neocloud import formatting
 from neocloud.catalog import Catalog
 from neocloud.load import catalog_references, scenario_catalog
 from neocloud.report import buildout, compute, design, energy, finance, reliability, uncertainty
@@ -28,22 +29,11 @@ _ENV = Environment(
     loader=PackageLoader("neocloud.report", "templates"), autoescape=select_autoescape(["html"])
 )
 
-# Key figures shown first, with a reader's label; other summary keys follow under their own names.
+# Key figures shown first (the registry's headline keys carry the reader's label and unit).
 KEY_LABELS: dict[str, str] = {
-    "accelerators": "Accelerators",
-    "facility_power_mw": "Facility power (MW)",
-    "it_power_mw": "IT power (MW)",
-    "pue": "PUE, annual",
-    "first_power_month": "First power (months from start)",
-    "full_capacity_month": "Full capacity (months from start)",
-    "annual_energy_mwh": "Energy per year (MWh)",
-    "capex_usd": "Capex (USD)",
-    "opex_usd_per_year": "Opex per year (USD)",
-    "cost_usd_per_gpu_hour": "Cost per GPU-hour (USD)",
-    "npv_usd": "NPV (USD)",
-    "equity_irr": "Equity IRR",
-    "min_dscr": "Minimum DSCR",
-    "peak_bf16_pflops": "Peak BF16 (PFLOP/s)",
+    key: formatting.label(key)
+    for key, entry in formatting.variables().iterrows()
+    if int(entry["headline"]) == 1 and entry["stage"] != "programme"
 }
 # Catalog columns worth showing beside a row's name, per table.
 SHOWN_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -68,40 +58,53 @@ def typical(dataset: Any) -> Any:
 
 
 def format_value(value: Any) -> str:
-    """A number as a reader wants it: thousands separators, three significant figures for small ones."""
+    """A number without a unit as a reader wants it (thousands separators, three significant figures)."""
     if isinstance(value, bool) or value is None:
         return "–" if value is None else str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:,.0f}"
-        return f"{value:,.3g}"
+        return "–" if not np.isfinite(value) else formatting.quantity(value, "")
     return html.escape(str(value))
 
 
-def key_figures(summary: dict[str, Any]) -> list[dict[str, str]]:
-    """The summary as labelled figures, main ones first, each with its P10–P90 range when there are draws."""
+def key_figures(summary: dict[str, Any], start: str | None = None) -> list[dict[str, str]]:
+    """The summary as labelled figures in their units, headline ones first, with P10–P90 ranges with draws."""
     keys = [key for key in KEY_LABELS if key in summary]
     keys += [
         key
         for key in summary
-        if key not in KEY_LABELS and key not in ("scenario", "draws") and not key.endswith(("_p10", "_p90"))
+        if key not in KEY_LABELS and key not in ("scenario", "draws", "draws_computed")
+        and not key.endswith(("_p10", "_p90"))
     ]
     figures = []
     for key in keys:
-        low, high = summary.get(f"{key}_p10"), summary.get(f"{key}_p90")
-        spread = f"P10–P90 {format_value(low)} – {format_value(high)}" if f"{key}_p10" in summary else ""
+        unit = formatting.unit(key)
+        spread = ""
+        if f"{key}_p10" in summary:
+            low, high = (formatting.format_value(summary.get(f"{key}_{end}"), unit, start) for end in ("p10", "p90"))
+            spread = f"P10–P90 {low} – {high}"
         figures.append(
             {
                 "key": key,
-                "label": KEY_LABELS.get(key, key),
-                "value": format_value(summary[key]),
+                "label": formatting.label(key),
+                "value": formatting.format_value(summary[key], unit, start),
                 "range": spread,
                 "main": "main" if key in KEY_LABELS else "",
+                "description": formatting.description(key),
             }
         )
     return figures
+
+
+def glossary(summary: dict[str, Any]) -> list[dict[str, str]]:
+    """Label, key, unit and meaning of every summary figure the registry describes, in registry order."""
+    return [
+        {"label": str(entry["label"]), "key": str(key), "unit": formatting.unit_text(str(entry["unit"])),
+         "description": str(entry["description"])}
+        for key, entry in formatting.variables().iterrows()
+        if key in summary and key not in ("scenario",)
+    ]
 
 
 def _band(figure: go.Figure, dates: np.ndarray, values: np.ndarray, name: str, color: str, axis: str) -> None:
@@ -169,15 +172,19 @@ def _cell(value: Any) -> str:
     return format_value(value)
 
 
-def catalog_inputs(scenario: Any, catalog: Catalog) -> list[dict[str, Any]]:
+def catalog_inputs(scenario: Any, catalog: Catalog, file: str | None = None) -> list[dict[str, Any]]:
     """The catalog rows a scenario uses (and the accelerators of its systems), with their sources.
 
     Returns
     -------
     list of dict
         ``table``, ``id``, ``fields`` (scenario fields naming the row), ``name``, ``shown`` (the main
-        columns as text), ``estimate`` and ``sources`` (``title``, ``publisher``, ``year``, ``url``).
+        columns as text), ``estimate``, ``sources`` (``title``, ``publisher``, ``year``, ``url``) and
+        ``user``: for a row the scenario's own ``catalog:`` block adds or overrides, the file it came from
+        (``file``, else "the scenario file"), otherwise empty.
     """
+    user_rows = {(table, str(row.get("id", ""))) for table, added in (scenario.catalog or {}).items()
+                 for row in added}
     used: dict[tuple[str, str], list[str]] = {}
     for path, table, value in catalog_references(scenario):
         used.setdefault((table, str(value)), []).append(".".join(path))
@@ -204,6 +211,7 @@ def catalog_inputs(scenario: Any, catalog: Catalog) -> list[dict[str, Any]]:
                 "estimate": str(row.get("estimate", "")).lower() == "true",
                 "notes": "" if not isinstance(row.get("notes"), str) else row["notes"],
                 "sources": [_clean(source) for source in catalog.sources_of(table, row_id)],
+                "user": (file or "the scenario file") if (table, row_id) in user_rows else "",
             }
         )
     return rows
@@ -236,14 +244,16 @@ def render(results: Any) -> str:
             sections.append(fragment)
     scenario_text = results.source_text or results.scenario.model_dump_json(indent=2)
     try:
-        inputs = catalog_inputs(results.scenario, scenario_catalog(results.scenario))
+        inputs = catalog_inputs(results.scenario, scenario_catalog(results.scenario),
+                                getattr(results, "path", None))
     except ValueError:  # a catalog the scenario's own rows no longer fit: the report still renders
         inputs = []
     draws = int(getattr(results, "draws", 1))
     return _ENV.get_template("report.html").render(
         title=f"neocloud report: {results.scenario.name}",
         scenario=results.scenario,
-        figures=key_figures(summary),
+        figures=key_figures(summary, str(results.scenario.start)),
+        glossary=glossary(summary),
         overview=overview_chart(results),
         sections=sections,
         catalog_rows=inputs,

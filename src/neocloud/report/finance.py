@@ -101,8 +101,10 @@ def waterfall_by_year(dataset: Any) -> str:
 
 
 def debt_and_cover(dataset: Any) -> str:
-    """Debt balance by month and the trailing-twelve-month DSCR (median draw)."""
+    """Debt balance by month and the trailing-twelve-month DSCR (median draw); nothing without debt."""
     dates = dataset["date"].values
+    if "debt_balance_usd" not in dataset or not np.nanmax(_median(dataset, "debt_balance_usd"), initial=0.0) > 0:
+        return "<p class='meta'>No debt: no debt balance or DSCR to chart.</p>"
     figure = go.Figure()
     figure.add_scatter(
         name="Debt balance (USD billion)", x=dates, y=_median(dataset, "debt_balance_usd") / 1e9
@@ -111,7 +113,7 @@ def debt_and_cover(dataset: Any) -> str:
     figure.update_layout(
         title="Debt balance and DSCR",
         yaxis={"title": "USD billion"},
-        yaxis2={"title": "DSCR", "overlaying": "y", "side": "right"},
+        yaxis2={"title": "DSCR", "overlaying": "y", "side": "right", "tickformat": ".2f", "hoverformat": ".2f"},
         legend={"orientation": "h", "y": -0.2},
     )
     return document.figure_html(figure)

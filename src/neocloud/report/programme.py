@@ -1,4 +1,5 @@
-"""The report of a programme: supply against demand by year, where the capital goes, GW by site."""
+"""The report of a programme: supply against demand by year, where the capital goes, GW by site, and a
+map of the campuses on plain coordinates."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from neocloud import formatting
 from neocloud.backtest import REFERENCE
 from neocloud.report.document import figure_html, format_value
 
@@ -30,6 +32,12 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{format_value(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -91,6 +99,64 @@ def sites_figure(summary: dict[str, Any]) -> go.Figure:
     return figure
 
 
+def campus_coordinates(results: Any) -> list[dict[str, Any]]:
+    """Each campus's name, latitude and longitude (its climate row's), facility MW and capex; campuses
+    whose climate has no coordinates are left out."""
+    rows = {row["name"]: row for row in results.summary()["campus_results"]}
+    climates = results.programme.catalog.table("climates")
+    out = []
+    for campus in results.programme.campuses:
+        climate = climates.loc[campus.scenario.site.climate] if campus.scenario.site.climate in climates.index else None
+        if climate is None or "longitude" not in climate.index:
+            continue
+        latitude, longitude = float(climate["latitude"]), float(climate["longitude"])
+        if not (np.isfinite(latitude) and np.isfinite(longitude)):
+            continue
+        row = rows.get(campus.name, {})
+        out.append({"name": campus.name, "latitude": latitude, "longitude": longitude,
+                    "facility_power_mw": float(row.get("facility_power_mw") or 0.0),
+                    "capex_usd": row.get("capex_usd")})
+    return out
+
+
+def map_figure(results: Any) -> go.Figure | None:
+    """The campuses on plain longitude/latitude axes (no map tiles: nothing is fetched), sized by facility MW."""
+    points = campus_coordinates(results)
+    if not points:
+        return None
+    largest = max(point["facility_power_mw"] for point in points) or 1.0
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[point["longitude"] for point in points],
+        y=[point["latitude"] for point in points],
+        mode="markers+text",
+        text=[point["name"] for point in points],
+        textposition="top center",
+        marker={"size": [12 + 28 * np.sqrt(point["facility_power_mw"] / largest) for point in points],
+                "color": "rgba(59,110,165,0.6)", "line": {"width": 1, "color": "#1f3a5f"}},
+        hovertext=[f"{point['name']}: {formatting.format_value(point['facility_power_mw'], 'MW')}, "
+                   f"capex {formatting.format_value(point['capex_usd'], 'USD')}" for point in points],
+        hoverinfo="text",
+        name="campuses",
+    )
+    figure.update_layout(
+        title="Where the campuses are (marker area by facility power; plain coordinates, no map tiles)",
+        xaxis={"title": "longitude (°E)", "zeroline": False},
+        yaxis={"title": "latitude (°N)", "zeroline": False, "scaleanchor": "x", "scaleratio": 1.2},
+        showlegend=False,
+    )
+    return figure
+
+
+def key_figures(summary: dict[str, Any]) -> list[list[str]]:
+    """The summary's single figures as [label, value] with units, then the key name for the JSON."""
+    return [
+        [formatting.label(key), formatting.format_value(value, formatting.unit(key)), key]
+        for key, value in summary.items()
+        if not isinstance(value, list | dict) and key != "scenario" and not key.endswith(("_p10", "_p90"))
+    ]
+
+
 def fab_figure(results: Any) -> go.Figure | None:
     """Accelerators made by year and each leg's limit (fab plans only)."""
     stage = results.fab_stage
@@ -132,16 +198,15 @@ def per_gw_table(summary: dict[str, Any]) -> str:
 def render_programme(results: Any) -> str:
     """The whole report of a programme run as one self-contained HTML document (plotly.js inlined)."""
     summary = results.summary()
-    keys = [(key, value) for key, value in summary.items() if not isinstance(value, list | dict)]
     figures = [
         supply_figure(summary),
         capital_figure(summary),
         capex_year_figure(summary),
         sites_figure(summary),
     ]
-    fab = fab_figure(results)
-    if fab is not None:
-        figures.append(fab)
+    for extra in (map_figure(results), fab_figure(results)):
+        if extra is not None:
+            figures.append(extra)
     campus_rows = [
         [
             row["name"],
@@ -165,7 +230,7 @@ def render_programme(results: Any) -> str:
             f"<h1>{title}</h1>",
             f"<p>{html.escape(results.programme.spec.description)}</p>",
             "<h2>Key figures</h2>",
-            _table(["key", "value"], [[key, value] for key, value in keys]),
+            _text_table(["figure", "value", "key in summary.json"], key_figures(summary)),
             "<h2>Capital per GW beside public figures</h2>",
             per_gw_table(summary),
             "<h2>Campuses</h2>",

@@ -20,9 +20,11 @@ def section(results: Any) -> str | None:
         x=first["interval_minutes"].values, y=first["goodput_by_interval"].values, name="goodput"
     )
     best = float(first["checkpoint_minutes"])
-    curve.add_vline(x=best, line_dash="dash", annotation_text=f"chosen {best:.1f} min")
+    curve.add_vline(x=best, line_dash="dash", annotation_text=f"chosen {best:.1f} min",
+                    annotation_position="top left")
     curve.add_vline(
-        x=float(first["young_daly_checkpoint_minutes"]), line_dash="dot", annotation_text="Young/Daly"
+        x=float(first["young_daly_checkpoint_minutes"]), line_dash="dot", annotation_text="Young/Daly",
+        annotation_position="bottom right"
     )
     curve.update_layout(
         title="Goodput against checkpoint interval",

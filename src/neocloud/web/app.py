@@ -276,7 +276,7 @@ def create_app(
     def run_results(run_id: RunId) -> Response:
         """The run's results as a netCDF-4 file."""
         return Response(
-            store.get(run_id).results_netcdf,
+            store.get(run_id).netcdf(),
             media_type="application/x-netcdf",
             headers={"Content-Disposition": f'attachment; filename="neocloud-run-{run_id}-results.nc"'},
         )

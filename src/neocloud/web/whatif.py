@@ -29,6 +29,7 @@ from neocloud.pipeline import Results
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Dist, Finance, Scenario
 from neocloud.uncertainty import quantiles
+from neocloud.web import panels
 
 PACKAGE_DEFAULT = Path(__file__).parent / "static" / "default-scenario.yaml"
 REPOSITORY_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -330,6 +331,8 @@ class Previewer:
                 "summary": summary,
                 "inputs": current_inputs(scenario, summary, results.dataset),
                 "charts": charts(results.dataset),
+                "figures": panels.figures(summary, str(scenario.start)),
+                "timeline": panels.phase_timeline(scenario, results.dataset),
                 "scenario_text": changed_text,
                 "draws": draws,
                 "seed": seed,

@@ -13,7 +13,7 @@ const FIGURES = [
 ];
 const NUMBER_INPUTS = ["accelerators", "buildings", "power_price_usd_per_mwh", "price_usd_per_gpu_hour",
   "utilisation", "discount_rate"];
-const state = { baseText: null, base: null, sequence: 0, timer: null, supported: [], lastScenario: null };
+const state = { baseText: null, base: null, sequence: 0, timer: null, supported: [], lastScenario: null, example: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,12 +28,26 @@ async function api(path, options = {}) {
     let detail = `${response.status} ${response.statusText}`;
     try {
       const body = await response.json();
-      detail = typeof body.detail === "string" ? body.detail
-        : (body.detail || []).map((item) => `${(item.loc || []).join(".")}: ${item.msg}`).join("; ");
+      detail = typeof body.detail === "string" ? cleanMessage(body.detail)
+        : (body.detail || []).map((item) => `${fieldOf(item.loc)}${cleanMessage(item.msg)}`).join("; ");
     } catch (_) { /* not JSON */ }
     throw new Error(detail);
   }
   return response;
+}
+
+// Where a request's field sits, without the request's own wrapping (body, query, inputs): "accelerators: ".
+const WRAPPERS = ["body", "query", "path", "header", "inputs"];
+function fieldOf(loc) {
+  const parts = (loc || []).map(String);
+  while (parts.length && WRAPPERS.includes(parts[0])) parts.shift();
+  return parts.length ? `${parts.join(".")}: ` : "";
+}
+
+// A message as a person reads it: no "Value error," from the validator, no internal "body.inputs." paths.
+function cleanMessage(text) {
+  return String(text || "").replace(/^(Value error|Assertion failed),\s*/i, "")
+    .replace(/\b(body|query)\.(inputs\.)?/g, "");
 }
 
 function format(value, unit) {
@@ -53,9 +67,26 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
-function renderFigures(summary) {
+function renderFigures(summary, figures) {
   const box = $("figures");
   box.innerHTML = "";
+  if (figures) {  // the server's formatting layer: the same text as the CLI and the report
+    for (const figure of figures) {
+      const item = document.createElement("div");
+      item.className = "figure";
+      item.dataset.key = figure.key;
+      item.title = figure.description;
+      for (const [name, text] of [["label", figure.label], ["value", figure.value], ["range", figure.range]]) {
+        if (!text) continue;
+        const part = document.createElement("div");
+        part.className = name;
+        part.textContent = text;
+        item.appendChild(part);
+      }
+      box.appendChild(item);
+    }
+    return;
+  }
   for (const [key, label, unit] of FIGURES) {
     if (!(key in summary)) continue;
     const item = document.createElement("div");
@@ -104,6 +135,32 @@ function renderCharts(charts) {
     Object.assign({}, LAYOUT, { title: { text: "Capital cost (USD billion)" }, yaxis: { title: { text: "USD bn" } } }), config);
 }
 
+function monthStart(text) {
+  const [year, month] = text.split("-").map(Number);
+  return Date.UTC(year, month - 1, 1);
+}
+
+// The phase timeline (Gantt): construction, then waiting for power or equipment, then installing systems.
+function renderTimeline(timeline) {
+  const segments = [["construction_start", "construction_ready", "Construction", "#9aa5b1"],
+    ["construction_ready", "energised", "Waiting for power or equipment", "#d9822b"],
+    ["energised", "online", "Installing systems", "#3b6ea5"]];
+  const traces = segments.map(([from, to, name, color]) => {
+    const rows = (timeline || []).filter((row) => row[from] && row[to] && monthStart(row[to]) >= monthStart(row[from]));
+    return { type: "bar", orientation: "h", name, marker: { color }, y: rows.map((row) => row.phase),
+      base: rows.map((row) => `${row[from]}-01`), x: rows.map((row) => monthStart(row[to]) - monthStart(row[from])),
+      hovertemplate: rows.map((row) => `${row.phase}: ${name.toLowerCase()} ${row[from]} to ${row[to]}<extra></extra>`) };
+  });
+  Plotly.react("chart-timeline", traces, Object.assign({}, LAYOUT, { title: { text: "Phase timeline" }, barmode: "overlay",
+    xaxis: { type: "date" }, yaxis: { autorange: "reversed" } }), { displaylogo: false, responsive: true });
+  $("chart-timeline").dataset.phases = String((timeline || []).length);
+}
+
+function markStale(stale) {
+  $("results").classList.toggle("stale", stale);
+  document.body.dataset.stale = stale ? "true" : "false";
+}
+
 function setInputs(values) {
   const system = $("system");
   system.value = values.system || "";
@@ -140,19 +197,26 @@ async function recompute(inputs) {
   const sequence = ++state.sequence;
   const body = { scenario: state.baseText, inputs, draws: Math.max(1, Math.round(Number($("draws").value) || 1)) };
   $("status").textContent = "recomputing…";
+  markStale(true);
   try {
     const response = await api("/api/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const answer = await response.json();
     if (sequence !== state.sequence) return null;
     showError("");
     state.lastScenario = answer.scenario_text;
-    renderFigures(answer.summary);
+    renderFigures(answer.summary, answer.figures);
     renderCharts(answer.charts);
+    renderTimeline(answer.timeline);
+    markStale(false);
     $("status").textContent = `${answer.summary.scenario}: recomputed in ${answer.elapsed_ms} ms on the server`;
     document.body.dataset.sequence = String(sequence);
     return answer;
   } catch (error) {
-    if (sequence === state.sequence) { showError(error.message); $("status").textContent = ""; }
+    if (sequence === state.sequence) {
+      showError(error.message);
+      $("status").textContent = "the figures below are stale: they are for the last inputs that ran";
+      document.body.dataset.failed = String(sequence);
+    }
     return null;
   }
 }
@@ -165,18 +229,34 @@ function schedule(event) {
   state.timer = setTimeout(() => recompute(changedInputs()), 120);
 }
 
-async function useScenario(text) {
+async function useScenario(text, origin) {
   state.baseText = text;
   state.base = null;
   const answer = await recompute({});
   if (answer) {
     state.base = answer;
     setInputs(answer.inputs);
-    $("scenario-name").textContent = answer.summary.scenario;
+    $("scenario-name").textContent = origin ? `${answer.summary.scenario} (from ${origin})` : answer.summary.scenario;
   }
+  return answer;
+}
+
+// The example list names what is shown: an uploaded file gets its own entry, chosen.
+function showUploaded(name) {
+  const select = $("example");
+  let option = select.querySelector("option[value='uploaded']");
+  if (!option) {
+    option = document.createElement("option");
+    option.value = "uploaded";
+    select.insertBefore(option, select.firstChild);
+  }
+  option.textContent = `uploaded: ${name}`;
+  select.value = "uploaded";
+  state.example = "uploaded";
 }
 
 async function loadExample(id) {
+  state.example = id;
   try {
     const example = await (await api(`/api/examples/${encodeURIComponent(id)}`)).json();
     await useScenario(example.text);
@@ -188,8 +268,8 @@ async function upload(file) {
   const text = await file.text();
   try {
     await api("/api/validate", { method: "POST", headers: { "Content-Type": "application/yaml" }, body: text });
-    await useScenario(text);
-  } catch (error) { showError(`${file.name}: ${error.message}`); }
+    if (await useScenario(text, file.name)) showUploaded(file.name);
+  } catch (error) { markStale(true); showError(`${file.name}: ${error.message}`); }
 }
 
 async function keepRun() {
@@ -280,7 +360,10 @@ async function start() {
       option.textContent = example.name;
       select.appendChild(option);
     }
-    select.addEventListener("change", () => loadExample(select.value));
+    // choosing the example already shown does not reload it (a reload would reset inputs being edited)
+    select.addEventListener("change", () => {
+      if (select.value !== "uploaded" && select.value !== state.example) loadExample(select.value);
+    });
     $("upload").addEventListener("change", (event) => upload(event.target.files[0]));
     $("inputs").addEventListener("input", schedule);
     $("inputs").addEventListener("submit", (event) => event.preventDefault());
