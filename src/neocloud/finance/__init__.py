@@ -18,8 +18,18 @@ import xarray as xr
 from neocloud.catalog import Catalog
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
-from neocloud.finance.kernels import IRR_REASON_ATTRS
-from neocloud.finance.revenue import default, gpu_cloud, lease, or_default
+from neocloud.errors import ScenarioError
+from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, trailing_sum
+from neocloud.finance.revenue import (
+    accelerator_of,
+    contract_term,
+    default,
+    fleet_value,
+    gpu_cloud,
+    lease,
+    or_default,
+    owner_operator,
+)
 from neocloud.finance.statements import OPEX_ITEMS, depreciation, operations, statements, tax_paid
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
@@ -45,6 +55,15 @@ SUMMARY_UNITS = {
     "debt_usd": "USD",
     "equity_usd": "USD",
     "dscr_breach_months": "months",
+    "ebitda_margin": "fraction",
+    "revenue_usd_per_year": "USD/year",
+    "contracted_revenue_usd": "USD",
+    "residual_value_usd": "USD",
+    "payback_years": "years from first revenue",
+    "rent_usd_per_kw_month": "USD/(kW*month)",
+    "opex_non_energy_usd_per_mw_year": "USD/(MW*year)",
+    "debt_capacity_usd": "USD",
+    "debt_requested_usd": "USD",
 }
 INTEGER_KEYS = ("payback_month", "dscr_breach_months")
 MONTHLY_UNITS = {"gpu_hours_sold": "GPU-hours", "leased_kw": "kW", "dscr": "ratio"}
@@ -93,6 +112,50 @@ def levelised(
     }
 
 
+def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Revenue per year (draw,) net of energy passed through, in the twelve months when it peaks, and the
+    EBITDA margin over those months."""
+    net = revenue.total - revenue.pass_through
+    yearly = trailing_sum(net, MONTHS_PER_YEAR)
+    peak = yearly.argmax(axis=1)
+    rows = np.arange(net.shape[0])
+    best = yearly[rows, peak]
+    margin_ebitda = trailing_sum(ebitda, MONTHS_PER_YEAR)[rows, peak]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return best, np.where(best > 0, margin_ebitda / best, np.nan)
+
+
+def check_financeable(scenario: Any, debt: Any, lines: dict[str, np.ndarray]) -> None:
+    """A tranche lent as asked (``size_to_dscr: false``) that leaves the median draw's minimum DSCR below its
+    covenant is unfinanceable: say so with the numbers."""
+    for index, tranche in enumerate(scenario.finance.debt):
+        if tranche.size_to_dscr:
+            continue
+        low = float(np.nanmedian(lines["min_dscr"])) if np.isfinite(lines["min_dscr"]).any() else np.nan
+        covenant = float(np.median(debt.covenant_dscr[index]))
+        if np.isfinite(low) and low < covenant:
+            raise ScenarioError(
+                f"the debt is unfinanceable: its minimum DSCR is {low:.2f} against a covenant of "
+                f"{covenant:.2f} ({float(np.median(lines['dscr_breach_months'])):.0f} months in breach); at "
+                f"its target DSCR of {float(np.median(debt.target_dscr[index])):.2f} the cash flow carries "
+                f"{float(np.median(debt.capacity_usd[index])) / 1e9:.3f} billion USD of this tranche, "
+                f"{float(np.median(debt.requested_usd[index])) / 1e9:.3f} billion asked",
+                field=f"finance.debt.{index}",
+                value=tranche.name,
+                allowed="a smaller share or amount_usd, or size_to_dscr: true",
+            )
+
+
+def revenue_of(scenario: Any, catalog: Catalog, upstream: xr.Dataset, capex: Any, energy: np.ndarray) -> Any:
+    """The revenue of the business model."""
+    model = scenario.finance.business_model
+    if model == "lease":
+        return lease(scenario, catalog, upstream, energy)
+    if model == "owner_operator":
+        return owner_operator(scenario, catalog, upstream, capex.it_spend)
+    return gpu_cloud(scenario, catalog, upstream, capex.it_spend)
+
+
 def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Capex, opex, revenue, debt and equity month by month for every draw, and what they are worth.
 
@@ -108,11 +171,9 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         else np.zeros((draws, months))
     )
     capex = capex_schedule(scenario, catalog, upstream)
-    owns_it = fin.business_model == "gpu_cloud"
-    ops = operations(catalog, upstream, capex, owns_it, energy_cost)
-    revenue = (
-        gpu_cloud(scenario, catalog, upstream) if owns_it else lease(scenario, catalog, upstream, energy_cost)
-    )
+    owns_it = fin.business_model != "lease"
+    revenue = revenue_of(scenario, catalog, upstream, capex, energy_cost)
+    ops = operations(scenario, catalog, upstream, capex, owns_it, energy_cost, revenue.retained_frac)
     tax_rate = or_default(
         fin.tax_rate, catalog.value("regions", scenario.site.region, "corporate_tax_rate"), draws
     )
@@ -121,15 +182,48 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     )
     ebitda = revenue.total - ops.total
     sizing_cfads = ebitda - tax_paid(ebitda - deductions, tax_rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
+    contracted_cfads = sizing_cfads * np.nan_to_num(contracted_share)
+    contract_end = None
+    if fin.contracts and owns_it:
+        first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
+        contract_end = contract_term(scenario, fin.contracts[0], first, months, np.zeros(draws)).end
     debt = debt_schedule(
-        scenario, catalog, {"facility": ops.facility_spend, "it": ops.it_spend}, sizing_cfads
+        scenario,
+        catalog,
+        {"facility": ops.facility_spend, "it": ops.it_spend},
+        sizing_cfads,
+        contracted_cfads,
+        contract_end,
     )
-    lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws))
+    accelerator = accelerator_of(scenario, catalog)
+    residual = (
+        fleet_value(catalog, accelerator, ops.it_spend, np.full(draws, months - 1.0))
+        * revenue.retained_frac[:, -1]
+    )
+    lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
+    check_financeable(scenario, debt, lines)
+    revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
+    it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
 
     # steady state: the campus-wide annual opex at full build (the last twelve months of the horizon)
-    campus_ops = operations(catalog, upstream, capex, True, energy_cost)
+    campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost)
     steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
+    extra = {
+        "ebitda_margin": margin,
+        "revenue_usd_per_year": revenue_per_year,
+        "contracted_revenue_usd": revenue.contract_value_usd,
+        "residual_value_usd": residual,
+        "rent_usd_per_kw_month": np.where(revenue.rent.sum(axis=1) > 0, rent_rate, np.nan),
+        "opex_non_energy_usd_per_mw_year": (cost["opex"] - steady["energy"])
+        / np.where(it_mw > 0, it_mw, np.nan),
+        "debt_capacity_usd": debt.capacity_usd.sum(axis=0) if debt.names else np.zeros(draws),
+        "debt_requested_usd": debt.requested_usd.sum(axis=0) if debt.names else np.zeros(draws),
+    }
 
     def by_draw(values: np.ndarray) -> xr.DataArray:
         return xr.DataArray(np.asarray(values, dtype=float), dims="draw")
@@ -145,6 +239,8 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
             "cost_usd_per_gpu_hour": by_draw(cost["cost_per_hour"]),
         }
     )
+    for name, values in extra.items():
+        out[name] = by_draw(values)
     for name, values in lines.items():
         values = np.asarray(values)
         out[name] = xr.DataArray(values, dims=("draw", "month") if values.ndim == 2 else ("draw",))

@@ -20,13 +20,14 @@ class Capex:
     """Capital cost totals (draw,) and monthly spend (draw, month), in USD."""
 
     it_usd: np.ndarray
-    facility_usd: np.ndarray  # building, fit-out, soft costs and land
+    facility_usd: np.ndarray  # building, fit-out, soft costs and land (owned)
     land_usd: np.ndarray
     power_usd: np.ndarray  # on-site generation and storage, where the energy stage prices it
     it_spend: np.ndarray
     facility_spend: np.ndarray  # land and on-site power included
     facility_in_service: np.ndarray  # depreciable facility cost placed in service (phase online)
     milestone_fracs: np.ndarray  # (milestone,)
+    land_value_usd: np.ndarray  # (draw,) the site's value, owned or leased (ground rent is a share of it)
 
     @property
     def total_usd(self) -> np.ndarray:
@@ -66,17 +67,28 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
         if scenario.site.land_acres is not None
         else upstream["facility_power_mw"].values * float(cost["land_acres_per_mw"])
     )
-    land = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
+    land_value = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
+    fin = scenario.finance
+    colocated = fin.colocation is not None and fin.business_model != "lease"
+    # a leased site pays ground rent instead; a colocated tenant owns neither land nor building
+    land = land_value * (fin.land == "owned") * (not colocated)
+    if colocated:
+        fitout_owned = np.asarray(fin.colocation.tenant_fitout_frac, dtype=float)
+    elif fin.business_model == "lease":
+        fitout_owned = 1.0 - np.asarray(fin.lease.tenant_fitout_frac, dtype=float)
+    else:
+        fitout_owned = 1.0
     power = upstream["capex_power_usd"].values if "capex_power_usd" in upstream else np.zeros(draws)
     facility = (
-        building * (1 + float(cost["soft_cost_frac"]))
-        + upstream["racks"].values * float(cost["fitout_usd_per_rack"])
+        building * (1 + float(cost["soft_cost_frac"])) * (not colocated)
+        + upstream["racks"].values * float(cost["fitout_usd_per_rack"]) * fitout_owned
         + land
     )
     return {
         "it": np.asarray(it, dtype=float),
         "facility": np.asarray(facility, dtype=float),
         "land": np.asarray(land, dtype=float),
+        "land_value": np.asarray(land_value, dtype=float),
         "power": np.asarray(power, dtype=float),
     }
 
@@ -150,4 +162,5 @@ def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Cap
         facility_spend=facility_spend,
         facility_in_service=in_service,
         milestone_fracs=fracs,
+        land_value_usd=totals["land_value"],
     )
