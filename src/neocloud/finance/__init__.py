@@ -16,9 +16,9 @@ import numpy as np
 import xarray as xr
 
 from neocloud.catalog import Catalog
+from neocloud.errors import ScenarioError
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
-from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, trailing_sum
 from neocloud.finance.revenue import (
     accelerator_of,
@@ -181,10 +181,12 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
     ebitda = revenue.total - ops.total
-    sizing_cfads = ebitda - tax_paid(ebitda - deductions, tax_rate)
+    # lenders count cash: prepayments as received and their credits as given, all of them contracted
+    operating = ebitda - tax_paid(ebitda - deductions, tax_rate)
     with np.errstate(divide="ignore", invalid="ignore"):
         contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
-    contracted_cfads = sizing_cfads * np.nan_to_num(contracted_share)
+    sizing_cfads = operating + revenue.deferred
+    contracted_cfads = operating * np.nan_to_num(contracted_share) + revenue.deferred
     contract_end = None
     if fin.contracts and owns_it:
         first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
