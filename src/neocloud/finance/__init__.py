@@ -273,6 +273,10 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
             ("tranche_rate_per_year", debt.rate_per_year, "fraction/year"),
             ("tranche_conversion_month", debt.conversion_month, "months from start"),
             ("tranche_maturity_month", debt.maturity_month, "months from start"),
+            ("tranche_covenant_dscr", debt.covenant_dscr, "ratio"),
+            ("tranche_target_dscr", debt.target_dscr, "ratio"),
+            ("tranche_requested_usd", debt.requested_usd, "USD"),
+            ("tranche_capacity_usd", debt.capacity_usd, "USD"),
         ):
             out[name] = xr.DataArray(values.T, dims=("draw", "tranche"), attrs={"units": unit})
     if revenue.contract_price_usd_per_gpu_hour.shape[0]:
