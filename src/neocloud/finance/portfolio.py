@@ -23,6 +23,7 @@ SUMMED = (
     "cfads_usd",
     "debt_draw_usd",
     "debt_service_usd",
+    "interest_usd",
     "debt_balance_usd",
     "equity_in_usd",
     "equity_flow_usd",
