@@ -263,3 +263,18 @@ def test_lease_case_matches_numpy_financial(seeds: dict[str, Any], catalog: Cata
     monthly = (1 + float(out["discount_rate"].values[0])) ** (1 / 12) - 1
     assert float(out["npv_usd"].values[0]) == pytest.approx(npf.npv(monthly, flows), rel=1e-9)
     assert float(out["project_irr"].values[0]) == pytest.approx((1 + npf.irr(flows)) ** 12 - 1, abs=1e-9)
+
+
+def test_company_example_prints_cost_per_gpu_hour_and_margin() -> None:
+    results = run_programme(load_programme(EXAMPLES / "neocloud-company.yaml"))
+    summary = results.summary()
+    assert 1.0 < summary["cost_usd_per_gpu_hour"] < 5.0
+    assert 0.5 < summary["ebitda_margin"] < 0.95
+    assert summary["contracted_revenue_usd"] > 1e10
+
+
+def test_report_shows_contracted_revenue_apart_from_the_tail(seeds: dict[str, Any]) -> None:
+    from neocloud.report.finance import section
+
+    html = section(seeds["loughton"])
+    assert "Contracted" in html and "Spot or merchant" in html and "public benchmark" in html
