@@ -210,8 +210,8 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     for start in range(0, draws, BLOCK_DRAWS):
         rows = slice(start, start + BLOCK_DRAWS)
         part = valuation.block(rows)
-        # a millionth of a cent per unit is far below any price quoted
-        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-8)
+        # solved to near machine precision, so a draw's price is the same alone or among others
+        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-12)
         covered = part.npv_at_price(np.zeros(high[rows].size)) >= 0
         price[rows] = np.where(covered, 0.0, found)
     return price
