@@ -3,6 +3,9 @@ values, and the seed campuses' figures set against public terms."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -278,3 +281,34 @@ def test_report_shows_contracted_revenue_apart_from_the_tail(seeds: dict[str, An
 
     html = section(seeds["loughton"])
     assert "Contracted" in html and "Spot or merchant" in html and "public benchmark" in html
+
+
+def test_unfinanceable_debt_exits_2_naming_the_file(tmp_path: Path) -> None:
+    text = (EXAMPLES / "loughton.yaml").read_text(encoding="utf-8").replace(
+        "{name: GPU-backed delayed-draw loan, kind: gpu, share: 0.7}",
+        "{name: GPU-backed delayed-draw loan, kind: gpu, share: 1.0, tenor_years: 3, size_to_dscr: false}",
+    )
+    path = tmp_path / "greedy.yaml"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "neocloud.cli", "run", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+    )
+    assert done.returncode == 2
+    assert "greedy.yaml: finance.debt.0: the debt is unfinanceable" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_gpu_loan_spread_follows_the_offtakers_credit(seeds: dict[str, Any], catalog: Catalog) -> None:
+    loughton = seeds["loughton"]
+    contract = loughton.scenario.finance.contracts[0].model_dump(exclude_none=True)
+    contract["value_usd"] = 3.0e9
+    rates = {}
+    for credit in ("investment_grade", "non_investment_grade"):
+        out = refinance(loughton, catalog, contracts=[{**contract, "credit": credit}])
+        rates[credit] = float(out["tranche_rate_per_year"].values[0, 0])
+    base = catalog.value("finance_defaults", "base_rate_per_year")
+    assert rates["investment_grade"] == pytest.approx(base + 0.06)
+    assert rates["non_investment_grade"] == pytest.approx(base + 0.13)

@@ -15,6 +15,7 @@ from neocloud.catalog import Catalog
 from neocloud.compute import compute
 from neocloud.design import design
 from neocloud.energy import energy
+from neocloud.errors import ScenarioError
 from neocloud.finance import finance
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
@@ -137,7 +138,10 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     else:
         scenario = scenario_or_path
     catalog = catalog or scenario_catalog(scenario)
-    dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
+    try:
+        dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
+    except ScenarioError as err:  # a stage's error names the field; the file is known here
+        raise err.located(str(scenario_or_path) if source_text is not None else None) from None
     dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
     return Results(scenario, dataset, draws, seed, source_text)
 
