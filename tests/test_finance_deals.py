@@ -312,3 +312,25 @@ def test_gpu_loan_spread_follows_the_offtakers_credit(seeds: dict[str, Any], cat
     base = catalog.value("finance_defaults", "base_rate_per_year")
     assert rates["investment_grade"] == pytest.approx(base + 0.06)
     assert rates["non_investment_grade"] == pytest.approx(base + 0.13)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    prepaid=st.floats(0.0, 0.4),
+    expiry=st.sampled_from(["spot", "recontract", "sell"]),
+    share=st.floats(0.2, 1.0),
+    sculpted=st.booleans(),
+)
+def test_sources_equal_uses_for_any_deal(
+    seeds: dict[str, Any], catalog: Catalog, prepaid: float, expiry: str, share: float, sculpted: bool
+) -> None:
+    loughton = seeds["loughton"]
+    contract = {"name": "offtaker", "share": 0.8, "value_usd": 2.5e9, "term_months": 48,
+                "prepayment_frac": prepaid, "at_expiry": expiry}
+    debt = [{"name": "gpu", "kind": "gpu", "share": share},
+            {"name": "facility", "kind": "construction", "share": share, "tenor_years": 8,
+             "amortisation": "sculpted" if sculpted else "level"}]
+    out = refinance(loughton, catalog, contracts=[contract], debt=debt)
+    assert np.allclose(out["sources_usd"], out["uses_usd"], rtol=1e-9, atol=1e-3)
+    assert float(out["min_dscr"].values[0]) >= float(out["tranche_covenant_dscr"].values.max()) - 1e-9
+    assert float(out["residual_value_usd"].values[0]) <= float(out["capex_it_usd"].values[0])
