@@ -156,6 +156,32 @@ def revenue_of(scenario: Any, catalog: Catalog, upstream: xr.Dataset, capex: Any
     return gpu_cloud(scenario, catalog, upstream, capex.it_spend)
 
 
+def size_debt(
+    scenario: Any, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
+    tax_rate: np.ndarray,
+) -> Any:
+    """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU
+    loans on its contracted part; both count prepayments as received and their credits as given."""
+    fin = scenario.finance
+    draws, months = upstream.sizes["draw"], upstream.sizes["month"]
+    ebitda = revenue.total - ops.total
+    operating = ebitda - tax_paid(ebitda - deductions, tax_rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
+    contract_end = None
+    if fin.contracts and fin.business_model != "lease":
+        first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
+        contract_end = contract_term(scenario, fin.contracts[0], first, months, np.zeros(draws)).end
+    return debt_schedule(
+        scenario,
+        catalog,
+        {"facility": ops.facility_spend, "it": ops.it_spend},
+        operating + revenue.deferred,
+        operating * np.nan_to_num(contracted_share) + revenue.deferred,
+        contract_end,
+    )
+
+
 def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Capex, opex, revenue, debt and equity month by month for every draw, and what they are worth.
 
@@ -171,8 +197,8 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         else np.zeros((draws, months))
     )
     capex = capex_schedule(scenario, catalog, upstream)
-    owns_it = fin.business_model != "lease"
     revenue = revenue_of(scenario, catalog, upstream, capex, energy_cost)
+    owns_it = fin.business_model != "lease"
     ops = operations(scenario, catalog, upstream, capex, owns_it, energy_cost, revenue.retained_frac)
     tax_rate = or_default(
         fin.tax_rate, catalog.value("regions", scenario.site.region, "corporate_tax_rate"), draws
@@ -180,28 +206,9 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     deductions = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)) + depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
-    ebitda = revenue.total - ops.total
-    # lenders count cash: prepayments as received and their credits as given, all of them contracted
-    operating = ebitda - tax_paid(ebitda - deductions, tax_rate)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
-    sizing_cfads = operating + revenue.deferred
-    contracted_cfads = operating * np.nan_to_num(contracted_share) + revenue.deferred
-    contract_end = None
-    if fin.contracts and owns_it:
-        first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
-        contract_end = contract_term(scenario, fin.contracts[0], first, months, np.zeros(draws)).end
-    debt = debt_schedule(
-        scenario,
-        catalog,
-        {"facility": ops.facility_spend, "it": ops.it_spend},
-        sizing_cfads,
-        contracted_cfads,
-        contract_end,
-    )
-    accelerator = accelerator_of(scenario, catalog)
+    debt = size_debt(scenario, catalog, upstream, revenue, ops, deductions, tax_rate)
     residual = (
-        fleet_value(catalog, accelerator, ops.it_spend, np.full(draws, months - 1.0))
+        fleet_value(catalog, accelerator_of(scenario, catalog), ops.it_spend, np.full(draws, months - 1.0))
         * revenue.retained_frac[:, -1]
     )
     lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
@@ -215,7 +222,14 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost)
     steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
-    extra = {
+    by_draw = {
+        "capex_usd": capex.total_usd,
+        "capex_it_usd": capex.it_usd,
+        "capex_facility_usd": capex.facility_usd,
+        "capex_land_usd": capex.land_usd,
+        "opex_usd_per_year": cost["opex"],
+        "annualised_capex_usd_per_year": cost["annualised"],
+        "cost_usd_per_gpu_hour": cost["cost_per_hour"],
         "ebitda_margin": margin,
         "revenue_usd_per_year": revenue_per_year,
         "contracted_revenue_usd": revenue.contract_value_usd,
@@ -225,24 +239,21 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         / np.where(it_mw > 0, it_mw, np.nan),
         "debt_capacity_usd": debt.capacity_usd.sum(axis=0) if debt.names else np.zeros(draws),
         "debt_requested_usd": debt.requested_usd.sum(axis=0) if debt.names else np.zeros(draws),
+        "tax_rate": tax_rate,
+        "discount_rate": np.broadcast_to(np.asarray(fin.discount_rate, dtype=float), (draws,)),
     }
+    return to_dataset(fin, by_draw, lines, cost, debt, revenue)
 
-    def by_draw(values: np.ndarray) -> xr.DataArray:
-        return xr.DataArray(np.asarray(values, dtype=float), dims="draw")
 
+def to_dataset(
+    fin: Any, by_draw: dict[str, np.ndarray], lines: dict[str, np.ndarray], cost: dict[str, Any], debt: Any,
+    revenue: Any,
+) -> xr.Dataset:
+    """The finance stage's Dataset: results (draw,), monthly lines (draw, month), the cost breakdown, the
+    tranches and the contracts, with units and summary flags."""
     out = xr.Dataset(
-        {
-            "capex_usd": by_draw(capex.total_usd),
-            "capex_it_usd": by_draw(capex.it_usd),
-            "capex_facility_usd": by_draw(capex.facility_usd),
-            "capex_land_usd": by_draw(capex.land_usd),
-            "opex_usd_per_year": by_draw(cost["opex"]),
-            "annualised_capex_usd_per_year": by_draw(cost["annualised"]),
-            "cost_usd_per_gpu_hour": by_draw(cost["cost_per_hour"]),
-        }
+        {name: xr.DataArray(np.asarray(values, dtype=float), dims="draw") for name, values in by_draw.items()}
     )
-    for name, values in extra.items():
-        out[name] = by_draw(values)
     for name, values in lines.items():
         values = np.asarray(values)
         out[name] = xr.DataArray(values, dims=("draw", "month") if values.ndim == 2 else ("draw",))
@@ -260,8 +271,7 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     out["cost_breakdown_usd_per_gpu_hour"] = xr.DataArray(
         cost["breakdown"], dims=("draw", "cost_component"), attrs={"units": "USD/GPU-hour"}
     )
-    out["tax_rate"] = by_draw(tax_rate).assign_attrs(units="fraction")
-    out["discount_rate"] = by_draw(np.broadcast_to(np.asarray(fin.discount_rate, dtype=float), (draws,)))
+    out["tax_rate"].attrs["units"] = "fraction"
     out["discount_rate"].attrs["units"] = "fraction/year"
     if debt.names:
         out = out.assign_coords(tranche=debt.names)
@@ -288,10 +298,12 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         )
     if fin.valuation_usd is not None:
         valuation = np.asarray(fin.valuation_usd, dtype=float)
-        out["valuation_usd"] = by_draw(valuation).assign_attrs(units="USD")
+        out["valuation_usd"] = xr.DataArray(valuation, dims="draw", attrs={"units": "USD"})
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(
                 lines["enterprise_value_usd"] > 0, lines["enterprise_value_usd"] / valuation, np.nan
             )
-        out["enterprise_value_to_valuation"] = by_draw(ratio).assign_attrs(summary=1, units="ratio")
+        out["enterprise_value_to_valuation"] = xr.DataArray(
+            ratio, dims="draw", attrs={"summary": 1, "units": "ratio"}
+        )
     return out

@@ -42,6 +42,26 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.where(positive, numerator / np.where(positive, denominator, 1.0), np.nan)
 
 
+def company_figures(
+    totals: dict[str, np.ndarray], annual_cost: np.ndarray, gpu_hours: np.ndarray
+) -> dict[str, tuple[np.ndarray, str]]:
+    """Blended figures of the company (draw,) with their units: revenue per year and EBITDA margin in the
+    twelve months when revenue net of energy passed through peaks, cost per GPU-hour over all the GPU-hours
+    the campuses deliver, revenue contracted, and the highest debt outstanding."""
+    net_revenue = trailing_sum(totals["revenue_usd"] - totals["revenue_pass_through_usd"], MONTHS_PER_YEAR)
+    peak = net_revenue.argmax(axis=1)
+    rows = np.arange(net_revenue.shape[0])
+    peak_revenue = net_revenue[rows, peak]
+    peak_ebitda = trailing_sum(totals["ebitda_usd"], MONTHS_PER_YEAR)[rows, peak]
+    return {
+        "revenue_usd_per_year": (peak_revenue, "USD/year"),
+        "ebitda_margin": (ratio(peak_ebitda, peak_revenue), "fraction"),
+        "cost_usd_per_gpu_hour": (ratio(annual_cost, gpu_hours), "USD/GPU-hour"),
+        "contracted_revenue_usd": (totals["revenue_contracted_usd"].sum(axis=1), "USD"),
+        "debt_peak_usd": (totals["debt_balance_usd"].max(axis=1), "USD"),
+    }
+
+
 def roll_up(
     results: Sequence[Any],
     valuation_usd: np.ndarray | float | None = None,
@@ -115,11 +135,6 @@ def roll_up(
     cover = dscr(totals["cfads_usd"], service)
     has_debt = (service > 0).any(axis=1)
     run_rate = trailing_sum(totals["ebitda_usd"], MONTHS_PER_YEAR).max(axis=1)
-    net_revenue = trailing_sum(totals["revenue_usd"] - totals["revenue_pass_through_usd"], MONTHS_PER_YEAR)
-    peak = net_revenue.argmax(axis=1)
-    rows = np.arange(draws)
-    peak_revenue = net_revenue[rows, peak]
-    peak_ebitda = trailing_sum(totals["ebitda_usd"], MONTHS_PER_YEAR)[rows, peak]
     dates = (np.datetime64(start, "M") + np.arange(months)).astype("datetime64[ns]")
     out = xr.Dataset(
         {name: (("draw", "month"), values, {"units": "USD"}) for name, values in totals.items()},
@@ -138,11 +153,7 @@ def roll_up(
             "ratio",
         ),
         "run_rate_ebitda_usd_per_year": (run_rate, "USD/year"),
-        "revenue_usd_per_year": (peak_revenue, "USD/year"),
-        "ebitda_margin": (ratio(peak_ebitda, peak_revenue), "fraction"),
-        "cost_usd_per_gpu_hour": (ratio(annual_cost, gpu_hours), "USD/GPU-hour"),
-        "contracted_revenue_usd": (totals["revenue_contracted_usd"].sum(axis=1), "USD"),
-        "debt_peak_usd": (totals["debt_balance_usd"].max(axis=1), "USD"),
+        **company_figures(totals, annual_cost, gpu_hours),
         "company_discount_rate": (rate, "fraction/year"),
     }
     if valuation_usd is not None:
