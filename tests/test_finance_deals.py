@@ -24,7 +24,7 @@ from neocloud.finance.debt import debt_schedule
 from neocloud.finance.revenue import fleet_value, resale_frac
 from neocloud.finance.statements import cash_trap
 from neocloud.programme import load_programme, run_programme
-from neocloud.scenario import Finance
+from neocloud.scenario import Finance, months_between
 from neocloud.uncertainty import base_case, realise
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -334,3 +334,29 @@ def test_sources_equal_uses_for_any_deal(
     assert np.allclose(out["sources_usd"], out["uses_usd"], rtol=1e-9, atol=1e-3)
     assert float(out["min_dscr"].values[0]) >= float(out["tranche_covenant_dscr"].values.max()) - 1e-9
     assert float(out["residual_value_usd"].values[0]) <= float(out["capex_it_usd"].values[0])
+
+
+def test_refresh_replaces_the_fleet_and_a_new_contract_takes_it(seeds: dict[str, Any], catalog: Catalog) -> None:
+    loughton = seeds["loughton"]
+    first = {"name": "first", "share": 1.0, "value_usd": 3.0e9, "term_months": 60}
+    second = {"name": "second", "share": 1.0, "price_usd_per_gpu_hour": 3.0, "term_months": 60,
+              "start": "2032-03"}
+    aged = refinance(loughton, catalog, contracts=[first])
+    refreshed = refinance(loughton, catalog, contracts=[first, second], refresh_after_years=5)
+    it_capex = float(aged["capex_it_usd"].values[0])
+    spent = float(refreshed["capex_it_spend_usd"].values[0].sum())
+    assert spent == pytest.approx(3 * it_capex, rel=1e-6)  # the first fleet and two replacements in 12 years
+    sales = refreshed["asset_sale_usd"].values[0]
+    assert sales.sum() == pytest.approx(2 * it_capex * float(resale_frac(catalog, "gb300", np.array(5.0))), rel=1e-6)
+    # the second contract takes the whole fleet once the first has expired
+    start = months_between(loughton.scenario.start, "2032-03")
+    assert 0 < start < refreshed.sizes["month"]
+    online = float(loughton.dataset["accelerators_online"].values[0, start + 1])
+    billed = float(refreshed["revenue_contract_usd"].values[0, start + 1])
+    assert billed == pytest.approx(online * 730.0 * 3.0, rel=1e-9)  # take-or-pay on the whole fleet
+    assert float(refreshed["revenue_contract_usd"].values[0, start:].sum()) > 0
+    assert float(refreshed["residual_value_usd"].values[0]) > float(aged["residual_value_usd"].values[0])
+    assert np.allclose(refreshed["sources_usd"], refreshed["uses_usd"], rtol=1e-9, atol=1e-3)
+    # the GPU loan is drawn against the first fleet only
+    drawn = float(refreshed["debt_draw_usd"].values.sum())
+    assert drawn == pytest.approx(float(aged["debt_draw_usd"].values.sum()), rel=0.05)

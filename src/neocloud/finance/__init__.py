@@ -10,6 +10,7 @@ docs/methods/finance.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
-from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, trailing_sum
+from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, lagged, trailing_sum
 from neocloud.finance.revenue import (
     accelerator_of,
     contract_term,
@@ -29,6 +30,8 @@ from neocloud.finance.revenue import (
     lease,
     or_default,
     owner_operator,
+    refresh_months,
+    resale_frac,
 )
 from neocloud.finance.statements import OPEX_ITEMS, depreciation, operations, statements, tax_paid
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
@@ -156,12 +159,38 @@ def revenue_of(scenario: Any, catalog: Catalog, upstream: xr.Dataset, capex: Any
     return gpu_cloud(scenario, catalog, upstream, capex.it_spend)
 
 
+def refresh_fleet(scenario: Any, catalog: Catalog, capex: Any, revenue: Any) -> tuple[Any, Any, np.ndarray | None]:
+    """A refreshed fleet: each cohort of IT is sold at its resale value ``refresh_after_years`` after it was
+    bought and replaced by one of the same cost, again and again to the horizon. Returns the capex with the
+    replacements in its IT spend, the revenue with the sales, and the cost of the IT retired to date
+    (draw, month); unchanged (and None) without a refresh or in the lease model."""
+    draws, months = capex.it_spend.shape
+    cycle = refresh_months(scenario, draws)
+    if cycle is None or scenario.finance.business_model == "lease":
+        return capex, revenue, None
+    bought = np.cumsum(capex.it_spend, axis=1)
+    retired = np.zeros_like(bought)
+    rounds = 1
+    while np.any(rounds * cycle < months):
+        retired += lagged(bought, rounds * cycle)
+        rounds += 1
+    spend = np.diff(bought + retired, axis=1, prepend=0.0)
+    resale = resale_frac(catalog, accelerator_of(scenario, catalog), cycle / MONTHS_PER_YEAR)
+    proceeds = np.diff(retired, axis=1, prepend=0.0) * resale[:, None] * revenue.retained_frac
+    return (
+        replace(capex, it_spend=spend),
+        replace(revenue, sale_usd=revenue.sale_usd + proceeds),
+        retired,
+    )
+
+
 def size_debt(
     scenario: Any, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
-    tax_rate: np.ndarray,
+    tax_rate: np.ndarray, first_it_spend: np.ndarray,
 ) -> Any:
     """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU
-    loans on its contracted part; both count prepayments as received and their credits as given."""
+    loans on its contracted part; both count prepayments as received and their credits as given. GPU loans
+    are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity."""
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
     ebitda = revenue.total - ops.total
@@ -175,7 +204,7 @@ def size_debt(
     return debt_schedule(
         scenario,
         catalog,
-        {"facility": ops.facility_spend, "it": ops.it_spend},
+        {"facility": ops.facility_spend, "it": first_it_spend},
         operating + revenue.deferred,
         operating * np.nan_to_num(contracted_share) + revenue.deferred,
         contract_end,
@@ -196,19 +225,26 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         if "energy_cost_usd" in upstream
         else np.zeros((draws, months))
     )
-    capex = capex_schedule(scenario, catalog, upstream)
-    revenue = revenue_of(scenario, catalog, upstream, capex, energy_cost)
+    first_fleet = capex_schedule(scenario, catalog, upstream)
     owns_it = fin.business_model != "lease"
-    ops = operations(scenario, catalog, upstream, capex, owns_it, energy_cost, revenue.retained_frac)
+    revenue = revenue_of(scenario, catalog, upstream, first_fleet, energy_cost)
+    capex, revenue, retired = refresh_fleet(scenario, catalog, first_fleet, revenue)
+    ops = operations(scenario, catalog, upstream, capex, owns_it, energy_cost, revenue.retained_frac, retired)
     tax_rate = or_default(
         fin.tax_rate, catalog.value("regions", scenario.site.region, "corporate_tax_rate"), draws
     )
     deductions = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)) + depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
-    debt = size_debt(scenario, catalog, upstream, revenue, ops, deductions, tax_rate)
+    debt = size_debt(
+        scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it
+    )
+    cycle = refresh_months(scenario, draws)
+    owned = ops.it_spend * (
+        1.0 if cycle is None else np.arange(months)[None, :] > (months - 1.0 - cycle)[:, None]
+    )
     residual = (
-        fleet_value(catalog, accelerator_of(scenario, catalog), ops.it_spend, np.full(draws, months - 1.0))
+        fleet_value(catalog, accelerator_of(scenario, catalog), owned, np.full(draws, months - 1.0))
         * revenue.retained_frac[:, -1]
     )
     lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)

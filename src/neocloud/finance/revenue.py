@@ -124,74 +124,124 @@ def prepayment(
     return out
 
 
-def gpu_cloud(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
-    """Contracts take their share of the accelerators online, in order, for their term, and are billed at
-    least their take-or-pay share of the reserved hours; at expiry their GPUs go to spot, a second term at
-    the price the market has fallen to, or are sold at their resale value. The rest sells on demand at the
-    utilisation and an on-demand price that changes each year from the first month online."""
+def refresh_months(scenario: Any, draws: int) -> np.ndarray | None:
+    """Months after which each cohort of GPUs is replaced (draw,), or None when the fleet is not refreshed."""
+    after = scenario.finance.refresh_after_years
+    if after is None:
+        return None
+    return np.maximum(np.broadcast_to(np.asarray(after, dtype=float), (draws,)) * MONTHS_PER_YEAR, 1.0)
+
+
+def price_change(scenario: Any, catalog: Catalog, draws: int) -> np.ndarray:
+    """Yearly change of the on-demand price (draw,): the scenario's, else the catalog's for its accelerator."""
+    row = catalog.row("gpu_rental_prices", accelerator_of(scenario, catalog), field="finance.price_usd_per_gpu_hour")
+    return or_default(scenario.finance.price_change_per_year, float(row["price_change_per_year"]), draws)
+
+
+def spot_price_path(scenario: Any, catalog: Catalog, first: np.ndarray, months: int) -> np.ndarray:
+    """On-demand price (draw, month): from the first month online it changes each year by the catalog's (or
+    the scenario's) rate; a refreshed fleet starts again from the launch price at each refresh."""
     fin = scenario.finance
-    online = np.asarray(upstream["accelerators_online"].values, dtype=float)
+    draws = first.shape[0]
+    row = catalog.row("gpu_rental_prices", accelerator_of(scenario, catalog), field="finance.price_usd_per_gpu_hour")
+    spot_price = or_default(fin.price_usd_per_gpu_hour, float(row["price_usd_per_gpu_hour"]), draws)
+    change = price_change(scenario, catalog, draws)
+    age = np.arange(months)[None, :] - first[:, None]
+    cycle = refresh_months(scenario, draws)
+    if cycle is not None:
+        age = np.where(age > 0, np.mod(age, cycle[:, None]), age)
+    return spot_price[:, None] * escalation(change, age, stepped=False)
+
+
+def one_contract(
+    scenario: Any, catalog: Catalog, index: int, online: np.ndarray, taken: np.ndarray, it_spend: np.ndarray
+) -> dict[str, Any]:
+    """One contract's revenue, reserved and billed GPU-hours, prepayment cash and GPU sales (draw, month),
+    given the share of the fleet that earlier contracts hold in each month (``taken``)."""
+    fin, contract = scenario.finance, scenario.finance.contracts[index]
     draws, months = online.shape
     month = np.arange(months)[None, :]
     first = first_month(online > 0)
     utilisation = or_default(fin.utilisation, 0.8, draws)
-    accelerator = accelerator_of(scenario, catalog)
-    row = catalog.row("gpu_rental_prices", accelerator, field="finance.price_usd_per_gpu_hour")
-    spot_price = or_default(fin.price_usd_per_gpu_hour, float(row["price_usd_per_gpu_hour"]), draws)
-    change = or_default(fin.price_change_per_year, float(row["price_change_per_year"]), draws)
-    spot_path = spot_price[:, None] * escalation(change, month - first[:, None], stepped=False)
+    term = contract_term(scenario, contract, first, months, np.zeros(draws))
+    again = contract_term(scenario, contract, first, months, term.end - term.start)
+    renewed = again.active if contract.at_expiry == "recontract" else np.zeros_like(again.active)
+    share = np.minimum(np.asarray(contract.share, dtype=float), np.maximum(1.0 - taken, 0.0))
+    share = share * (term.active | renewed)
+    billed_rate = share * online * HOURS_PER_MONTH * np.maximum(
+        np.asarray(contract.take_or_pay_frac, dtype=float), utilisation
+    )[:, None]
+    growth = escalation(np.asarray(contract.escalator_per_year, dtype=float), month - term.start[:, None], True)
+    price = contract_price(contract, f"finance.contracts.{index}", billed_rate * term.active, growth, term)
+    value = (billed_rate * term.active * growth).sum(axis=1) * price
+    value += np.maximum(term.end - months, 0.0) * (billed_rate * growth)[:, -1] * price * (term.end > months)
+    # a second term at the price the market has fallen (or risen) to over the first
+    change = price_change(scenario, catalog, draws)
+    renewal_price = price * np.exp(np.log1p(change) * (term.end - term.start) / MONTHS_PER_YEAR)
+    revenue = billed_rate * (term.active * price[:, None] * growth + renewed * renewal_price[:, None])
+    sold = np.zeros((draws, months))
+    sale = np.zeros((draws, months))
+    if contract.at_expiry == "sell":
+        last = np.clip(term.end - 1, 0, months - 1).astype(np.int64)
+        held = np.take_along_axis(np.minimum(np.asarray(contract.share, dtype=float), 1.0 - taken), last[:, None], 1)
+        sold = (month >= term.end[:, None]) * np.maximum(held, 0.0)
+        at = np.where(term.end < months, term.end, np.nan)
+        proceeds = sold[:, -1] * fleet_value(
+            catalog, accelerator_of(scenario, catalog), it_spend, np.nan_to_num(at, nan=-1.0)
+        )
+        rows = np.nonzero(np.isfinite(at))[0]
+        sale[rows, at[rows].astype(np.int64)] += proceeds[rows]
+    return {
+        "share": share,
+        "revenue": revenue,
+        "reserved": share * online,
+        "billed": billed_rate,
+        "price": price,
+        "value": value,
+        "deferred": prepayment(contract, catalog, term, value, months),
+        "sold": sold,
+        "sale": sale,
+    }
+
+
+def gpu_cloud(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
+    """Contracts take their share of the accelerators online, in order, for their term (a later contract can
+    take the share an earlier one has left), and are billed at least their take-or-pay share of the reserved
+    hours; at expiry their GPUs go to spot, a second term at the price the market has fallen to, or are sold
+    at their resale value. The rest sells on demand at the utilisation and an on-demand price that changes
+    each year from the first month online (or from the last refresh of the fleet)."""
+    fin = scenario.finance
+    online = np.asarray(upstream["accelerators_online"].values, dtype=float)
+    draws, months = online.shape
+    first = first_month(online > 0)
+    utilisation = or_default(fin.utilisation, 0.8, draws)
     zeros = np.zeros((draws, months))
-    taken, retained = np.zeros(draws), np.ones((draws, months))
-    reserved_total, billed_total = zeros.copy(), zeros.copy()
-    contract_revenue, deferred, sale = zeros.copy(), zeros.copy(), zeros.copy()
-    value_total, prices = np.zeros(draws), []
-    for index, contract in enumerate(fin.contracts):
-        share = np.minimum(np.asarray(contract.share, dtype=float), np.maximum(1.0 - taken, 0.0))
-        taken = taken + share
-        term = contract_term(scenario, contract, first, months, np.zeros(draws))
-        billed_rate = share[:, None] * online * HOURS_PER_MONTH * np.maximum(
-            np.asarray(contract.take_or_pay_frac, dtype=float), utilisation
-        )[:, None]
-        growth = escalation(np.asarray(contract.escalator_per_year, dtype=float), month - term.start[:, None], True)
-        price = contract_price(contract, f"finance.contracts.{index}", billed_rate * term.active, growth, term)
-        prices.append(price)
-        value = (billed_rate * term.active * growth).sum(axis=1) * price
-        value += np.maximum(term.end - months, 0.0) * (billed_rate * growth)[:, -1] * price * (term.end > months)
-        revenue = billed_rate * term.active * price[:, None] * growth
-        reserved, billed = share[:, None] * online * term.active, billed_rate * term.active
-        if contract.at_expiry == "recontract":
-            again = contract_term(scenario, contract, first, months, term.end - term.start)
-            renewal_price = price * np.exp(np.log1p(change) * (term.end - term.start) / MONTHS_PER_YEAR)
-            revenue += billed_rate * again.active * renewal_price[:, None]
-            reserved, billed = reserved + share[:, None] * online * again.active, billed + billed_rate * again.active
-        elif contract.at_expiry == "sell":
-            sold = (month >= term.end[:, None]) * share[:, None]
-            retained -= sold
-            at = np.where(term.end < months, term.end, np.nan)
-            proceeds = share * fleet_value(catalog, accelerator, it_spend, np.nan_to_num(at, nan=-1.0))
-            rows = np.nonzero(np.isfinite(at))[0]
-            sale[rows, at[rows].astype(np.int64)] += proceeds[rows]
-        contract_revenue += revenue
-        deferred += prepayment(contract, catalog, term, value, months)
-        value_total += value
-        reserved_total += reserved
-        billed_total += billed
-    retained = np.maximum(retained, 0.0)
-    spot_hours = np.maximum(online * retained - reserved_total, 0.0) * HOURS_PER_MONTH * utilisation[:, None]
-    spot = spot_hours * spot_path
+    totals = {key: zeros.copy() for key in ("revenue", "reserved", "billed", "deferred", "sold", "sale")}
+    taken, value_total, prices = zeros.copy(), np.zeros(draws), []
+    for index in range(len(fin.contracts)):
+        flows = one_contract(scenario, catalog, index, online, taken, it_spend)
+        taken = taken + flows["share"]
+        for key in totals:
+            totals[key] += flows[key]
+        value_total += flows["value"]
+        prices.append(flows["price"])
+    retained = np.maximum(1.0 - totals["sold"], 0.0)
+    spot_hours = np.maximum(online * retained - totals["reserved"], 0.0) * HOURS_PER_MONTH * utilisation[:, None]
+    spot = spot_hours * spot_price_path(scenario, catalog, first, months)
+    contract_revenue = totals["revenue"]
     return Revenue(
         total=contract_revenue + spot,
         contract=contract_revenue,
         spot=spot,
         rent=zeros,
         pass_through=zeros,
-        gpu_hours_sold=billed_total + spot_hours,
+        gpu_hours_sold=totals["billed"] + spot_hours,
         kw_months=np.asarray(upstream["it_power_online_mw"].values, dtype=float) * KW_PER_MW * retained,
         contract_price_usd_per_gpu_hour=np.array(prices).reshape(len(prices), draws),
         contracted=contract_revenue,
-        deferred=deferred,
+        deferred=totals["deferred"],
         retained_frac=retained,
-        sale_usd=sale,
+        sale_usd=totals["sale"],
         contract_value_usd=value_total,
     )
 

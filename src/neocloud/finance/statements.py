@@ -67,10 +67,11 @@ def operations(
     owns_it: bool,
     energy_cost: np.ndarray,
     retained: np.ndarray | None = None,
+    retired: np.ndarray | None = None,
 ) -> Operations:
     """Monthly opex of the owner by cost class.
 
-    Energy (scaled to the share of the fleet still owned); IT support on the IT bought once its included
+    Energy (scaled to the share of the fleet still owned); IT support on the IT owned once its included
     support has run out (GPU cloud only); facility maintenance, staff and network on the IT MW online;
     insurance on the capex spent to date; property tax on the net book value of the facility and, where
     the region taxes them, of the servers; ground rent on a leased site.
@@ -82,12 +83,13 @@ def operations(
     mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
     kept = np.ones_like(energy_cost) if retained is None else retained
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
-    it_bought = np.cumsum(it_spend, axis=1)
+    # the cost of the IT owned: bought to date, less cohorts retired by a refresh
+    it_bought = np.cumsum(it_spend, axis=1) - (0.0 if retired is None or not owns_it else retired)
     owned_to_date = np.cumsum(capex.facility_spend, axis=1) + it_bought * kept
     included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
     # support is paid on IT older than the support its price includes
     it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
-    it_book = it_bought - np.cumsum(depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)), axis=1)
+    it_book = np.cumsum(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)), axis=1)
     facility_placed = np.cumsum(capex.facility_in_service, axis=1)
     facility_book = facility_placed - np.cumsum(
         depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)), axis=1

@@ -185,6 +185,12 @@ class Finance(Section):
         description="owner_operator: value the GPU-hours used at what renting them would cost (the on-demand "
         "price path), or count cost only (no revenue: the cost per GPU-hour is the answer).",
     )
+    refresh_after_years: Positive | None = Field(
+        default=None,
+        description="Refresh the fleet: each cohort of GPUs is sold at its resale value after this many years "
+        "and replaced by the next generation at the same capex, which earns the on-demand launch price again "
+        "(GPU cloud and owner-operator). None: the fleet ages to the horizon.",
+    )
     land: Literal["owned", "leased"] = Field(
         default="owned", description="owned: land is bought with the capex; leased: a ground rent instead."
     )
