@@ -166,8 +166,8 @@ def one_contract(
     term = contract_term(scenario, contract, first, months, np.zeros(draws))
     again = contract_term(scenario, contract, first, months, term.end - term.start)
     renewed = again.active if contract.at_expiry == "recontract" else np.zeros_like(again.active)
-    share = np.minimum(np.asarray(contract.share, dtype=float), np.maximum(1.0 - taken, 0.0))
-    share = share * (term.active | renewed)
+    asked = np.broadcast_to(np.asarray(contract.share, dtype=float), (draws,))[:, None]
+    share = np.minimum(asked, np.maximum(1.0 - taken, 0.0)) * (term.active | renewed)
     billed_rate = share * online * HOURS_PER_MONTH * np.maximum(
         np.asarray(contract.take_or_pay_frac, dtype=float), utilisation
     )[:, None]
@@ -183,7 +183,7 @@ def one_contract(
     sale = np.zeros((draws, months))
     if contract.at_expiry == "sell":
         last = np.clip(term.end - 1, 0, months - 1).astype(np.int64)
-        held = np.take_along_axis(np.minimum(np.asarray(contract.share, dtype=float), 1.0 - taken), last[:, None], 1)
+        held = np.take_along_axis(np.minimum(asked, 1.0 - taken), last[:, None], 1)
         sold = (month >= term.end[:, None]) * np.maximum(held, 0.0)
         at = np.where(term.end < months, term.end, np.nan)
         proceeds = sold[:, -1] * fleet_value(
