@@ -199,7 +199,7 @@ def test_regions_plausible(catalog) -> None:
 def test_cost_items_and_parameters_plausible(catalog) -> None:
     costs = catalog.table("cost_items")
     assert set(costs["kind"]) <= {"capex", "opex"}
-    assert costs["value"].astype(float).gt(0).all()
+    assert costs["value"].astype(float).ge(0).all()
     for item in costs.index:
         if item.endswith("_frac") or "_frac_" in item:
             assert float(costs.loc[item, "value"]) < 0.5, item

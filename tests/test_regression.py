@@ -17,7 +17,7 @@ from neocloud.programme import load_programme, run_programme
 from .conftest import EXAMPLES
 
 EXAMPLES_JSON = Path(__file__).parent / "regression" / "examples.json"
-CAMPUSES = ("abilene", "loughton", "stargate-norway", "colossus-memphis")
+CAMPUSES = ("abilene", "loughton", "stargate-norway", "colossus-memphis", "iren-childress")
 PROGRAMMES = ("stargate-programme", "chip-fabs", "nscale-portfolio")
 KEYS = ("accelerators", "it_power_mw", "facility_power_mw", "first_power_month", "full_capacity_month",
         "annual_energy_mwh", "capex_usd", "opex_usd_per_year", "cost_usd_per_gpu_hour", "npv_usd", "equity_irr",

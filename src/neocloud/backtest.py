@@ -1,8 +1,9 @@
 """Backtest: what the model predicts for the public figures it ships, against what was reported.
 
-Reads ``neocloud/reference/power.csv`` (campus power), ``costs.csv`` (capex and cost per GPU-hour) and the
-catalog's ``training_runs`` table, predicts each figure through the public API (``design.size``,
-``pipeline.run``, ``compute.train_time``) and returns one row per figure with the signed error
+Reads ``neocloud/reference/power.csv`` (campus power), ``costs.csv`` (capex and cost per GPU-hour),
+``finance.csv`` (deal and company figures, predicted by the example scenarios) and the catalog's
+``training_runs`` table, predicts each figure through the public API (``design.size``, ``pipeline.run``,
+``programme.run_programme``, ``compute.train_time``) and returns one row per figure with the signed error
 ``(predicted - reported) / reported``. Method and results: docs/methods/backtest.md.
 """
 
@@ -12,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from neocloud import compute
@@ -127,10 +129,59 @@ def training_rows(catalog: Catalog) -> list[dict[str, Any]]:
     return out
 
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _monthly(path: Path, catalog: Catalog) -> tuple[Any, dict[str, Any]]:
+    """Monthly flows (a Dataset with ``date``) and the summary of an example campus or programme."""
+    from neocloud.finance.portfolio import roll_up
+    from neocloud.programme import is_programme_file, load_programme, run_programme
+
+    if is_programme_file(path):
+        results = run_programme(load_programme(path), draws=1, seed=0)
+        built = [campus for campus in results.campus_results if campus is not None]
+        return roll_up(built), results.summary()
+    results = run(path, draws=1, seed=0, catalog=catalog)
+    return results.dataset, results.summary()
+
+
+def finance_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Deal and company figures: the example scenario named in each row, over its calendar window (sums of a
+    monthly line, or EBITDA over revenue) or as a summary key. Rows whose example is not shipped (an
+    installed package without ``examples/``) are skipped."""
+    out = []
+    cache: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for ref in read_reference("finance").to_dict("records"):
+        path = EXAMPLES / str(ref["scenario"])
+        if not path.exists():
+            continue
+        if ref["scenario"] not in cache:
+            cache[ref["scenario"]] = _monthly(path, catalog)
+        data, summary_ = cache[ref["scenario"]]
+        metric = str(ref["metric"])
+        if _present(ref["window_start"]):
+            dates = data["date"].values.astype("datetime64[M]")
+            inside = (dates >= np.datetime64(ref["window_start"], "M")) & (
+                dates <= np.datetime64(ref["window_end"], "M")
+            )
+            if metric == "ebitda_margin":
+                predicted = float(data["ebitda_usd"].values[0, inside].sum()) / float(
+                    data["revenue_usd"].values[0, inside].sum()
+                )
+            else:
+                predicted = float(data[metric].values[0, inside].sum())
+            basis = f"{metric} {ref['window_start']} to {ref['window_end']}"
+        else:
+            predicted, basis = float(summary_[metric]), metric
+        out.append(_row("finance", ref["name"], predicted, ref["reported"], ref["unit"], ref["source"],
+                        ref["id"], basis))
+    return out
+
+
 def backtest(catalog: Catalog | None = None) -> pd.DataFrame:
     """Predicted against reported for every shipped public figure, one row each (see COLUMNS)."""
     catalog = catalog or load_catalog()
-    rows = power_rows(catalog) + cost_rows(catalog) + training_rows(catalog)
+    rows = power_rows(catalog) + cost_rows(catalog) + training_rows(catalog) + finance_rows(catalog)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -173,8 +173,8 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
                          f"{requested:,} {hint}")
         else:
             notes.append(f"nothing in {scenario.name} is uncertain: the {requested:,} draws are identical {hint}")
-    dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
-    try:
+    try:  # a stage's error names the field; the file is known here
+        dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
         check_results(scenario, dataset)
     except ScenarioError as err:
         raise err.located(str(scenario_or_path) if isinstance(scenario_or_path, str | Path) else None) from None

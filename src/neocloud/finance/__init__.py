@@ -10,16 +10,29 @@ docs/methods/finance.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from neocloud.catalog import Catalog
+from neocloud.errors import ScenarioError
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
-from neocloud.finance.kernels import IRR_REASON_ATTRS
-from neocloud.finance.revenue import default, gpu_cloud, lease, or_default
+from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, lagged, trailing_sum
+from neocloud.finance.revenue import (
+    accelerator_of,
+    contract_term,
+    default,
+    fleet_value,
+    gpu_cloud,
+    lease,
+    or_default,
+    owner_operator,
+    refresh_months,
+    resale_frac,
+)
 from neocloud.finance.statements import OPEX_ITEMS, depreciation, operations, statements, tax_paid
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
@@ -48,6 +61,15 @@ SUMMARY_UNITS = {
     "debt_usd": "USD",
     "equity_usd": "USD",
     "dscr_breach_months": "months",
+    "ebitda_margin": "fraction",
+    "revenue_usd_per_year": "USD/year",
+    "contracted_revenue_usd": "USD",
+    "residual_value_usd": "USD",
+    "payback_years": "years from first revenue",
+    "rent_usd_per_kw_month": "USD/(kW*month)",
+    "opex_non_energy_usd_per_mw_year": "USD/(MW*year)",
+    "debt_capacity_usd": "USD",
+    "debt_requested_usd": "USD",
 }
 INTEGER_KEYS = ("payback_month", "dscr_breach_months")
 MONTHLY_UNITS = {"gpu_hours_sold": "GPU-hours", "leased_kw": "kW", "dscr": "ratio"}
@@ -95,6 +117,102 @@ def levelised(
     }
 
 
+def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Revenue per year (draw,) net of energy passed through, in the twelve months when it peaks, and the
+    EBITDA margin over those months."""
+    net = revenue.total - revenue.pass_through
+    yearly = trailing_sum(net, MONTHS_PER_YEAR)
+    peak = yearly.argmax(axis=1)
+    rows = np.arange(net.shape[0])
+    best = yearly[rows, peak]
+    margin_ebitda = trailing_sum(ebitda, MONTHS_PER_YEAR)[rows, peak]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return best, np.where(best > 0, margin_ebitda / best, np.nan)
+
+
+def check_financeable(scenario: Any, debt: Any, lines: dict[str, np.ndarray]) -> None:
+    """A tranche lent as asked (``size_to_dscr: false``) that leaves the median draw's minimum DSCR below its
+    covenant is unfinanceable: say so with the numbers."""
+    for index, tranche in enumerate(scenario.finance.debt):
+        if tranche.size_to_dscr:
+            continue
+        low = float(np.nanmedian(lines["min_dscr"])) if np.isfinite(lines["min_dscr"]).any() else np.nan
+        covenant = float(np.median(debt.covenant_dscr[index]))
+        if np.isfinite(low) and low < covenant:
+            raise ScenarioError(
+                f"the debt is unfinanceable: its minimum DSCR is {low:.2f} against a covenant of "
+                f"{covenant:.2f} ({float(np.median(lines['dscr_breach_months'])):.0f} months in breach); at "
+                f"its target DSCR of {float(np.median(debt.target_dscr[index])):.2f} the cash flow carries "
+                f"{float(np.median(debt.capacity_usd[index])) / 1e9:.3f} billion USD of this tranche, "
+                f"{float(np.median(debt.requested_usd[index])) / 1e9:.3f} billion asked",
+                field=f"finance.debt.{index}",
+                value=tranche.name,
+                allowed="a smaller share or amount_usd, or size_to_dscr: true",
+            )
+
+
+def revenue_of(scenario: Any, catalog: Catalog, upstream: xr.Dataset, capex: Any, energy: np.ndarray) -> Any:
+    """The revenue of the business model."""
+    model = scenario.finance.business_model
+    if model == "lease":
+        return lease(scenario, catalog, upstream, energy)
+    if model == "owner_operator":
+        return owner_operator(scenario, catalog, upstream, capex.it_spend)
+    return gpu_cloud(scenario, catalog, upstream, capex.it_spend)
+
+
+def refresh_fleet(scenario: Any, catalog: Catalog, capex: Any, revenue: Any) -> tuple[Any, Any, np.ndarray | None]:
+    """A refreshed fleet: each cohort of IT is sold at its resale value ``refresh_after_years`` after it was
+    bought and replaced by one of the same cost, again and again to the horizon. Returns the capex with the
+    replacements in its IT spend, the revenue with the sales, and the cost of the IT retired to date
+    (draw, month); unchanged (and None) without a refresh or in the lease model."""
+    draws, months = capex.it_spend.shape
+    cycle = refresh_months(scenario, draws)
+    if cycle is None or scenario.finance.business_model == "lease":
+        return capex, revenue, None
+    bought = np.cumsum(capex.it_spend, axis=1)
+    retired = np.zeros_like(bought)
+    rounds = 1
+    while np.any(rounds * cycle < months):
+        retired += lagged(bought, rounds * cycle)
+        rounds += 1
+    spend = np.diff(bought + retired, axis=1, prepend=0.0)
+    resale = resale_frac(catalog, accelerator_of(scenario, catalog), cycle / MONTHS_PER_YEAR)
+    proceeds = np.diff(retired, axis=1, prepend=0.0) * resale[:, None] * revenue.retained_frac
+    return (
+        replace(capex, it_spend=spend),
+        replace(revenue, sale_usd=revenue.sale_usd + proceeds),
+        retired,
+    )
+
+
+def size_debt(
+    scenario: Any, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
+    tax_rate: np.ndarray, first_it_spend: np.ndarray,
+) -> Any:
+    """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU
+    loans on its contracted part; both count prepayments as received and their credits as given. GPU loans
+    are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity."""
+    fin = scenario.finance
+    draws, months = upstream.sizes["draw"], upstream.sizes["month"]
+    ebitda = revenue.total - ops.total
+    operating = ebitda - tax_paid(ebitda - deductions, tax_rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
+    contract_end = None
+    if fin.contracts and fin.business_model != "lease":
+        first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
+        contract_end = contract_term(scenario, fin.contracts[0], first, months, np.zeros(draws)).end
+    return debt_schedule(
+        scenario,
+        catalog,
+        {"facility": ops.facility_spend, "it": first_it_spend},
+        operating + revenue.deferred,
+        operating * np.nan_to_num(contracted_share) + revenue.deferred,
+        contract_end,
+    )
+
+
 def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Capex, opex, revenue, debt and equity month by month for every draw, and what they are worth.
 
@@ -109,46 +227,73 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         if "energy_cost_usd" in upstream
         else np.zeros((draws, months))
     )
-    capex = capex_schedule(scenario, catalog, upstream)
-    owns_it = fin.business_model == "gpu_cloud"
-    ops = operations(catalog, upstream, capex, owns_it, energy_cost)
-    revenue = (
-        gpu_cloud(scenario, catalog, upstream) if owns_it else lease(scenario, catalog, upstream, energy_cost)
-    )
+    first_fleet = capex_schedule(scenario, catalog, upstream)
+    owns_it = fin.business_model != "lease"
+    revenue = revenue_of(scenario, catalog, upstream, first_fleet, energy_cost)
+    capex, revenue, retired = refresh_fleet(scenario, catalog, first_fleet, revenue)
+    ops = operations(scenario, catalog, upstream, capex, owns_it, energy_cost, revenue.retained_frac, retired)
     tax_rate = or_default(
         fin.tax_rate, catalog.value("regions", scenario.site.region, "corporate_tax_rate"), draws
     )
     deductions = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)) + depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     ) + capex.power_depreciation
-    ebitda = revenue.total - ops.total
-    sizing_cfads = ebitda - tax_paid(ebitda - deductions, tax_rate)
-    debt = debt_schedule(
-        scenario, catalog, {"facility": ops.facility_spend, "it": ops.it_spend}, sizing_cfads
+    debt = size_debt(
+        scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it
     )
-    lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws))
+    cycle = refresh_months(scenario, draws)
+    owned = ops.it_spend * (
+        1.0 if cycle is None else np.arange(months)[None, :] > (months - 1.0 - cycle)[:, None]
+    )
+    residual = (
+        fleet_value(catalog, accelerator_of(scenario, catalog), owned, np.full(draws, months - 1.0))
+        * revenue.retained_frac[:, -1]
+    )
+    lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
+    check_financeable(scenario, debt, lines)
+    revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
+    it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
 
     # steady state: the campus-wide annual opex at full build (the last twelve months of the horizon)
-    campus_ops = operations(catalog, upstream, capex, True, energy_cost)
+    campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost)
     steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
+    by_draw = {
+        "capex_usd": capex.total_usd,
+        "capex_it_usd": capex.it_usd,
+        "capex_facility_usd": capex.facility_usd,
+        "capex_land_usd": capex.land_usd,
+        "capex_power_usd": capex.power_usd,
+        "capex_mechanical_electrical_usd": capex.mechanical_electrical_usd,
+        "capex_shell_usd": capex.shell_usd,
+        "opex_usd_per_year": cost["opex"],
+        "annualised_capex_usd_per_year": cost["annualised"],
+        "cost_usd_per_gpu_hour": cost["cost_per_hour"],
+        "ebitda_margin": margin,
+        "revenue_usd_per_year": revenue_per_year,
+        "contracted_revenue_usd": revenue.contract_value_usd,
+        "residual_value_usd": residual,
+        "rent_usd_per_kw_month": np.where(revenue.rent.sum(axis=1) > 0, rent_rate, np.nan),
+        "opex_non_energy_usd_per_mw_year": (cost["opex"] - steady["energy"])
+        / np.where(it_mw > 0, it_mw, np.nan),
+        "debt_capacity_usd": debt.capacity_usd.sum(axis=0) if debt.names else np.zeros(draws),
+        "debt_requested_usd": debt.requested_usd.sum(axis=0) if debt.names else np.zeros(draws),
+        "tax_rate": tax_rate,
+        "discount_rate": np.broadcast_to(np.asarray(fin.discount_rate, dtype=float), (draws,)),
+    }
+    return to_dataset(fin, by_draw, lines, cost, debt, revenue)
 
-    def by_draw(values: np.ndarray) -> xr.DataArray:
-        return xr.DataArray(np.asarray(values, dtype=float), dims="draw")
 
+def to_dataset(
+    fin: Any, by_draw: dict[str, np.ndarray], lines: dict[str, np.ndarray], cost: dict[str, Any], debt: Any,
+    revenue: Any,
+) -> xr.Dataset:
+    """The finance stage's Dataset: results (draw,), monthly lines (draw, month), the cost breakdown, the
+    tranches and the contracts, with units and summary flags."""
     out = xr.Dataset(
-        {
-            "capex_usd": by_draw(capex.total_usd),
-            "capex_it_usd": by_draw(capex.it_usd),
-            "capex_facility_usd": by_draw(capex.facility_usd),
-            "capex_land_usd": by_draw(capex.land_usd),
-            "capex_power_usd": by_draw(capex.power_usd),
-            "capex_mechanical_electrical_usd": by_draw(capex.mechanical_electrical_usd),
-            "capex_shell_usd": by_draw(capex.shell_usd),
-            "opex_usd_per_year": by_draw(cost["opex"]),
-            "annualised_capex_usd_per_year": by_draw(cost["annualised"]),
-            "cost_usd_per_gpu_hour": by_draw(cost["cost_per_hour"]),
-        }
+        {name: xr.DataArray(np.asarray(values, dtype=float), dims="draw") for name, values in by_draw.items()}
     )
     for name, values in lines.items():
         values = np.asarray(values)
@@ -167,8 +312,7 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     out["cost_breakdown_usd_per_gpu_hour"] = xr.DataArray(
         cost["breakdown"], dims=("draw", "cost_component"), attrs={"units": "USD/GPU-hour"}
     )
-    out["tax_rate"] = by_draw(tax_rate).assign_attrs(units="fraction")
-    out["discount_rate"] = by_draw(np.broadcast_to(np.asarray(fin.discount_rate, dtype=float), (draws,)))
+    out["tax_rate"].attrs["units"] = "fraction"
     out["discount_rate"].attrs["units"] = "fraction/year"
     if debt.names:
         out = out.assign_coords(tranche=debt.names)
@@ -180,6 +324,10 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
             ("tranche_rate_per_year", debt.rate_per_year, "fraction/year"),
             ("tranche_conversion_month", debt.conversion_month, "months from start"),
             ("tranche_maturity_month", debt.maturity_month, "months from start"),
+            ("tranche_covenant_dscr", debt.covenant_dscr, "ratio"),
+            ("tranche_target_dscr", debt.target_dscr, "ratio"),
+            ("tranche_requested_usd", debt.requested_usd, "USD"),
+            ("tranche_capacity_usd", debt.capacity_usd, "USD"),
         ):
             out[name] = xr.DataArray(values.T, dims=("draw", "tranche"), attrs={"units": unit})
     if revenue.contract_price_usd_per_gpu_hour.shape[0]:
@@ -191,10 +339,12 @@ def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         )
     if fin.valuation_usd is not None:
         valuation = np.asarray(fin.valuation_usd, dtype=float)
-        out["valuation_usd"] = by_draw(valuation).assign_attrs(units="USD")
+        out["valuation_usd"] = xr.DataArray(valuation, dims="draw", attrs={"units": "USD"})
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(
                 lines["enterprise_value_usd"] > 0, lines["enterprise_value_usd"] / valuation, np.nan
             )
-        out["enterprise_value_to_valuation"] = by_draw(ratio).assign_attrs(summary=1, units="ratio")
+        out["enterprise_value_to_valuation"] = xr.DataArray(
+            ratio, dims="draw", attrs={"summary": 1, "units": "ratio"}
+        )
     return out

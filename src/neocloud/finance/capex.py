@@ -23,7 +23,7 @@ class Capex:
     """Capital cost totals (draw,) and monthly spend (draw, month), in USD."""
 
     it_usd: np.ndarray
-    facility_usd: np.ndarray  # building, fit-out, soft costs and land
+    facility_usd: np.ndarray  # building, fit-out, soft costs and land (owned)
     land_usd: np.ndarray
     power_usd: np.ndarray  # on-site generation and storage (owned; hired temporary fleets carry none)
     it_spend: np.ndarray
@@ -34,6 +34,7 @@ class Capex:
     power_life_years: np.ndarray  # (draw,) capex-weighted mean life of the on-site plant
     mechanical_electrical_usd: np.ndarray  # (draw,) facility power and cooling plant, before soft costs
     shell_usd: np.ndarray  # (draw,) building shell and site works, before soft costs
+    land_value_usd: np.ndarray  # (draw,) the site's value, owned or leased (ground rent is a share of it)
 
     @property
     def total_usd(self) -> np.ndarray:
@@ -78,20 +79,31 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
         if scenario.site.land_acres is not None
         else upstream["facility_peak_power_mw"].values * float(cost["land_acres_per_mw"])
     )
-    land = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
+    land_value = acres * catalog.value("regions", scenario.site.region, "land_usd_per_acre")
+    fin = scenario.finance
+    colocated = fin.colocation is not None and fin.business_model != "lease"
+    # a leased site pays ground rent instead; a colocated tenant owns neither land nor building
+    land = land_value * (fin.land == "owned") * (not colocated)
+    if colocated:
+        fitout_owned = np.asarray(fin.colocation.tenant_fitout_frac, dtype=float)
+    elif fin.business_model == "lease":
+        fitout_owned = 1.0 - np.asarray(fin.lease.tenant_fitout_frac, dtype=float)
+    else:
+        fitout_owned = 1.0
     power = sum((plant_capex_usd(item) for item in plant_items(scenario, catalog, draws)), np.zeros(draws))
     facility = (
-        building * (1 + float(cost["soft_cost_frac"]))
-        + upstream["racks"].values * float(cost["fitout_usd_per_rack"])
+        building * (1 + float(cost["soft_cost_frac"])) * (not colocated)
+        + upstream["racks"].values * float(cost["fitout_usd_per_rack"]) * fitout_owned
         + land
     )
     return {
         "it": np.asarray(it, dtype=float),
         "facility": np.asarray(facility, dtype=float),
         "land": np.asarray(land, dtype=float),
+        "land_value": np.asarray(land_value, dtype=float),
         "power": np.asarray(power, dtype=float),
-        "mechanical_electrical": np.asarray(mechanical_electrical, dtype=float),
-        "shell": np.asarray(shell, dtype=float),
+        "mechanical_electrical": np.asarray(mechanical_electrical * (not colocated), dtype=float),
+        "shell": np.asarray(shell * (not colocated), dtype=float),
     }
 
 
@@ -190,4 +202,5 @@ def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Cap
         power_life_years=plant["life_years"],
         mechanical_electrical_usd=totals["mechanical_electrical"],
         shell_usd=totals["shell"],
+        land_value_usd=totals["land_value"],
     )

@@ -40,6 +40,10 @@ class Debt:
     conversion_month: np.ndarray  # (tranche, draw) first month of repayment
     maturity_month: np.ndarray  # (tranche, draw) month after the last payment
     covenant_dscr: np.ndarray  # (tranche, draw)
+    requested_usd: np.ndarray  # (tranche, draw) the amount asked for, before the DSCR cap
+    capacity_usd: np.ndarray  # (tranche, draw) the most the cash flow carries at the target DSCR
+    target_dscr: np.ndarray  # (tranche, draw)
+    asset_class: tuple[str, ...] = ()  # per tranche: the depreciation class its capitalised interest joins
 
     @property
     def service(self) -> np.ndarray:
@@ -47,126 +51,185 @@ class Debt:
         return (self.interest + self.principal).sum(axis=0)
 
 
+FLOWS = ("draw", "fees", "capitalised_interest", "interest", "principal", "balance")
+TERMS = (
+    "amount_usd",
+    "rate_per_year",
+    "conversion_month",
+    "maturity_month",
+    "covenant_dscr",
+    "requested_usd",
+    "capacity_usd",
+    "target_dscr",
+)
+
+
 def no_debt(draws: int, months: int) -> Debt:
     """The capital structure without debt."""
-    flows = np.zeros((0, draws, months))
-    terms = np.zeros((0, draws))
-    return Debt([], flows, flows, flows, flows, flows, flows, terms, terms, terms, terms, terms)
+    flows = {key: np.zeros((0, draws, months)) for key in FLOWS}
+    terms = {key: np.zeros((0, draws)) for key in TERMS}
+    return Debt([], **flows, **terms)
 
 
-def tranche_rate(tranche: Any, catalog: Catalog, draws: int) -> np.ndarray:
-    """Interest rate per year of a tranche: its own, else the base rate plus the spread of its kind."""
-    fallback = default(catalog, "base_rate_per_year") + default(catalog, SPREADS[tranche.kind])
+def credit_of(tranche: Any, contracts: list[Any]) -> str:
+    """The offtaker credit a GPU loan is priced on: its own, else the first contract's."""
+    if tranche.credit is not None:
+        return str(tranche.credit)
+    return str(contracts[0].credit) if contracts else "investment_grade"
+
+
+def tranche_rate(tranche: Any, catalog: Catalog, draws: int, contracts: list[Any] | None = None) -> np.ndarray:
+    """Interest rate per year of a tranche: its own, else the base rate plus the spread of its kind (for a
+    GPU loan, of its offtaker's credit)."""
+    spread = SPREADS[tranche.kind]
+    if tranche.kind == "gpu" and credit_of(tranche, contracts or []) == "non_investment_grade":
+        spread = "gpu_loan_spread_non_ig_per_year"
+    fallback = default(catalog, "base_rate_per_year") + default(catalog, spread)
     return or_default(tranche.rate_per_year, fallback, draws)
 
 
+def tenor_months(
+    tranche: Any, catalog: Catalog, conversion: np.ndarray, contract_end: np.ndarray | None, field: str
+) -> np.ndarray:
+    """Months from conversion to maturity: the tranche's tenor; by default a GPU loan amortises by the end
+    of its contract (at least a year), other kinds over the catalog's tenor."""
+    draws = conversion.shape[0]
+    if tranche.tenor_years is None and tranche.kind == "gpu" and contract_end is not None:
+        tenor = np.maximum(np.round(contract_end - conversion), MONTHS_PER_YEAR)
+    else:
+        tenor = np.round(
+            or_default(tranche.tenor_years, default(catalog, TENORS[tranche.kind]), draws) * MONTHS_PER_YEAR
+        )
+    if np.any(tenor < 1):
+        raise ScenarioError(
+            "a tranche must run at least one month",
+            field=f"{field}.tenor_years",
+            value=float(np.min(tenor)) / MONTHS_PER_YEAR,
+            allowed="1/12 year or more",
+        )
+    return tenor
+
+
 def debt_schedule(
-    scenario: Any, catalog: Catalog, spend: dict[str, np.ndarray], sizing_cfads: np.ndarray
+    scenario: Any,
+    catalog: Catalog,
+    spend: dict[str, np.ndarray],
+    sizing_cfads: np.ndarray,
+    contracted_cfads: np.ndarray | None = None,
+    contract_end: np.ndarray | None = None,
 ) -> Debt:
-    """Draws, fees, interest (capitalised, then paid), principal and balance of every tranche.
+    """Draws, fees, interest (capitalised, then paid), principal and balance of every tranche, sized jointly.
+
+    Tranches are senior in the order listed. Each one's cash flow for debt service is the CFADS over its
+    target DSCR less the service of the tranches before it; a tranche sized to its DSCR lends no more than
+    that carries (sculpted: the present value of it over the repayment months; level: the annuity of its
+    smallest month), so total service never exceeds CFADS over the target.
 
     Parameters
     ----------
     spend : the owner's capex (draw, month) in USD by class: ``facility`` (with land and power) and ``it``.
-    sizing_cfads : cash flow available for debt service (draw, month) that sculpted tranches follow and are
-        sized on (revenue less opex less tax without the interest shield).
+    sizing_cfads : cash flow available for debt service (draw, month) that construction tranches follow and
+        are sized on (revenue less opex less tax without the interest shield).
+    contracted_cfads : the part of it earned under contracts, which GPU-backed loans are sized on.
+    contract_end : (draw,) end month of the first contract, where GPU loans amortise by default.
     """
     draws, months = sizing_cfads.shape
     tranches = scenario.finance.debt
     if not tranches:
         return no_debt(draws, months)
-    month = np.arange(months)[None, :].astype(float)
-    positive_cfads = np.maximum(sizing_cfads, 0.0)
-    out: dict[str, list[np.ndarray]] = {
-        key: []
-        for key in (
-            "draw",
-            "fees",
-            "capitalised_interest",
-            "interest",
-            "principal",
-            "balance",
-            "amount_usd",
-            "rate_per_year",
-            "conversion_month",
-            "maturity_month",
-            "covenant_dscr",
-        )
-    }
+    contracted = sizing_cfads if contracted_cfads is None else contracted_cfads
+    senior = np.zeros((draws, months))
+    out: dict[str, list[np.ndarray]] = {key: [] for key in FLOWS + TERMS}
+    classes = []
     for index, tranche in enumerate(tranches):
-        field = f"finance.debt.{index}"
+        cfads = contracted if tranche.kind == "gpu" else sizing_cfads
+        flows = one_tranche(scenario, catalog, index, tranche, spend, cfads, senior, contract_end)
+        senior = senior + flows["interest"] + flows["principal"]
+        for key in FLOWS + TERMS:
+            out[key].append(flows[key])
         financed = tranche.finances or DEFAULT_FINANCES[tranche.kind]
-        base = spend["facility"] + spend["it"] if financed == "all" else spend[financed]
-        base_total = base.sum(axis=1)
-        weights = base / np.where(base_total > 0, base_total, 1.0)[:, None]
-        rate = tranche_rate(tranche, catalog, draws)
-        monthly = rate / MONTHS_PER_YEAR
-        log_growth = np.log1p(monthly)[:, None]
-        tenor = np.round(
-            or_default(tranche.tenor_years, default(catalog, TENORS[tranche.kind]), draws) * MONTHS_PER_YEAR
-        )
-        if np.any(tenor < 1):
-            raise ScenarioError(
-                "a tranche must run at least one month",
-                field=f"{field}.tenor_years",
-                value=float(np.min(tenor)) / MONTHS_PER_YEAR,
-                allowed="1/12 year or more",
-            )
-        conversion = last_month(base > 0) + 1  # first month of repayment
-        maturity = conversion + tenor
-        repaying = (month >= conversion[:, None]) & (month < maturity[:, None])
-        since = month - conversion[:, None]  # months since conversion (negative while drawing)
-        # a unit of draws, compounded to conversion: the balance at conversion per dollar lent
-        growth_to_conversion = (weights * np.exp(log_growth * (conversion[:, None] - month))).sum(axis=1)
-        if tranche.share is not None:
-            amount = np.asarray(tranche.share, dtype=float) * base_total
-        elif tranche.amount_usd is not None:
-            amount = np.broadcast_to(np.asarray(tranche.amount_usd, dtype=float), (draws,)) * (base_total > 0)
-        else:
-            amount = base_total.copy()
-        if tranche.amortisation == "sculpted":
-            target = or_default(tranche.target_dscr, default(catalog, "target_dscr"), draws)
-            pv_cfads = (positive_cfads * repaying * np.exp(-log_growth * (since + 1))).sum(axis=1)
-            amount = np.minimum(amount, pv_cfads / target / np.maximum(growth_to_conversion, 1e-12))
-        drawn = amount[:, None] * weights
-        balance_at_conversion = amount * growth_to_conversion
-        # drawdown: balance at the end of month m = sum_{j<=m} D(j) (1+i)^(m-j+1)
-        discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
-        drawing = month < conversion[:, None]
-        build_balance = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
-        previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, :-1]], axis=1)
-        capitalised = np.where(drawing, build_balance - previous_build - drawn, 0.0)
-        # repayment: level annuity, or a constant share of CFADS with the same present value
-        level = pmt(monthly, tenor, balance_at_conversion)[:, None] * repaying
-        payment = level
-        if tranche.amortisation == "sculpted":
-            weight = positive_cfads * repaying
-            pv_weight = (weight * np.exp(-log_growth * (since + 1))).sum(axis=1)
-            share_of_cfads = balance_at_conversion / np.where(pv_weight > 0, pv_weight, 1.0)
-            payment = np.where((pv_weight > 0)[:, None], weight * share_of_cfads[:, None], level)
-        repaid = np.cumsum(payment * np.exp(-log_growth * (since + 1)), axis=1)
-        balance = np.where(
-            repaying, np.exp(log_growth * (since + 1)) * (balance_at_conversion[:, None] - repaid), 0.0
-        )
-        balance = np.where(month >= maturity[:, None], 0.0, np.maximum(balance, 0.0))
-        balance = np.where(drawing, build_balance, balance)
-        opening = np.concatenate([np.zeros((draws, 1)), balance[:, :-1]], axis=1)
-        interest = np.where(repaying, opening * monthly[:, None], 0.0)
-        principal = np.where(repaying, opening - balance, 0.0)
-        out["draw"].append(drawn)
-        out["fees"].append(
-            drawn * or_default(tranche.upfront_fee_frac, default(catalog, "upfront_fee_frac"), draws)[:, None]
-        )
-        out["capitalised_interest"].append(capitalised)
-        out["interest"].append(interest)
-        out["principal"].append(principal)
-        out["balance"].append(balance)
-        out["amount_usd"].append(amount)
-        out["rate_per_year"].append(rate)
-        out["conversion_month"].append(conversion)
-        out["maturity_month"].append(maturity)
-        out["covenant_dscr"].append(
-            or_default(tranche.covenant_dscr, default(catalog, "covenant_dscr"), draws)
-        )
+        classes.append("it" if financed == "it" else "facility")
     stacked = {key: np.stack(values) for key, values in out.items()}
-    return Debt(names=[tranche.name for tranche in tranches], **stacked)
+    return Debt(names=[tranche.name for tranche in tranches], asset_class=tuple(classes), **stacked)
+
+
+def one_tranche(
+    scenario: Any,
+    catalog: Catalog,
+    index: int,
+    tranche: Any,
+    spend: dict[str, np.ndarray],
+    cfads: np.ndarray,
+    senior_service: np.ndarray,
+    contract_end: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """One tranche's flows (draw, month) and terms (draw,), given the service of the tranches senior to it."""
+    draws, months = cfads.shape
+    field = f"finance.debt.{index}"
+    month = np.arange(months)[None, :].astype(float)
+    financed = tranche.finances or DEFAULT_FINANCES[tranche.kind]
+    base = spend["facility"] + spend["it"] if financed == "all" else spend[financed]
+    base_total = base.sum(axis=1)
+    weights = base / np.where(base_total > 0, base_total, 1.0)[:, None]
+    rate = tranche_rate(tranche, catalog, draws, scenario.finance.contracts)
+    monthly = rate / MONTHS_PER_YEAR
+    log_growth = np.log1p(monthly)[:, None]
+    conversion = last_month(base > 0) + 1  # first month of repayment
+    tenor = tenor_months(tranche, catalog, conversion, contract_end, field)
+    maturity = conversion + tenor
+    repaying = (month >= conversion[:, None]) & (month < maturity[:, None])
+    since = month - conversion[:, None]  # months since conversion (negative while drawing)
+    # a unit of draws, compounded to conversion: the balance at conversion per dollar lent
+    growth_to_conversion = (weights * np.exp(log_growth * (conversion[:, None] - month))).sum(axis=1)
+    if tranche.share is not None:
+        requested = np.asarray(tranche.share, dtype=float) * base_total
+    elif tranche.amount_usd is not None:
+        requested = np.broadcast_to(np.asarray(tranche.amount_usd, dtype=float), (draws,)) * (base_total > 0)
+    else:
+        requested = base_total.copy()
+    target_name = "gpu_loan_target_dscr" if tranche.kind == "gpu" else "target_dscr"
+    target = or_default(tranche.target_dscr, default(catalog, target_name), draws)
+    available = np.maximum(cfads / target[:, None] - senior_service, 0.0) * repaying
+    discount = np.exp(-log_growth * (since + 1))
+    pv_available = (available * discount).sum(axis=1)
+    annuity = np.where(repaying.any(axis=1), np.where(repaying, available, np.inf).min(axis=1), 0.0)
+    level_pv = annuity / np.maximum(pmt(monthly, tenor, 1.0), 1e-300)
+    capacity = np.where(tranche.amortisation == "sculpted", pv_available, level_pv)
+    capacity = capacity / np.maximum(growth_to_conversion, 1e-12)
+    amount = np.minimum(requested, capacity) if tranche.size_to_dscr else requested
+    drawn = amount[:, None] * weights
+    balance_at_conversion = amount * growth_to_conversion
+    # drawdown: balance at the end of month m = sum_{j<=m} D(j) (1+i)^(m-j+1)
+    discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
+    drawing = month < conversion[:, None]
+    build_balance = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
+    previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, :-1]], axis=1)
+    capitalised = np.where(drawing, build_balance - previous_build - drawn, 0.0)
+    # repayment: level annuity, or payments in proportion to the cash available with the same present value
+    payment = pmt(monthly, tenor, balance_at_conversion)[:, None] * repaying
+    if tranche.amortisation == "sculpted":
+        share_of_available = balance_at_conversion / np.where(pv_available > 0, pv_available, 1.0)
+        payment = np.where((pv_available > 0)[:, None], available * share_of_available[:, None], payment)
+    repaid = np.cumsum(payment * discount, axis=1)
+    balance = np.where(repaying, np.exp(log_growth * (since + 1)) * (balance_at_conversion[:, None] - repaid), 0.0)
+    balance = np.where(month >= maturity[:, None], 0.0, np.maximum(balance, 0.0))
+    balance = np.where(drawing, build_balance, balance)
+    opening = np.concatenate([np.zeros((draws, 1)), balance[:, :-1]], axis=1)
+    fee = or_default(tranche.upfront_fee_frac, default(catalog, "upfront_fee_frac"), draws)
+    covenant_name = "gpu_loan_covenant_dscr" if tranche.kind == "gpu" else "covenant_dscr"
+    return {
+        "draw": drawn,
+        "fees": drawn * fee[:, None],
+        "capitalised_interest": capitalised,
+        "interest": np.where(repaying, opening * monthly[:, None], 0.0),
+        "principal": np.where(repaying, opening - balance, 0.0),
+        "balance": balance,
+        "amount_usd": amount,
+        "rate_per_year": rate,
+        "conversion_month": conversion,
+        "maturity_month": maturity,
+        "covenant_dscr": or_default(tranche.covenant_dscr, default(catalog, covenant_name), draws),
+        "requested_usd": requested,
+        "capacity_usd": capacity,
+        "target_dscr": target,
+    }

@@ -72,14 +72,19 @@ def pmt(
         return present_value * np.where(small, 1.0 / periods, annuity)
 
 
+IRR_BLOCK_DRAWS = 1024  # rows solved together: their flows and discount factors stay in cache
+
+
 def irr(
     cash_flows: np.ndarray, tolerance: float = 1e-13, iterations: int = 100
 ) -> tuple[np.ndarray, np.ndarray]:
     """Internal rate of return per period of every row of ``cash_flows`` (draw, period), solved at once.
 
-    Safeguarded Newton iteration on ``t = log(1 + r)`` inside a bracket where the NPV changes sign
-    (bisection whenever a Newton step leaves the bracket). The bracket runs from the lowest rate whose
-    discounting stays finite (at most -99% per period) to 1000% per period.
+    The NPV of every row is first evaluated on a fixed grid of rates (one matrix product); the sign change
+    nearest a zero rate brackets the root, and safeguarded Newton iteration on ``t = log(1 + r)`` polishes
+    it from the false-position point of that bracket (bisection whenever a step leaves it). The grid runs
+    from the lowest rate whose discounting stays finite (at most -99% per period) to 1000% per period. Rows
+    are solved in blocks of ``IRR_BLOCK_DRAWS``.
 
     Returns
     -------
@@ -88,40 +93,47 @@ def irr(
         no_root_in_range, not_converged.
     """
     flows = np.atleast_2d(np.asarray(cash_flows, dtype=float))
+    rate = np.empty(flows.shape[0])
+    reason = np.empty(flows.shape[0], dtype=np.int8)
+    for start in range(0, flows.shape[0], IRR_BLOCK_DRAWS):
+        rows = slice(start, start + IRR_BLOCK_DRAWS)
+        rate[rows], reason[rows] = _irr_block(flows[rows], tolerance, iterations)
+    return rate, reason
+
+
+def _rate_grid(periods: int) -> np.ndarray:
+    """Values of ``t = log(1 + r)`` on which every row's NPV is evaluated to bracket its IRR: dense near
+    zero, out to the edges of the search."""
+    low = max(np.log(0.01), -_LARGEST_DISCOUNT_EXPONENT / max(periods - 1, 1))
+    high = np.log(11.0)
+    return np.unique(np.concatenate([-np.geomspace(-low, 1e-5, 48), [0.0], np.geomspace(1e-5, high, 48)]))
+
+
+def _irr_block(flows: np.ndarray, tolerance: float, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """The IRR and its reason code for one block of rows (see ``irr``)."""
     draws, periods = flows.shape
     period = np.arange(periods, dtype=float)
     weighted = flows * period[None, :]
     sign_change = (flows.min(axis=1) < 0) & (flows.max(axis=1) > 0)
-    low_t = np.full(draws, max(np.log(0.01), -_LARGEST_DISCOUNT_EXPONENT / max(periods - 1, 1)))
-    high_t = np.full(draws, np.log(11.0))
+    grid = _rate_grid(periods)
+    values = flows @ np.exp(-period[:, None] * grid[None, :])  # NPV of every row at every grid rate
+    change = np.sign(values[:, :-1]) * np.sign(values[:, 1:]) <= 0
+    distance = np.where(change, np.minimum(np.abs(grid[:-1]), np.abs(grid[1:]))[None, :], np.inf)
+    pick = distance.argmin(axis=1)
+    every = np.arange(draws)
+    bracketed = sign_change & np.isfinite(distance[every, pick])
+    low_t, high_t = grid[pick], grid[pick + 1]
+    f_low, f_high = values[every, pick], values[every, pick + 1]
+    rising = f_high > f_low  # orientation of the bracket, so the sign of f says which side the root lies
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(f_high != f_low, low_t - f_low * (high_t - low_t) / (f_high - f_low), low_t)
+    t = np.where(np.isfinite(t), np.clip(t, low_t, high_t), 0.5 * (low_t + high_t))
+    t = np.where(f_low == 0, low_t, np.where(f_high == 0, high_t, t))
 
     def value(t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         factors = np.exp(-t[:, None] * period[None, :])
         return (np.einsum("ij,ij->i", flows[rows], factors), -np.einsum("ij,ij->i", weighted[rows], factors))
 
-    everything = np.arange(draws)
-    f_low, _ = value(low_t, everything)
-    f_high, _ = value(high_t, everything)
-    bracketed = sign_change & (np.sign(f_low) * np.sign(f_high) <= 0)
-    # flows that change sign more than once can have NPVs of one sign at both ends: search a grid between
-    # them (only those rows) and keep the sign change nearest a zero rate
-    unbracketed = np.nonzero(sign_change & ~bracketed)[0]
-    if unbracketed.size:
-        grid = np.unique(
-            np.concatenate([-np.geomspace(-low_t[0], 1e-5, 24), [0.0], np.geomspace(1e-5, high_t[0], 24)])
-        )
-        values = np.stack([value(np.full(unbracketed.size, point), unbracketed)[0] for point in grid], axis=1)
-        change = np.sign(values[:, :-1]) * np.sign(values[:, 1:]) <= 0
-        distance = np.where(change, np.minimum(np.abs(grid[:-1]), np.abs(grid[1:]))[None, :], np.inf)
-        pick = distance.argmin(axis=1)
-        found = np.isfinite(distance[np.arange(unbracketed.size), pick])
-        rows = unbracketed[found]
-        low_t[rows], high_t[rows] = grid[pick[found]], grid[pick[found] + 1]
-        f_low[rows] = values[found, pick[found]]
-        f_high[rows] = values[found, pick[found] + 1]
-        bracketed[rows] = True
-    rising = f_high > f_low  # orientation of the bracket, so the sign of f says which side the root lies
-    t = np.clip(np.zeros(draws), low_t, high_t)
     done = ~bracketed
     converged = np.zeros(draws, dtype=bool)
     for _ in range(iterations):
@@ -146,8 +158,7 @@ def irr(
         IRR_NO_SIGN_CHANGE,
         np.where(~bracketed, IRR_NO_ROOT_IN_RANGE, np.where(converged, IRR_FOUND, IRR_NOT_CONVERGED)),
     ).astype(np.int8)
-    rate = np.where(reason == IRR_FOUND, np.expm1(t), np.nan)
-    return rate, reason
+    return np.where(reason == IRR_FOUND, np.expm1(t), np.nan), reason
 
 
 def solve_increasing(

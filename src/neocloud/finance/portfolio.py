@@ -15,12 +15,15 @@ from neocloud.units import MONTHS_PER_YEAR
 
 SUMMED = (
     "revenue_usd",
+    "revenue_pass_through_usd",
+    "revenue_contracted_usd",
     "opex_usd",
     "ebitda_usd",
     "capex_spend_usd",
     "cfads_usd",
     "debt_draw_usd",
     "debt_service_usd",
+    "interest_usd",
     "debt_balance_usd",
     "equity_in_usd",
     "equity_flow_usd",
@@ -31,6 +34,32 @@ SUMMED = (
 
 def _month_index(date: np.datetime64) -> int:
     return int(np.datetime64(date, "M").astype(int))
+
+
+def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` where the denominator is positive, NaN elsewhere."""
+    positive = denominator > 0
+    return np.where(positive, numerator / np.where(positive, denominator, 1.0), np.nan)
+
+
+def company_figures(
+    totals: dict[str, np.ndarray], annual_cost: np.ndarray, gpu_hours: np.ndarray
+) -> dict[str, tuple[np.ndarray, str]]:
+    """Blended figures of the company (draw,) with their units: revenue per year and EBITDA margin in the
+    twelve months when revenue net of energy passed through peaks, cost per GPU-hour over all the GPU-hours
+    the campuses deliver, revenue contracted, and the highest debt outstanding."""
+    net_revenue = trailing_sum(totals["revenue_usd"] - totals["revenue_pass_through_usd"], MONTHS_PER_YEAR)
+    peak = net_revenue.argmax(axis=1)
+    rows = np.arange(net_revenue.shape[0])
+    peak_revenue = net_revenue[rows, peak]
+    peak_ebitda = trailing_sum(totals["ebitda_usd"], MONTHS_PER_YEAR)[rows, peak]
+    return {
+        "revenue_usd_per_year": (peak_revenue, "USD/year"),
+        "ebitda_margin": (ratio(peak_ebitda, peak_revenue), "fraction"),
+        "cost_usd_per_gpu_hour": (ratio(annual_cost, gpu_hours), "USD/GPU-hour"),
+        "contracted_revenue_usd": (totals["revenue_contracted_usd"].sum(axis=1), "USD"),
+        "debt_peak_usd": (totals["debt_balance_usd"].max(axis=1), "USD"),
+    }
 
 
 def roll_up(
@@ -52,7 +81,10 @@ def roll_up(
     xr.Dataset
         Monthly sums (draw, month) on the company calendar (coordinate ``date``) and results (draw,):
         ``npv_usd``, ``project_irr``, ``equity_irr``, ``enterprise_value_usd``, ``funding_usd``,
-        ``debt_usd``, ``equity_usd``, ``min_dscr``, ``run_rate_ebitda_usd_per_year``, and with a valuation
+        ``debt_usd``, ``equity_usd``, ``min_dscr``, ``run_rate_ebitda_usd_per_year``,
+        ``revenue_usd_per_year`` and ``ebitda_margin`` (the twelve months when revenue net of energy passed
+        through peaks), ``cost_usd_per_gpu_hour`` (the campuses' annualised capex and opex over all the
+        GPU-hours they deliver), ``contracted_revenue_usd``, ``debt_peak_usd``, and with a valuation
         ``valuation_usd``, ``valuation_to_npv``, ``valuation_to_ebitda`` and ``implied_discount_rate`` (the
         rate per year at which the company's NPV equals the valuation).
     """
@@ -69,6 +101,8 @@ def roll_up(
     equity_terminal = np.zeros((draws, months))
     capex_weight = np.zeros(draws)
     weighted_rate = np.zeros(draws)
+    annual_cost = np.zeros(draws)
+    gpu_hours = np.zeros(draws)
     for first, data in zip(firsts, datasets, strict=True):
         offset = first - start
         span = slice(offset, offset + data.sizes["month"])
@@ -78,6 +112,11 @@ def roll_up(
         equity_terminal[:, last] += (
             data["terminal_value_usd"].values[:, -1] - data["debt_balance_usd"].values[:, -1]
         )
+        cost = np.asarray(data["annualised_capex_usd_per_year"].values + data["opex_usd_per_year"].values)
+        per_hour = np.asarray(data["cost_usd_per_gpu_hour"].values, dtype=float)
+        usable = np.isfinite(per_hour) & (per_hour > 0)
+        annual_cost += np.where(usable, cost, 0.0)
+        gpu_hours += np.where(usable, cost / np.where(usable, per_hour, 1.0), 0.0)
         weight = np.asarray(data["capex_usd"].values, dtype=float)
         capex_weight += weight
         weighted_rate += weight * np.asarray(data["discount_rate"].values, dtype=float)
@@ -114,6 +153,7 @@ def roll_up(
             "ratio",
         ),
         "run_rate_ebitda_usd_per_year": (run_rate, "USD/year"),
+        **company_figures(totals, annual_cost, gpu_hours),
         "company_discount_rate": (rate, "fraction/year"),
     }
     if valuation_usd is not None:

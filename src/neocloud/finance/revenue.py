@@ -3,7 +3,7 @@ contracts and on demand."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,12 +24,17 @@ class Revenue:
 
     total: np.ndarray
     contract: np.ndarray  # committed GPU-cloud contracts
-    spot: np.ndarray  # on-demand GPU-hours
+    spot: np.ndarray  # on-demand GPU-hours (an owner-operator's: what renting them would have cost)
     rent: np.ndarray  # lease rent
     pass_through: np.ndarray  # energy reimbursed by a tenant
     gpu_hours_sold: np.ndarray  # GPU-hours billed (contracts and on demand), or used by the tenant
     kw_months: np.ndarray  # kW of critical IT let (lease), or online (GPU cloud), per month
     contract_price_usd_per_gpu_hour: np.ndarray  # (contract, draw) price in the first month of each term
+    contracted: np.ndarray  # revenue under a contract or a lease term (what GPU-backed lenders count)
+    deferred: np.ndarray  # cash received less revenue recognised: prepayments in, their credits out
+    retained_frac: np.ndarray  # share of the fleet still owned (contracts whose GPUs are sold at expiry)
+    sale_usd: np.ndarray  # proceeds of GPUs sold at a contract's expiry
+    contract_value_usd: np.ndarray  # (draw,) revenue contracted over the contracts' or lease's terms
 
 
 def default(catalog: Catalog, name: str) -> float:
@@ -55,80 +60,218 @@ def escalation(rate_per_year: np.ndarray, months_since: np.ndarray, stepped: boo
     return np.exp(np.log1p(rate_per_year)[:, None] * years)
 
 
-def gpu_cloud(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Revenue:
-    """Contracts take their share of the accelerators online, in order, for their term, and are billed at
-    least their take-or-pay share of the reserved hours; the rest sells on demand at the utilisation and an
-    on-demand price that changes each year from the first month online."""
+def resale_frac(catalog: Catalog, accelerator: str, age_years: np.ndarray) -> np.ndarray:
+    """Resale value over the purchase price after ``age_years`` of service (catalog ``residual_values``):
+    falling linearly to ``first_year_frac`` over the first year, then by ``decline_per_year`` a year, never
+    below ``floor_frac`` nor above 1."""
+    row = catalog.row("residual_values", accelerator)
+    first, decline, floor = (float(row[name]) for name in ("first_year_frac", "decline_per_year", "floor_frac"))
+    age = np.maximum(np.asarray(age_years, dtype=float), 0.0)
+    curve = np.where(age < 1.0, 1.0 - (1.0 - first) * age, first * (1.0 - decline) ** (age - 1.0))
+    return np.clip(curve, floor, 1.0)
+
+
+def fleet_value(catalog: Catalog, accelerator: str, it_spend: np.ndarray, at_month: np.ndarray) -> np.ndarray:
+    """Resale value (draw,) at ``at_month`` (draw,) of the IT bought by then (``it_spend`` (draw, month))."""
+    month = np.arange(it_spend.shape[1])[None, :]
+    age = (np.asarray(at_month, dtype=float)[:, None] - month) / MONTHS_PER_YEAR
+    bought = month <= np.asarray(at_month, dtype=float)[:, None]
+    return (it_spend * bought * resale_frac(catalog, accelerator, age)).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One contract's term on the month axis: start and end months (draw,) and the months it is active."""
+
+    start: np.ndarray
+    end: np.ndarray
+    active: np.ndarray  # (draw, month)
+
+
+def contract_term(scenario: Any, contract: Any, first: np.ndarray, months: int, offset: np.ndarray) -> Term:
+    """The months a contract runs: from its start (or the first month online) for its term, shifted by
+    ``offset`` months (a re-contracted second term)."""
+    draws = first.shape[0]
+    start = (
+        first
+        if contract.start is None
+        else np.full(draws, float(months_between(scenario.start, contract.start)))
+    ) + offset
+    end = start + np.asarray(contract.term_months, dtype=float)
+    month = np.arange(months)[None, :]
+    return Term(start, end, (month >= start[:, None]) & (month < end[:, None]))
+
+
+def prepayment(
+    contract: Any, catalog: Catalog, term: Term, value: np.ndarray, months: int
+) -> np.ndarray:
+    """Cash received less revenue recognised (draw, month): the prepayment at the start of the term, then
+    credited evenly against the bills from the credit start to the end of the term."""
+    frac = np.asarray(contract.prepayment_frac, dtype=float)
+    out = np.zeros((term.start.shape[0], months))
+    if not np.any(frac > 0):
+        return out
+    credit_start = or_default(
+        contract.prepayment_credit_start_years, default(catalog, "prepayment_credit_start_years"), 1
+    )[0] * MONTHS_PER_YEAR
+    month = np.arange(months)[None, :]
+    first_credit = term.start + np.minimum(credit_start, term.end - term.start - 1.0)
+    crediting = (month >= first_credit[:, None]) & (month < term.end[:, None])
+    received = frac * value
+    out -= crediting * (received / np.maximum(term.end - first_credit, 1.0))[:, None]
+    rows = np.nonzero((term.start >= 0) & (term.start < months))[0]
+    out[rows, term.start[rows].astype(np.int64)] += received[rows]
+    return out
+
+
+def refresh_months(scenario: Any, draws: int) -> np.ndarray | None:
+    """Months after which each cohort of GPUs is replaced (draw,), or None when the fleet is not refreshed."""
+    after = scenario.finance.refresh_after_years
+    if after is None:
+        return None
+    return np.maximum(np.broadcast_to(np.asarray(after, dtype=float), (draws,)) * MONTHS_PER_YEAR, 1.0)
+
+
+def price_change(scenario: Any, catalog: Catalog, draws: int) -> np.ndarray:
+    """Yearly change of the on-demand price (draw,): the scenario's, else the catalog's for its accelerator."""
+    row = catalog.row("gpu_rental_prices", accelerator_of(scenario, catalog), field="finance.price_usd_per_gpu_hour")
+    return or_default(scenario.finance.price_change_per_year, float(row["price_change_per_year"]), draws)
+
+
+def spot_price_path(scenario: Any, catalog: Catalog, first: np.ndarray, months: int) -> np.ndarray:
+    """On-demand price (draw, month): from the first month online it changes each year by the catalog's (or
+    the scenario's) rate; a refreshed fleet starts again from the launch price at each refresh."""
     fin = scenario.finance
-    online = np.asarray(upstream["accelerators_online"].values, dtype=float)
+    draws = first.shape[0]
+    row = catalog.row("gpu_rental_prices", accelerator_of(scenario, catalog), field="finance.price_usd_per_gpu_hour")
+    spot_price = or_default(fin.price_usd_per_gpu_hour, float(row["price_usd_per_gpu_hour"]), draws)
+    change = price_change(scenario, catalog, draws)
+    age = np.arange(months)[None, :] - first[:, None]
+    cycle = refresh_months(scenario, draws)
+    if cycle is not None:
+        age = np.where(age > 0, np.mod(age, cycle[:, None]), age)
+    return spot_price[:, None] * escalation(change, age, stepped=False)
+
+
+def one_contract(
+    scenario: Any, catalog: Catalog, index: int, online: np.ndarray, taken: np.ndarray, it_spend: np.ndarray
+) -> dict[str, Any]:
+    """One contract's revenue, reserved and billed GPU-hours, prepayment cash and GPU sales (draw, month),
+    given the share of the fleet that earlier contracts hold in each month (``taken``)."""
+    fin, contract = scenario.finance, scenario.finance.contracts[index]
     draws, months = online.shape
     month = np.arange(months)[None, :]
     first = first_month(online > 0)
     utilisation = or_default(fin.utilisation, 0.8, draws)
-    accelerator = accelerator_of(scenario, catalog)
-    row = catalog.row("gpu_rental_prices", accelerator, field="finance.price_usd_per_gpu_hour")
-    spot_price = or_default(fin.price_usd_per_gpu_hour, float(row["price_usd_per_gpu_hour"]), draws)
-    change = or_default(fin.price_change_per_year, float(row["price_change_per_year"]), draws)
-    spot_path = spot_price[:, None] * escalation(change, month - first[:, None], stepped=False)
+    term = contract_term(scenario, contract, first, months, np.zeros(draws))
+    again = contract_term(scenario, contract, first, months, term.end - term.start)
+    renewed = again.active if contract.at_expiry == "recontract" else np.zeros_like(again.active)
+    asked = np.broadcast_to(np.asarray(contract.share, dtype=float), (draws,))[:, None]
+    share = np.minimum(asked, np.maximum(1.0 - taken, 0.0)) * (term.active | renewed)
+    billed_rate = share * online * HOURS_PER_MONTH * np.maximum(
+        np.asarray(contract.take_or_pay_frac, dtype=float), utilisation
+    )[:, None]
+    growth = escalation(np.asarray(contract.escalator_per_year, dtype=float), month - term.start[:, None], True)
+    price = contract_price(contract, f"finance.contracts.{index}", billed_rate * term.active, growth, term)
+    value = (billed_rate * term.active * growth).sum(axis=1) * price
+    value += np.maximum(term.end - months, 0.0) * (billed_rate * growth)[:, -1] * price * (term.end > months)
+    # a second term at the price the market has fallen (or risen) to over the first
+    change = price_change(scenario, catalog, draws)
+    renewal_price = price * np.exp(np.log1p(change) * (term.end - term.start) / MONTHS_PER_YEAR)
+    revenue = billed_rate * (term.active * price[:, None] * growth + renewed * renewal_price[:, None])
+    sold = np.zeros((draws, months))
+    sale = np.zeros((draws, months))
+    if contract.at_expiry == "sell":
+        last = np.clip(term.end - 1, 0, months - 1).astype(np.int64)
+        held = np.take_along_axis(np.minimum(asked, 1.0 - taken), last[:, None], 1)
+        sold = (month >= term.end[:, None]) * np.maximum(held, 0.0)
+        at = np.where(term.end < months, term.end, np.nan)
+        proceeds = sold[:, -1] * fleet_value(
+            catalog, accelerator_of(scenario, catalog), it_spend, np.nan_to_num(at, nan=-1.0)
+        )
+        rows = np.nonzero(np.isfinite(at))[0]
+        sale[rows, at[rows].astype(np.int64)] += proceeds[rows]
+    return {
+        "share": share,
+        "revenue": revenue,
+        "reserved": share * online,
+        "billed": billed_rate,
+        "price": price,
+        "value": value,
+        "deferred": prepayment(contract, catalog, term, value, months),
+        "sold": sold,
+        "sale": sale,
+    }
 
-    taken = np.zeros(draws)
-    reserved_total = np.zeros((draws, months))
-    contract_revenue = np.zeros((draws, months))
-    billed_total = np.zeros((draws, months))
-    prices = []
-    for index, contract in enumerate(fin.contracts):
-        field = f"finance.contracts.{index}"
-        share = np.minimum(np.asarray(contract.share, dtype=float), np.maximum(1.0 - taken, 0.0))
-        taken = taken + share
-        start = (
-            first
-            if contract.start is None
-            else np.full(draws, float(months_between(scenario.start, contract.start)))
-        )
-        term = np.asarray(contract.term_months, dtype=float)
-        active = (month >= start[:, None]) & (month < (start + term)[:, None])
-        reserved = share[:, None] * online * active
-        billed = (
-            reserved
-            * HOURS_PER_MONTH
-            * np.maximum(np.asarray(contract.take_or_pay_frac, dtype=float), utilisation)[:, None]
-        )
-        growth = escalation(
-            np.asarray(contract.escalator_per_year, dtype=float), month - start[:, None], True
-        )
-        if contract.price_usd_per_gpu_hour is not None:
-            price = np.asarray(contract.price_usd_per_gpu_hour, dtype=float)
-        else:
-            # the value buys the whole term's reserved hours; months past the horizon bill as the last
-            beyond = np.maximum(start + term - months, 0.0)
-            hours = (billed * growth).sum(axis=1) + beyond * (billed * growth)[:, -1]
-            if np.any(hours <= 0):
-                raise ScenarioError(
-                    "the contract reserves no GPU-hours in its term, so its value has no price",
-                    field=f"{field}.value_usd",
-                    value=float(np.asarray(contract.value_usd).flat[0]),
-                    allowed="a term that overlaps months with accelerators online",
-                )
-            price = np.asarray(contract.value_usd, dtype=float) / hours
-        price = np.broadcast_to(price, (draws,))
-        prices.append(price)
-        contract_revenue += billed * price[:, None] * growth
-        reserved_total += reserved
-        billed_total += billed
-    spot_hours = np.maximum(online - reserved_total, 0.0) * HOURS_PER_MONTH * utilisation[:, None]
-    spot = spot_hours * spot_path
+
+def gpu_cloud(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
+    """Contracts take their share of the accelerators online, in order, for their term (a later contract can
+    take the share an earlier one has left), and are billed at least their take-or-pay share of the reserved
+    hours; at expiry their GPUs go to spot, a second term at the price the market has fallen to, or are sold
+    at their resale value. The rest sells on demand at the utilisation and an on-demand price that changes
+    each year from the first month online (or from the last refresh of the fleet)."""
+    fin = scenario.finance
+    online = np.asarray(upstream["accelerators_online"].values, dtype=float)
+    draws, months = online.shape
+    first = first_month(online > 0)
+    utilisation = or_default(fin.utilisation, 0.8, draws)
     zeros = np.zeros((draws, months))
-    it_kw = np.asarray(upstream["it_power_online_mw"].values, dtype=float) * KW_PER_MW
+    totals = {key: zeros.copy() for key in ("revenue", "reserved", "billed", "deferred", "sold", "sale")}
+    taken, value_total, prices = zeros.copy(), np.zeros(draws), []
+    for index in range(len(fin.contracts)):
+        flows = one_contract(scenario, catalog, index, online, taken, it_spend)
+        taken = taken + flows["share"]
+        for key in totals:
+            totals[key] += flows[key]
+        value_total += flows["value"]
+        prices.append(flows["price"])
+    retained = np.maximum(1.0 - totals["sold"], 0.0)
+    spot_hours = np.maximum(online * retained - totals["reserved"], 0.0) * HOURS_PER_MONTH * utilisation[:, None]
+    spot = spot_hours * spot_price_path(scenario, catalog, first, months)
+    contract_revenue = totals["revenue"]
     return Revenue(
         total=contract_revenue + spot,
         contract=contract_revenue,
         spot=spot,
         rent=zeros,
         pass_through=zeros,
-        gpu_hours_sold=billed_total + spot_hours,
-        kw_months=it_kw,
+        gpu_hours_sold=totals["billed"] + spot_hours,
+        kw_months=np.asarray(upstream["it_power_online_mw"].values, dtype=float) * KW_PER_MW * retained,
         contract_price_usd_per_gpu_hour=np.array(prices).reshape(len(prices), draws),
+        contracted=contract_revenue,
+        deferred=totals["deferred"],
+        retained_frac=retained,
+        sale_usd=totals["sale"],
+        contract_value_usd=value_total,
     )
+
+
+def contract_price(contract: Any, field: str, billed: np.ndarray, growth: np.ndarray, term: Term) -> np.ndarray:
+    """Price per GPU-hour (draw,) in the first year of a contract: its own, or its value over the GPU-hours
+    billed in the term (months past the horizon bill as the last)."""
+    draws, months = billed.shape
+    if contract.price_usd_per_gpu_hour is not None:
+        return np.broadcast_to(np.asarray(contract.price_usd_per_gpu_hour, dtype=float), (draws,)).copy()
+    beyond = np.maximum(term.end - months, 0.0)
+    hours = (billed * growth).sum(axis=1) + beyond * (billed * growth)[:, -1]
+    if np.any(hours <= 0):
+        raise ScenarioError(
+            "the contract reserves no GPU-hours in its term, so its value has no price",
+            field=f"{field}.value_usd",
+            value=float(np.asarray(contract.value_usd).flat[0]),
+            allowed="a term that overlaps months with accelerators online",
+        )
+    return np.broadcast_to(np.asarray(contract.value_usd, dtype=float) / hours, (draws,)).copy()
+
+
+def owner_operator(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
+    """An in-house cluster: the GPU-hours it uses valued at what renting them would cost (the on-demand
+    path, as spot), or no revenue at all when it is counted at cost."""
+    imputed = gpu_cloud(scenario, catalog, upstream, it_spend)
+    if scenario.finance.owner_value == "rent":
+        return imputed
+    zeros = np.zeros_like(imputed.total)
+    return replace(imputed, total=zeros, spot=zeros)
 
 
 def lease(scenario: Any, catalog: Catalog, upstream: xr.Dataset, energy_cost: np.ndarray) -> Revenue:
@@ -157,6 +300,7 @@ def lease(scenario: Any, catalog: Catalog, upstream: xr.Dataset, energy_cost: np
         month >= start[:, None], np.where(month < (start + term)[:, None], 1.0, renewal[:, None]), 0.0
     )
     kw_months = ramped * let
+    in_term = (month >= start[:, None]) & (month < (start + term)[:, None])
     rent = kw_months * rate[:, None] * escalation(escalator, month - start[:, None], stepped=True)
     pass_through = energy_cost if terms.power_pass_through else np.zeros_like(energy_cost)
     utilisation = or_default(scenario.finance.utilisation, 0.8, draws)
@@ -171,4 +315,9 @@ def lease(scenario: Any, catalog: Catalog, upstream: xr.Dataset, energy_cost: np
         gpu_hours_sold=gpu_hours * utilisation[:, None],
         kw_months=kw_months,
         contract_price_usd_per_gpu_hour=np.zeros((0, draws)),
+        contracted=rent * in_term,
+        deferred=zeros,
+        retained_frac=np.ones((draws, months)),
+        sale_usd=zeros,
+        contract_value_usd=(rent * in_term).sum(axis=1) + np.maximum(start + term - months, 0.0) * rent[:, -1],
     )

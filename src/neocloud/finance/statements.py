@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from neocloud.catalog import Catalog
-from neocloud.finance.capex import Capex
+from neocloud.finance.capex import Capex, scatter_add
 from neocloud.finance.debt import Debt
 from neocloud.finance.kernels import (
     annual_rate,
+    first_month,
     irr,
     lagged,
     monthly_rate,
@@ -20,10 +21,20 @@ from neocloud.finance.kernels import (
     solve_increasing,
     trailing_sum,
 )
-from neocloud.finance.revenue import Revenue
+from neocloud.finance.revenue import KW_PER_MW, Revenue, default, escalation, or_default
 from neocloud.units import MONTHS_PER_YEAR
 
-OPEX_ITEMS = ("energy", "it_maintenance", "facility_maintenance", "staff", "insurance_and_property_tax")
+OPEX_ITEMS = (
+    "energy",
+    "it_maintenance",
+    "facility_maintenance",
+    "staff",
+    "insurance",
+    "property_tax",
+    "network",
+    "ground_rent",
+    "colocation_rent",
+)
 
 
 @dataclass(frozen=True)
@@ -40,42 +51,102 @@ class Operations:
         return sum(self.items.values())
 
 
+def opex_rate(catalog: Catalog, region: str, column: str, fallback: str) -> float:
+    """A region's opex rate (catalog ``opex_rates``), else the general one in ``cost_items``."""
+    table = catalog.table("opex_rates")
+    if region in table.index:
+        return float(table.loc[region, column])
+    return float(catalog.table("cost_items").loc[fallback, "value"])
+
+
 def operations(
-    catalog: Catalog, upstream: Any, capex: Capex, owns_it: bool, energy_cost: np.ndarray
+    scenario: Any,
+    catalog: Catalog,
+    upstream: Any,
+    capex: Capex,
+    owns_it: bool,
+    energy_cost: np.ndarray,
+    retained: np.ndarray | None = None,
+    retired: np.ndarray | None = None,
 ) -> Operations:
-    """Monthly opex of the owner: energy; IT maintenance on the IT online (GPU cloud only); facility
-    maintenance and staff on the IT MW online; insurance and property tax on the capex spent to date."""
+    """Monthly opex of the owner by cost class.
+
+    Energy (scaled to the share of the fleet still owned); IT support on the IT owned once its included
+    support has run out (GPU cloud only); facility maintenance, staff and network on the IT MW online;
+    insurance on the capex spent to date; property tax on the net book value of the facility and, where
+    the region taxes them, of the servers; ground rent on a leased site.
+    """
     cost = catalog.table("cost_items")["value"]
-    accelerators = np.asarray(upstream["accelerators"].values, dtype=float)
+    fin, region = scenario.finance, scenario.site.region
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
-    online_share = (
-        np.asarray(upstream["accelerators_online"].values, dtype=float)
-        / np.maximum(accelerators, 1e-12)[:, None]
-    )
     it_mw_online = np.asarray(upstream["it_power_online_mw"].values, dtype=float)
     mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
+    kept = np.ones_like(energy_cost) if retained is None else retained
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
-    owned_to_date = np.cumsum(it_spend + capex.facility_spend, axis=1)
+    # the cost of the IT owned: bought to date, less cohorts retired by a refresh
+    it_bought = np.cumsum(it_spend, axis=1) - (0.0 if retired is None or not owns_it else retired)
+    owned_to_date = np.cumsum(capex.facility_spend, axis=1) + it_bought * kept
+    included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
+    # support is paid on IT older than the support its price includes
+    it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
+    it_book = np.cumsum(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)), axis=1)
+    facility_placed = np.cumsum(capex.facility_in_service, axis=1)
+    facility_book = facility_placed - np.cumsum(
+        depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)), axis=1
+    )
+    site_held = np.cumsum(capex.facility_spend, axis=1) > 0
     per_month = 1.0 / MONTHS_PER_YEAR
+    rate = {
+        name: opex_rate(catalog, region, name, fallback)
+        for name, fallback in (
+            ("property_tax_real_frac_per_year", "property_tax_frac_per_year"),
+            ("property_tax_servers_frac_per_year", "property_tax_servers_frac_per_year"),
+            ("insurance_frac_per_year", "insurance_frac_per_year"),
+            ("staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year"),
+        )
+    }
     items = {
-        "energy": energy_cost,
-        "it_maintenance": (
-            capex.it_usd[:, None]
-            * online_share
-            * float(cost["it_maintenance_frac_per_year"])
-            * per_month
-            * owns_it
-        ),
+        "energy": energy_cost * kept,
+        "it_maintenance": it_out_of_support
+        * kept
+        * float(cost["it_maintenance_frac_per_year"])
+        * per_month,
         "facility_maintenance": (capex.facility_usd - capex.land_usd)[:, None]
         * mw_share
         * float(cost["facility_maintenance_frac_per_year"])
         * per_month,
-        "staff": it_mw_online * float(cost["staff_usd_per_mw_it_year"]) * per_month,
-        "insurance_and_property_tax": owned_to_date
-        * (float(cost["insurance_frac_per_year"]) + float(cost["property_tax_frac_per_year"]))
+        "staff": it_mw_online * rate["staff_usd_per_mw_it_year"] * per_month,
+        "insurance": owned_to_date * rate["insurance_frac_per_year"] * per_month,
+        "property_tax": (
+            facility_book * rate["property_tax_real_frac_per_year"]
+            + np.maximum(it_book, 0.0) * kept * rate["property_tax_servers_frac_per_year"]
+        )
+        * per_month,
+        "network": it_mw_online * kept * float(cost["network_transit_usd_per_mw_it_year"]) * per_month,
+        "ground_rent": site_held
+        * (capex.land_value_usd * (fin.land == "leased") * float(cost["ground_lease_frac_per_year"]))[:, None]
         * per_month,
     }
+    items["colocation_rent"] = colocation_rent(scenario, catalog, it_mw_online)
     return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend)
+
+
+def colocation_rent(scenario: Any, catalog: Catalog, it_mw_online: np.ndarray) -> np.ndarray:
+    """Rent (draw, month) a colocated owner pays per kW of critical IT online, escalated in annual steps
+    from the first month online."""
+    fin = scenario.finance
+    if fin.colocation is None or fin.business_model == "lease":
+        return np.zeros_like(it_mw_online)
+    draws, months = it_mw_online.shape
+    rate = or_default(
+        fin.colocation.rate_usd_per_kw_month, default(catalog, "lease_rate_usd_per_kw_month"), draws
+    )
+    escalator = or_default(
+        fin.colocation.escalator_per_year, default(catalog, "lease_escalator_per_year"), draws
+    )
+    first = first_month(it_mw_online > 0)
+    growth = escalation(escalator, np.arange(months)[None, :] - first[:, None], stepped=True)
+    return it_mw_online * KW_PER_MW * rate[:, None] * growth
 
 
 def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
@@ -107,19 +178,23 @@ class Valuation:
     tax_rate: np.ndarray
     multiple: np.ndarray
     discount_monthly: np.ndarray
+    floor: np.ndarray  # (draw,) the least the assets fetch at the horizon: the IT's resale value
+    other_cash: np.ndarray  # cash outside EBITDA and capex: prepayments less their credits, asset sales
 
     def project_flows(self, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unlevered after-tax cash flow (draw, month) without and with the terminal value."""
-        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex
+        """Unlevered after-tax cash flow (draw, month) without and with the terminal value: the larger of the
+        exit multiple on the last year's EBITDA and the resale value of the IT."""
+        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex + self.other_cash
         terminal = np.zeros_like(flows)
-        terminal[:, -1] = self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0)
+        terminal[:, -1] = np.maximum(
+            self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0), self.floor
+        )
         return flows, flows + terminal
 
     def npv_at_price(self, price: np.ndarray) -> np.ndarray:
         """Project NPV (draw,) when the volume sells at a uniform price (draw,)."""
         _, flows = self.project_flows(self.fixed_ebitda + price[:, None] * self.volume)
         return npv(self.discount_monthly, flows)
-
 
     def block(self, rows: slice) -> Valuation:
         """The same valuation for the draws ``rows`` only."""
@@ -137,8 +212,8 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     for start in range(0, draws, BLOCK_DRAWS):
         rows = slice(start, start + BLOCK_DRAWS)
         part = valuation.block(rows)
-        # a millionth of a cent per unit is far below any price quoted
-        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-8)
+        # solved to near machine precision, so a draw's price is the same alone or among others
+        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-12)
         covered = part.npv_at_price(np.zeros(high[rows].size)) >= 0
         price[rows] = np.where(covered, 0.0, found)
     return price
@@ -162,6 +237,42 @@ def payback(flows: np.ndarray) -> np.ndarray:
     return np.where(last_negative >= months - 1, np.nan, last_negative + 1.0)
 
 
+def debt_deductions(debt: Debt, fin: Any, months: int) -> np.ndarray:
+    """Tax deductions (draw, month) from financing costs that are not interest paid: interest capitalised
+    during construction joins the basis of the asset class it financed, placed in service at conversion and
+    depreciated over that class's life; upfront fees are amortised over the tranche's tenor."""
+    out = np.zeros((debt.draw.shape[1], months))
+    lives = {"it": fin.it_life_years, "facility": fin.facility_life_years}
+    for index, asset_class in enumerate(debt.asset_class):
+        placed = np.zeros_like(out)
+        scatter_add(placed, debt.conversion_month[index], debt.capitalised_interest[index].sum(axis=1))
+        out += depreciation(placed, np.asarray(lives[asset_class], dtype=float))
+        tenor_years = (debt.maturity_month[index] - debt.conversion_month[index]) / MONTHS_PER_YEAR
+        out += depreciation(debt.fees[index], np.maximum(tenor_years, 1.0 / MONTHS_PER_YEAR))
+    return out
+
+
+def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Distributions withheld while the trailing DSCR is below the covenant, released in the first month it is
+    back above (or at the horizon), and the equity that cures a shortfall of cash for debt service.
+
+    Returns distributions, equity injected and cash trapped (each (draw, month), USD).
+    """
+    months = before_equity.shape[1]
+    surplus = np.maximum(before_equity, 0.0)
+    trapped_month = np.isfinite(cover) & (cover < covenant[:, None])
+    trapped_month[:, -1] = False  # everything is released at the horizon
+    trapped = np.where(trapped_month, surplus, 0.0)
+    cumulative = np.cumsum(trapped, axis=1)
+    free = np.where(~trapped_month, np.arange(months)[None, :], -1)
+    last_free = np.maximum.accumulate(free, axis=1)
+    released_to_date = np.where(
+        last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
+    )
+    released = np.diff(released_to_date, axis=1, prepend=0.0)
+    return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
+
+
 def statements(
     revenue: Revenue,
     ops: Operations,
@@ -170,19 +281,21 @@ def statements(
     fin: Any,
     tax_rate: np.ndarray,
     multiple: np.ndarray,
+    residual_usd: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
-    draws = revenue.total.shape[0]
+    draws, months = revenue.total.shape
     opex = ops.total
     ebitda = revenue.total - opex
     owned_capex = ops.it_spend + ops.facility_spend
-    it_in_service = ops.it_spend
-    depreciation_it = depreciation(it_in_service, np.asarray(fin.it_life_years, dtype=float))
+    depreciation_it = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float))
     depreciation_facility = depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
     deductions = depreciation_it + depreciation_facility + capex.power_depreciation
     discount = monthly_rate(np.asarray(fin.discount_rate, dtype=float))
+    other_cash = revenue.deferred + revenue.sale_usd
+    other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
     valuation = Valuation(
         fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
         volume=revenue.gpu_hours_sold,
@@ -191,6 +304,8 @@ def statements(
         tax_rate=tax_rate,
         multiple=multiple,
         discount_monthly=discount,
+        floor=residual_usd,
+        other_cash=other_cash,
     )
     project_flow, project_flow_terminal = valuation.project_flows(ebitda)
     terminal = project_flow_terminal - project_flow
@@ -200,54 +315,38 @@ def statements(
     principal = debt.principal.sum(axis=0)
     drawn = debt.draw.sum(axis=0)
     balance = debt.balance.sum(axis=0)
-    tax = tax_paid(ebitda - deductions - interest - fees, tax_rate)
-    cfads = ebitda - tax
+    financing_deductions = debt_deductions(debt, fin, months)
+    tax = tax_paid(ebitda - deductions - interest - financing_deductions, tax_rate)
+    cfads = ebitda - tax + revenue.deferred
     service = interest + principal
-    before_equity = cfads - owned_capex + drawn - fees - interest - principal
-    equity_in = np.maximum(-before_equity, 0.0)
-    distributions = np.maximum(before_equity, 0.0)
+    cover = dscr(cfads, service)
+    covenant = debt.covenant_dscr.max(axis=0) if debt.covenant_dscr.size else np.full(draws, np.nan)
+    before_equity = cfads - owned_capex + revenue.sale_usd + drawn - fees - interest - principal
+    distributions, equity_in, trapped = cash_trap(before_equity, cover, covenant)
     equity_flow = distributions - equity_in
     equity_flow_terminal = equity_flow.copy()
-    equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1]
+    equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
 
-    cover = dscr(cfads, service)
     has_debt = (service > 0).any(axis=1)
     min_dscr = np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan)
-    covenant = debt.covenant_dscr.max(axis=0) if debt.covenant_dscr.size else np.full(draws, np.nan)
     breaches = np.where(has_debt, ((cover < covenant[:, None]) & np.isfinite(cover)).sum(axis=1), 0)
-
+    operating = service > 0
     project_irr, project_reason = irr(project_flow_terminal)
     equity_irr, equity_reason = irr(equity_flow_terminal)
     npv_usd = npv(discount, project_flow_terminal)
-    pv_capex = npv(discount, owned_capex)
-    gpu_volume = revenue.gpu_hours_sold
-    kw_valuation = Valuation(
-        fixed_ebitda=valuation.fixed_ebitda,
-        volume=revenue.kw_months,
-        deductions=deductions,
-        capex=owned_capex,
-        tax_rate=tax_rate,
-        multiple=multiple,
-        discount_monthly=discount,
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reference_gpu = (revenue.total - revenue.pass_through).sum(axis=1) / gpu_volume.sum(axis=1)
-        reference_kw = (revenue.total - revenue.pass_through).sum(axis=1) / revenue.kw_months.sum(axis=1)
-    reference_gpu = np.where(np.isfinite(reference_gpu) & (reference_gpu > 0), reference_gpu, 1.0)
-    reference_kw = np.where(np.isfinite(reference_kw) & (reference_kw > 0), reference_kw, 100.0)
-    has_gpu_hours = gpu_volume.sum(axis=1) > 0
-    has_kw = revenue.kw_months.sum(axis=1) > 0
-    equity_raised = equity_in.sum(axis=1)
-    debt_raised = drawn.sum(axis=1)
-    return {
+    lines = {
         "revenue_usd": revenue.total,
         "revenue_contract_usd": revenue.contract,
         "revenue_spot_usd": revenue.spot,
         "revenue_rent_usd": revenue.rent,
         "revenue_pass_through_usd": revenue.pass_through,
+        "revenue_contracted_usd": revenue.contracted,
+        "prepayment_net_usd": revenue.deferred,
+        "asset_sale_usd": revenue.sale_usd,
         "gpu_hours_sold": revenue.gpu_hours_sold,
         "leased_kw": revenue.kw_months,
         "opex_usd": opex,
+        **{f"opex_{name}_usd": values for name, values in ops.items.items()},
         "ebitda_usd": ebitda,
         "capex_spend_usd": owned_capex,
         "capex_it_spend_usd": ops.it_spend,
@@ -255,6 +354,7 @@ def statements(
         "depreciation_it_usd": depreciation_it,
         "depreciation_facility_usd": depreciation_facility,
         "depreciation_power_usd": capex.power_depreciation,
+        "financing_deductions_usd": financing_deductions,
         "tax_usd": tax,
         "cfads_usd": cfads,
         "debt_draw_usd": drawn,
@@ -265,13 +365,21 @@ def statements(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
+        "equity_cure_usd": np.where(operating, equity_in, 0.0),
+        "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
         "cash_flow_operating_usd": cfads,
-        "cash_flow_investing_usd": -owned_capex,
+        "cash_flow_investing_usd": revenue.sale_usd - owned_capex,
         "cash_flow_financing_usd": drawn - fees - interest - principal + equity_in - distributions,
-        "sources_usd": drawn + equity_in + np.maximum(cfads, 0.0),
-        "uses_usd": owned_capex + fees + interest + principal + distributions + np.maximum(-cfads, 0.0),
+        "sources_usd": drawn + equity_in + np.maximum(cfads, 0.0) + revenue.sale_usd,
+        "uses_usd": owned_capex
+        + fees
+        + interest
+        + principal
+        + distributions
+        + (np.maximum(before_equity, 0.0) - distributions)  # into (or out of) the trapped-cash reserve
+        + np.maximum(-cfads, 0.0),
         "project_cash_flow_usd": project_flow,
         "terminal_value_usd": terminal,
         "dscr": cover,
@@ -282,13 +390,44 @@ def statements(
         "equity_irr_reason": equity_reason,
         "min_dscr": min_dscr,
         "dscr_breach_months": breaches.astype(float),
-        "payback_month": payback(project_flow),
+    }
+    lines.update(results(revenue, valuation, lines, owned_capex, drawn, equity_in))
+    return lines
+
+
+def results(
+    revenue: Revenue,
+    valuation: Valuation,
+    lines: dict[str, np.ndarray],
+    owned_capex: np.ndarray,
+    drawn: np.ndarray,
+    equity_in: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Payback, break-even prices, enterprise value and funding (draw,)."""
+    kw_valuation = replace(valuation, volume=revenue.kw_months)
+    gpu_volume = revenue.gpu_hours_sold
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference_gpu = (revenue.total - revenue.pass_through).sum(axis=1) / gpu_volume.sum(axis=1)
+        reference_kw = (revenue.total - revenue.pass_through).sum(axis=1) / revenue.kw_months.sum(axis=1)
+    reference_gpu = np.where(np.isfinite(reference_gpu) & (reference_gpu > 0), reference_gpu, 1.0)
+    reference_kw = np.where(np.isfinite(reference_kw) & (reference_kw > 0), reference_kw, 100.0)
+    has_gpu_hours = gpu_volume.sum(axis=1) > 0
+    has_kw = revenue.kw_months.sum(axis=1) > 0
+    equity_raised = equity_in.sum(axis=1)
+    debt_raised = drawn.sum(axis=1)
+    first_revenue = first_month(revenue.total > 0)
+    paid_back = payback(lines["project_cash_flow_usd"])
+    return {
+        "payback_month": paid_back,
+        "payback_years": np.where(
+            paid_back >= first_revenue, (paid_back - first_revenue) / MONTHS_PER_YEAR, np.nan
+        ),
         "breakeven_usd_per_gpu_hour": np.where(has_gpu_hours, break_even(valuation, reference_gpu), np.nan),
         "breakeven_usd_per_kw_month": np.where(has_kw, break_even(kw_valuation, reference_kw), np.nan),
-        "enterprise_value_usd": npv_usd + pv_capex,
+        "enterprise_value_usd": lines["npv_usd"] + npv(valuation.discount_monthly, owned_capex),
         "funding_usd": debt_raised + equity_raised,
         "debt_usd": debt_raised,
         "equity_usd": equity_raised,
         "project_capex_usd": owned_capex.sum(axis=1),
-        "debt_interest_capitalised_usd": debt.capitalised_interest.sum(axis=(0, 2)),
+        "debt_interest_capitalised_usd": lines["capitalised_interest_usd"].sum(axis=1),
     }

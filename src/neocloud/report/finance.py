@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from neocloud.catalog import load_catalog
 from neocloud.report import document
 
 WATERFALL = (
@@ -130,6 +131,48 @@ def cost_per_gpu_hour(dataset: Any) -> str:
     return document.figure_html(figure)
 
 
+def contracted_and_merchant(dataset: Any) -> str:
+    """Revenue by calendar year: under contract (or lease term), the spot or merchant tail, and energy passed
+    through; with opex per MW of IT by cost class in the last year next to a public benchmark."""
+    if "revenue_contracted_usd" not in dataset:
+        return ""
+    years = dataset["date"].values.astype("datetime64[Y]").astype(int) + 1970
+    labels = np.unique(years)
+    by_year = (years[:, None] == labels[None, :]).astype(float)
+    contracted = _median(dataset, "revenue_contracted_usd") @ by_year
+    passed = _median(dataset, "revenue_pass_through_usd") @ by_year
+    merchant = _median(dataset, "revenue_usd") @ by_year - contracted - passed
+    rows = "".join(
+        f"<tr><td>{year}</td><td>{_billions(a)}</td><td>{_billions(b)}</td><td>{_billions(c)}</td></tr>"
+        for year, a, b, c in zip(labels, contracted, merchant, passed, strict=True)
+        if a or b or c
+    )
+    it_mw = float(np.median(dataset["it_power_mw"].values)) if "it_power_mw" in dataset else 0.0
+    classes = [name for name in dataset.data_vars if name.startswith("opex_") and name.endswith("_usd")]
+    opex = ""
+    benchmark = load_catalog().value("finance_defaults", "opex_non_energy_benchmark_usd_per_mw_year")
+    if it_mw > 0 and classes:
+        last = {name: float(_median(dataset, name)[-12:].sum()) / it_mw for name in classes if name != "opex_usd"}
+        non_energy = sum(value for name, value in last.items() if name != "opex_energy_usd")
+        lines = "".join(
+            f"<tr><td>{html.escape(name[5:-4].replace('_', ' '))}</td><td>{value / 1e3:,.0f}</td></tr>"
+            for name, value in last.items()
+            if value
+        )
+        opex = (
+            "<h3>Opex per MW of IT, last year of the horizon (USD thousand per MW-year)</h3>"
+            f"<table><tr><th>Class</th><th></th></tr>{lines}"
+            f"<tr><td>all but energy</td><td>{non_energy / 1e3:,.0f}</td></tr>"
+            f"<tr><td>public benchmark, all but energy (IREN's 85% margin)</td>"
+            f"<td>{benchmark / 1e3:,.0f}</td></tr></table>"
+        )
+    return (
+        "<h3>Revenue by year: contracted, spot or merchant, energy passed through (USD billion)</h3>"
+        "<table><tr><th>Year</th><th>Contracted</th><th>Spot or merchant</th><th>Pass-through</th></tr>"
+        f"{rows}</table>{opex}"
+    )
+
+
 def section(results: Any) -> str | None:
     """Sources and uses, the cash-flow waterfall by year, debt and DSCR, and the cost per GPU-hour."""
     dataset = results.dataset
@@ -138,6 +181,7 @@ def section(results: Any) -> str | None:
     model = html.escape(str(results.scenario.finance.business_model).replace("_", " "))
     return (
         f"<section id='finance'><h2>Finance</h2><p>Business model: {model}.</p>"
-        f"{sources_and_uses(dataset)}{waterfall_by_year(dataset)}{debt_and_cover(dataset)}"
+        f"{sources_and_uses(dataset)}{contracted_and_merchant(dataset)}{waterfall_by_year(dataset)}"
+        f"{debt_and_cover(dataset)}"
         f"{cost_per_gpu_hour(dataset)}</section>"
     )

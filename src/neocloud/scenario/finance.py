@@ -31,6 +31,25 @@ class Contract(Section):
     take_or_pay_frac: Fraction = Field(
         default=1.0, description="Share of the reserved GPU-hours paid for whether used or not (fraction)."
     )
+    prepayment_frac: Fraction = Field(
+        default=0.0,
+        description="Share of the contract's value the customer pays at the start of the term, credited "
+        "evenly against its bills from prepayment_credit_start_years to the end of the term (fraction).",
+    )
+    prepayment_credit_start_years: NonNegative | None = Field(
+        default=None, description="Years into the term at which the prepayment starts to be credited; "
+        "default the catalog's.",
+    )
+    credit: Literal["investment_grade", "non_investment_grade"] = Field(
+        default="investment_grade",
+        description="The offtaker's credit: sets the spread of a GPU-backed loan sized on this contract.",
+    )
+    at_expiry: Literal["spot", "recontract", "sell"] = Field(
+        default="spot",
+        description="What the reserved GPUs do after the term: spot (sold on demand), recontract (a new term "
+        "of the same length at the price the market has fallen to) or sell (the GPUs are sold at their "
+        "resale value).",
+    )
 
     @model_validator(mode="after")
     def _one_price(self) -> Contract:
@@ -65,6 +84,26 @@ class Lease(Section):
     power_pass_through: bool = Field(
         default=True, description="The tenant reimburses the energy cost (usual in wholesale leases)."
     )
+    tenant_fitout_frac: Fraction = Field(
+        default=0.0,
+        description="Share of the white-space fit-out (per rack) that the tenant pays for (fraction); "
+        "1 for a powered shell.",
+    )
+
+
+class Colocation(Section):
+    """A GPU cloud's own lease of space in someone else's campus: rent per kW of critical IT, no facility
+    capex (the landlord's), the tenant's share of the white-space fit-out."""
+
+    rate_usd_per_kw_month: Positive | None = Field(
+        default=None, description="Rent per kW of critical IT per month (USD); default the catalog's."
+    )
+    escalator_per_year: Rate | None = Field(
+        default=None, description="Rent escalator per year (fraction); default the catalog's."
+    )
+    tenant_fitout_frac: Fraction = Field(
+        default=0.0, description="Share of the white-space fit-out (per rack) that the tenant pays (fraction)."
+    )
 
 
 class Tranche(Section):
@@ -93,9 +132,19 @@ class Tranche(Section):
         default="level",
         description="level: equal monthly payments; sculpted: payments a fixed share of CFADS.",
     )
+    size_to_dscr: bool = Field(
+        default=True,
+        description="Cap the amount at what the cash flow carries at the target DSCR, net of the service of "
+        "the tranches listed before it (lenders' sizing). false: lend the amount asked; a minimum DSCR "
+        "below the covenant is then an error that gives the numbers.",
+    )
+    credit: Literal["investment_grade", "non_investment_grade"] | None = Field(
+        default=None,
+        description="GPU loan: the offtaker's credit, which sets the spread; default the first contract's.",
+    )
     target_dscr: Positive | None = Field(
         default=None,
-        description="Sculpted: the DSCR the loan is sized to (caps the amount); default the catalog's.",
+        description="The DSCR the loan is sized to (caps the amount); default the catalog's by kind.",
     )
     covenant_dscr: Positive | None = Field(
         default=None,
@@ -106,10 +155,8 @@ class Tranche(Section):
     def _sized(self) -> Tranche:
         if self.share is not None and self.amount_usd is not None:
             raise ValueError("give share or amount_usd, not both")
-        if self.share is None and self.amount_usd is None and self.amortisation != "sculpted":
-            raise ValueError(
-                "give share or amount_usd (only a sculpted tranche is sized by its target DSCR alone)"
-            )
+        if self.share is None and self.amount_usd is None and not self.size_to_dscr:
+            raise ValueError("give share or amount_usd (or size_to_dscr: true to size it by its target DSCR)")
         return self
 
 
@@ -128,10 +175,24 @@ class Finance(Section):
         default=20.0, description="Depreciation life of the facility (years)."
     )
     horizon_years: int = Field(default=15, ge=1, le=40, description="Years modelled from the scenario start.")
-    business_model: Literal["gpu_cloud", "lease"] = Field(
+    business_model: Literal["gpu_cloud", "lease", "owner_operator"] = Field(
         default="gpu_cloud",
         description="gpu_cloud: owns the accelerators and sells GPU-hours; lease: leases the powered campus "
-        "to a tenant who owns the IT.",
+        "to a tenant who owns the IT; owner_operator: runs its own cluster (see owner_value).",
+    )
+    owner_value: Literal["rent", "cost"] = Field(
+        default="rent",
+        description="owner_operator: value the GPU-hours used at what renting them would cost (the on-demand "
+        "price path), or count cost only (no revenue: the cost per GPU-hour is the answer).",
+    )
+    refresh_after_years: Positive | None = Field(
+        default=None,
+        description="Refresh the fleet: each cohort of GPUs is sold at its resale value after this many years "
+        "and replaced by the next generation at the same capex, which earns the on-demand launch price again "
+        "(GPU cloud and owner-operator). None: the fleet ages to the horizon.",
+    )
+    land: Literal["owned", "leased"] = Field(
+        default="owned", description="owned: land is bought with the capex; leased: a ground rent instead."
     )
     price_usd_per_gpu_hour: Positive | None = Field(
         default=None,
@@ -144,6 +205,11 @@ class Finance(Section):
         default_factory=list, description="Committed GPU-cloud contracts, served in order from the fleet."
     )
     lease: Lease = Field(default_factory=Lease, description="The lease (business_model: lease).")
+    colocation: Colocation | None = Field(
+        default=None,
+        description="The owner rents the powered space (a GPU cloud in a colocation campus) instead of "
+        "building it: rent per kW-month of critical IT online replaces the facility capex.",
+    )
     debt: list[Tranche] = Field(default_factory=list, description="Debt tranches; equity funds the rest.")
     tax_rate: Rate | None = Field(
         default=None, description="Corporate income tax rate (fraction); default the region's."
