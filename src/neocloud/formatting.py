@@ -26,7 +26,8 @@ MISSING = "–"
 _MONEY_STEPS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
 DISPLAY_UNITS = {"1/day": "per day", "MWh/year": "MWh/yr", "t/year": "t/yr", "m3/year": "m³/yr",
                  "count/year": "per yr", "wafers/month": "wafers/mo", "text": "", "table": ""}
-_MONEY_SUFFIX = {"USD": "", "USD/year": "/yr", "USD/GPU-hour": "/GPU-h", "USD/kW-month": "/kW-mo"}
+_MONEY_SUFFIX = {"USD": "", "USD/year": "/yr", "USD/GPU-hour": "/GPU-h", "USD/kW-month": "/kW-mo",
+                 "USD/MW-year": "/MW-yr"}
 
 
 @lru_cache(maxsize=1)
