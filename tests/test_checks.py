@@ -31,6 +31,7 @@ def _certain(tmp_path: Path) -> Path:
     text = (EXAMPLES / "loughton.yaml").read_text(encoding="utf-8")
     text = re.sub(r"\{dist: lognormal, median: ([0-9.]+), sigma: [0-9.]+\}", r"\1", text)
     text = re.sub(r"\{dist: triangular, low: [0-9.]+, mode: ([0-9.]+), high: [0-9.]+\}", r"\1", text)
+    text = re.sub(r"\{dist: uniform, low: ([0-9.e+]+), high: [0-9.e+]+\}", r"\1", text)
     assert "dist:" not in text
     path = tmp_path / "certain.yaml"
     path.write_text(text, encoding="utf-8")

@@ -111,7 +111,5 @@ def check_summary(dataset: xr.Dataset) -> None:
 
 
 def check_results(scenario: Any, dataset: xr.Dataset) -> None:
-    """Every refusal, in pipeline order: first power within the horizon, then the summary's numbers."""
-    if "first_power_month" in dataset and "phase_construction_ready_month" in dataset:
-        check_first_power(scenario, dataset)
+    """The refusals made on the whole result (first power is checked after build-out): the summary's numbers."""
     check_summary(dataset)

@@ -12,7 +12,7 @@ import xarray as xr
 
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
-from neocloud.checks import check_results
+from neocloud.checks import check_first_power, check_results
 from neocloud.compute import compute
 from neocloud.design import design
 from neocloud.energy import energy
@@ -188,8 +188,10 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
 def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) -> xr.Dataset:
     """Every stage, in order, on an already realised scenario (each ``Num`` an array of shape (draw,))."""
     dataset = base_dataset(scenario, draws)
-    for _, stage in STAGES:
+    for name, stage in STAGES:
         dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
+        if name == "buildout":  # refused before later stages price a campus that never powers on
+            check_first_power(scenario, dataset)
     for new_key, old_key in RENAMED_KEYS.items():  # clearer names beside the kept ones
         if old_key in dataset:
             dataset[new_key] = dataset[old_key].copy()
