@@ -13,9 +13,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="neocloud: a digital twin of AI data-center campuses.")
 
 # The command modules register themselves on ``app`` when imported.
-from neocloud.cli import catalog, compute, optimize, run, runs, serve, sweep  # noqa: E402
+from neocloud.cli import catalog, compute, inference, optimize, run, runs, serve, sweep  # noqa: E402
 
-__all__ = ["app", "catalog", "compute", "main", "optimize", "run", "runs", "serve", "sweep"]
+__all__ = ["app", "catalog", "compute", "inference", "main", "optimize", "run", "runs", "serve", "sweep"]
 
 
 def main(argv: list[str] | None = None) -> None:
