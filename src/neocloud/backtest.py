@@ -4,7 +4,8 @@ Reads ``neocloud/reference/power.csv`` (campus power), ``costs.csv`` (capex and 
 catalog's ``training_runs`` and ``inference_results`` tables, predicts each figure through the public API
 (``design.size``, ``pipeline.run``, ``compute``, ``inference``) and returns one row per figure with the
 signed error ``(predicted - reported) / reported``. Fitted figures (training runs, serving results) are
-predicted leave-one-out: by coefficients fitted to the other figures, never in sample. Method and results: docs/methods/backtest.md.
+predicted leave-one-out: by coefficients fitted to the other figures, never in sample.
+Method and results: docs/methods/backtest.md.
 """
 
 from __future__ import annotations

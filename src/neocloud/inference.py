@@ -24,8 +24,8 @@ from neocloud.errors import ScenarioError
 
 PRECISIONS = ("bf16", "fp8", "fp4")
 PRECISION_COLUMN = {"bf16": "bf16_tflops", "fp8": "fp8_tflops", "fp4": "fp4_tflops"}
-FITTED = ("prefill_efficiency", "decode_efficiency", "bandwidth_efficiency", "layer_overhead_us", "expert_efficiency", "latency_margin",
-          "bf16_share")
+FITTED = ("prefill_efficiency", "decode_efficiency", "bandwidth_efficiency", "layer_overhead_us",
+          "expert_efficiency", "latency_margin", "bf16_share")
 TENSOR_PARALLEL = (1, 2, 4, 8, 16, 32, 64)
 PIPELINE_PARALLEL = (1, 2, 4, 8)
 BATCH_GRID = np.unique(np.round(np.geomspace(1.0, 8192.0, 64)))
@@ -77,7 +77,8 @@ def hardware(catalog: Catalog, accelerator: str, precision: str) -> dict[str, fl
                if len(own) else float(row["tdp_w"]))
     scale_up = catalog.table("scale_up")
     link = float(scale_up.loc[accelerator, "gb_per_s"]) if accelerator in scale_up.index else 450.0
-    return {"peak_flops": peak * 1e12, "bf16_flops": float(row["bf16_tflops"]) * 1e12, "hbm_bytes": float(row["hbm_gb"]) * 1e9,
+    return {"peak_flops": peak * 1e12, "bf16_flops": float(row["bf16_tflops"]) * 1e12,
+            "hbm_bytes": float(row["hbm_gb"]) * 1e9,
             "hbm_bytes_per_s": float(row["hbm_tb_per_s"]) * 1e12, "domain": domain,
             "link_bytes_per_s": link * 1e9, "power_w": power_w,
             "bytes_per_param": parameter(catalog, f"bytes_per_param_{precision}")}
@@ -111,7 +112,8 @@ def model_shape(catalog: Catalog, model: str | None = None, params: float | None
 
 def _groups(domain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate (tensor, pipeline) groups per row, shape (row, group); tensor groups fit in the domain."""
-    tp, pp = np.meshgrid(TENSOR_PARALLEL, PIPELINE_PARALLEL, indexing="ij")
+    sizes = [size for size in TENSOR_PARALLEL if size <= max(float(np.max(domain)), 1.0)]
+    tp, pp = np.meshgrid(sizes, PIPELINE_PARALLEL, indexing="ij")
     tp, pp = tp.ravel().astype(float), pp.ravel().astype(float)
     allowed = tp[None, :] <= domain[:, None]
     return tp[None, :], pp[None, :], allowed
@@ -191,7 +193,8 @@ def serve(hw: dict[str, Any], shape: dict[str, Any], input_tokens: Any, output_t
         constants = constants or {name: parameter(catalog, name) for name in CONSTANTS}
         coefficients = coefficients or coefficients_of(catalog)
     work = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-            "ttft_s": np.asarray(ttft_ms, dtype=float) / MS_PER_S, "tpot_s": np.asarray(tpot_ms, dtype=float) / MS_PER_S}
+            "ttft_s": np.asarray(ttft_ms, dtype=float) / MS_PER_S,
+            "tpot_s": np.asarray(tpot_ms, dtype=float) / MS_PER_S}
     arrays = [np.asarray(value, dtype=float) for value in (*hw.values(), *shape.values(), *work.values())]
     rows = np.broadcast_shapes(*(array.shape for array in arrays), (1,))[0]
     flat = {name: np.broadcast_to(np.asarray(value, dtype=float), (rows,))
@@ -254,7 +257,8 @@ def reference_inputs(catalog: Catalog, rows: pd.DataFrame) -> tuple[dict[str, np
     shapes = [model_shape(catalog, str(row["model"])) for _, row in rows.iterrows()]
     hw = {key: np.array([item[key] for item in hws]) for key in hws[0]}
     shape = {key: np.array([item[key] for item in shapes]) for key in shapes[0]}
-    work = {"input_tokens": rows["input_tokens"].to_numpy(float), "output_tokens": rows["output_tokens"].to_numpy(float),
+    work = {"input_tokens": rows["input_tokens"].to_numpy(float),
+            "output_tokens": rows["output_tokens"].to_numpy(float),
             "ttft_ms": rows["ttft_ms"].fillna(np.inf).to_numpy(float),
             "tpot_ms": rows["tpot_ms"].fillna(np.inf).to_numpy(float)}
     return hw, shape, work

@@ -36,15 +36,31 @@ def train_time_command(
     active_params: Annotated[
         float | None, typer.Option(help="Active parameters per token (mixture of experts).")
     ] = None,
-    precision: Annotated[str, typer.Option(help="bf16 or fp8.")] = "bf16",
+    precision: Annotated[str, typer.Option(help="bf16, fp8 or fp4 (where the accelerator has it).")] = "bf16",
     checkpoint_minutes: Annotated[
         float | None, typer.Option(help="Minutes of work between checkpoints.")
+    ] = None,
+    network_gbps: Annotated[
+        float | None, typer.Option(help="Scale-out bandwidth per accelerator, Gb/s.")
+    ] = None,
+    seq_tokens: Annotated[float | None, typer.Option(help="Training sequence length, tokens.")] = None,
+    layers: Annotated[float | None, typer.Option(help="Transformer layers (default from the size).")] = None,
+    d_model: Annotated[float | None, typer.Option(help="Model width (default from the size).")] = None,
+    failure_rate_scale: Annotated[
+        float, typer.Option(help="Multiplier on the catalog failure rates.")
+    ] = 1.0,
+    restart_minutes: Annotated[
+        float | None, typer.Option(help="Minutes to restart after an interruption.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Days, GPU-hours, MFU and goodput of a training run, failures included."""
-    if precision not in ("bf16", "fp8"):
-        raise ScenarioError("unknown precision", field="precision", value=precision, allowed="bf16, fp8")
+    if precision not in ("bf16", "fp8", "fp4"):
+        raise ScenarioError("unknown precision", field="precision", value=precision, allowed="bf16, fp8, fp4")
+    for name, value in (("network_gbps", network_gbps), ("seq_tokens", seq_tokens), ("layers", layers),
+                        ("d_model", d_model), ("restart_minutes", restart_minutes)):
+        if value is not None and not value > 0:
+            raise ScenarioError("must be positive", field=name, value=value, allowed="> 0")
     _print(
         train_time(
             accelerator,
@@ -55,6 +71,12 @@ def train_time_command(
             load_catalog(),
             checkpoint_minutes=checkpoint_minutes,
             precision=precision,
+            network_gbps=network_gbps,
+            seq_tokens=seq_tokens,
+            layers=layers,
+            d_model=d_model,
+            failure_rate_scale=failure_rate_scale,
+            restart_minutes=restart_minutes,
         ),
         as_json,
     )
