@@ -339,7 +339,7 @@ def compute(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     phase = scenario.campus.phases[main]
     accelerator = str(catalog.row("systems", phase.system)["accelerator"])
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
-    job = workload_inputs(scenario, catalog, campus_size)
+    job = workload_inputs(scenario, catalog, campus_size, phase.system)
     fabrics = catalog.table("fabric_bandwidth")
     network = (
         float(fabrics.loc[scenario.campus.network, "gbps_per_accelerator"])

@@ -6,8 +6,9 @@ sequence in the batch and prefills the prompts of the sequences that replace tho
 does the matmuls of the decoded and prefilled tokens (compute-bound); it takes the longer of the two,
 plus a fixed time per layer and the tensor-parallel all-reduces. The batch is bounded by the HBM left
 after the weights, by the engine's maximum and by the latency targets; tensor and pipeline parallel
-groups are chosen for throughput, tensor groups inside the scale-up (NVLink) domain. The three
-efficiencies are fitted as a set on ``inference_results`` (:func:`calibrate`). Method:
+groups are chosen for throughput, tensor groups inside the scale-up (NVLink) domain. Seven
+coefficients are fitted as a set on ``inference_results`` (:func:`calibrate`); :func:`inference` is the
+campus stage (the serving share of a scenario). Method:
 docs/methods/inference.md.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import optimize
 
 from neocloud.catalog import Catalog, load_catalog
@@ -317,3 +319,67 @@ def leave_one_out(catalog: Catalog) -> pd.DataFrame:
     if len(held):
         parts.append(predict(catalog, held, full))
     return pd.concat(parts)
+
+
+def _summary(values: Any, units: str) -> xr.DataArray:
+    array = xr.DataArray(np.asarray(values, dtype=float), dims="draw")
+    array.attrs.update(summary=1, units=units)
+    return array
+
+
+def serving_share(workload: Any) -> float:
+    """Share of the campus's accelerators that serve: the scenario's, else by the kind of workload."""
+    if workload.serving_share is not None:
+        return float(workload.serving_share)
+    return {"training": 0.0, "inference": 1.0, "mixed": 0.5}[workload.kind]
+
+
+def campus_serving(scenario: Any, catalog: Catalog, accelerator: str) -> dict[str, float]:
+    """The scenario's served model on the campus's main accelerator: the best configuration's figures."""
+    work = scenario.workload
+    row = catalog.row("accelerators", accelerator, field="accelerator")
+    precision = work.serve_precision or ("fp8" if not pd.isna(row.get("fp8_tflops")) else "bf16")
+    if pd.isna(row.get(PRECISION_COLUMN[precision])):
+        check_precision(catalog, accelerator, precision)  # raises with the precisions the chip has
+    if work.serve_model is not None:
+        catalog.row("models", work.serve_model, field="workload.serve_model")
+    shape = model_shape(catalog, work.serve_model, work.serve_params, work.serve_active_params)
+    inputs = work.serve_input_tokens or parameter(catalog, "default_input_tokens")
+    outputs = work.serve_output_tokens or parameter(catalog, "default_output_tokens")
+    result = serve(hardware(catalog, accelerator, precision), shape, inputs, outputs,
+                   work.serve_ttft_ms or np.inf, work.serve_tpot_ms or np.inf, catalog=catalog)
+    if not np.isfinite(result["tokens_per_s_per_accelerator"][0]):
+        raise ScenarioError(f"no group of {accelerator} serves the model within the latency targets",
+                            field="workload.serve_tpot_ms", value=work.serve_tpot_ms,
+                            allowed="a looser target, a smaller model or a lower precision")
+    return {key: float(value[0]) for key, value in result.items()}
+
+
+def inference(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """The campus's serving share: tokens/s, tokens per MWh of facility energy, US dollars per million tokens.
+
+    Runs after finance: the cost per million tokens uses the campus's own cost per GPU-hour.
+    """
+    phase_accelerators = upstream["phase_accelerators"].isel(draw=0).values
+    phase = scenario.campus.phases[int(np.argmax(phase_accelerators))]
+    accelerator = str(catalog.row("systems", phase.system)["accelerator"])
+    share = serving_share(scenario.workload)
+    served = campus_serving(scenario, catalog, accelerator)
+    per_accelerator = served["tokens_per_s_per_accelerator"]
+    accelerators = np.asarray(upstream["accelerators"].values, dtype=float)
+    facility_w = np.asarray(upstream["facility_power_mw"].values, dtype=float) * W_PER_MW / accelerators
+    out = xr.Dataset()
+    out["serving_accelerators"] = _summary(accelerators * share, "accelerators")
+    out["tokens_per_s"] = _summary(accelerators * share * per_accelerator, "tokens/s")
+    out["tokens_per_s_per_accelerator"] = _summary(np.full(accelerators.shape, per_accelerator), "tokens/s")
+    out["serve_ttft_ms"] = _summary(np.full(accelerators.shape, served["ttft_ms"]), "ms")
+    out["serve_tpot_ms"] = _summary(np.full(accelerators.shape, served["tpot_ms"]), "ms")
+    out["tokens_per_mwh"] = _summary(per_accelerator * S_PER_HOUR / (facility_w / W_PER_MW), "tokens/MWh")
+    if "cost_usd_per_gpu_hour" in upstream:
+        cost = np.asarray(upstream["cost_usd_per_gpu_hour"].values, dtype=float)
+        out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * S_PER_HOUR) * TOKENS_PER_MILLION,
+                                                 "USD/Mtoken")
+    online = upstream["accelerators_online"].transpose("draw", "month")
+    out["serving_tokens_per_s"] = online * share * per_accelerator
+    out["serving_tokens_per_s"].attrs["units"] = "tokens/s"
+    return out

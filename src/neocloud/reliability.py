@@ -31,6 +31,35 @@ def parameter(catalog: Catalog, name: str) -> float:
     return catalog.value("training_parameters", name)
 
 
+def generation(catalog: Catalog, accelerator: str) -> tuple[float, float]:
+    """Median multiplier on the catalog failure rates for an accelerator's generation, and its lognormal sigma."""
+    table = catalog.table("failure_generations")
+    if accelerator not in table.index:
+        return 1.0, float(table["rate_sigma"].max())
+    return float(table.loc[accelerator, "rate_factor"]), float(table.loc[accelerator, "rate_sigma"])
+
+
+def failure_domain(catalog: Catalog, system: str) -> float:
+    """Accelerators a hardware fault takes out of a job on ``system`` (a server, or an NVL72 compute tray)."""
+    table = catalog.table("failure_domains")
+    if system in table.index:
+        return float(table.loc[system, "domain_accelerators"])
+    return parameter(catalog, "node_accelerators")
+
+
+def rate_factor_draws(factor: float, sigma: float, draws: int) -> np.ndarray:
+    """``draws`` values of a lognormal rate multiplier: stratified quantiles in a fixed shuffled order.
+
+    One draw is the median; n draws are the n mid-quantiles, so P10-P90 are those of the distribution at
+    any n, and the order (fixed by n alone) keeps them independent of the other uncertain inputs.
+    """
+    if draws <= 1:
+        return np.full(max(draws, 1), factor)
+    quantiles = (np.arange(draws) + 0.5) / draws
+    values = factor * np.exp(sigma * stats.norm.ppf(quantiles))
+    return values[np.random.default_rng(draws).permutation(draws)]
+
+
 def spare_turnaround_hours(catalog: Catalog) -> float:
     """Hours a failed node takes to come back into the spare pool: rate-weighted mean repair time."""
     rates = component_rates(catalog)
@@ -141,18 +170,23 @@ def job_reliability(
     checkpoint_minutes: Any = None,
     hot_spares: Any = None,
     spare_probability: Any = None,
+    node_accelerators: Any = None,
 ) -> dict[str, np.ndarray]:
     """Closed-form reliability of one synchronous job of ``accelerators`` (arrays broadcast together).
 
     ``checkpoint_minutes`` is the interval of work between checkpoints (None or NaN: the best one);
-    ``hot_spares`` in accelerators (None or NaN: sized for ``spare_probability``). Returns arrays:
-    ``interruptions_per_day``, ``mtti_hours``, ``goodput``, ``checkpoint_minutes``, ``young_minutes``,
-    ``daly_minutes``, ``spares_accelerators``, ``nodes_in_repair``, ``recovery_minutes``.
+    ``hot_spares`` in accelerators (None or NaN: sized for ``spare_probability``); ``node_accelerators`` the
+    failure domain (accelerators a hardware fault takes out; default the catalog's 8-GPU node). Returns
+    arrays: ``interruptions_per_day`` (unexpected), ``planned_interruptions_per_day``, ``mtti_hours``,
+    ``goodput`` (planned restarts included), ``checkpoint_minutes``, ``young_minutes``, ``daly_minutes``,
+    ``spares_accelerators``, ``nodes_in_repair``, ``recovery_minutes``, ``spare_shortfall_probability``
+    (that failed units outnumber the spares: where it is high the closed form is not to be trusted).
     """
     rates = component_rates(catalog)
     scale = np.asarray(failure_rate_scale, dtype=float)
     size = np.asarray(accelerators, dtype=float)
-    node = parameter(catalog, "node_accelerators")
+    node = np.asarray(parameter(catalog, "node_accelerators") if node_accelerators is None else node_accelerators,
+                      dtype=float)
     delta = (
         np.asarray(
             parameter(catalog, "checkpoint_write_minutes")
@@ -205,10 +239,15 @@ def job_reliability(
     young, daly = young_daly_hours(rate, delta, restart)
     with np.errstate(divide="ignore"):
         mtti = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), np.inf)
+    planned = parameter(catalog, "planned_interruptions_per_day")
+    planned_loss = planned / HOURS_PER_DAY * restart  # a planned stop checkpoints first: it costs a restart
+    shortfall = stats.poisson.sf(np.floor(np.asarray(spares, dtype=float) / node), in_repair)
     return {
         "interruptions_per_day": rate * HOURS_PER_DAY,
+        "planned_interruptions_per_day": planned + np.zeros_like(rate),
+        "spare_shortfall_probability": shortfall + np.zeros_like(rate),
         "mtti_hours": mtti,
-        "goodput": goodput(rate, interval, delta, recovery),
+        "goodput": goodput(rate, interval, delta, recovery) * (1.0 - planned_loss),
         "checkpoint_minutes": interval * MINUTES_PER_HOUR,
         "young_minutes": young * MINUTES_PER_HOUR,
         "daly_minutes": daly * MINUTES_PER_HOUR,
@@ -219,13 +258,16 @@ def job_reliability(
 
 
 def unavailable_accelerators(
-    catalog: Catalog, accelerators: Any, failure_rate_scale: Any = 1.0
+    catalog: Catalog, accelerators: Any, failure_rate_scale: Any = 1.0, domain_accelerators: float | None = None
 ) -> np.ndarray:
-    """Accelerators out of service on average (in repair) in a fleet of ``accelerators`` (Little's law)."""
+    """Accelerators out of service on average (in repair) in a fleet of ``accelerators`` (Little's law).
+
+    A hardware fault takes ``domain_accelerators`` out (default: the catalog's ``accelerators_out``).
+    """
     rates = component_rates(catalog)
-    per_accelerator = float(
-        (rates["rate_per_accelerator_hour"] * rates["repair_hours"] * rates["accelerators_out"]).sum()
-    )
+    out = rates["accelerators_out"] if domain_accelerators is None else np.where(
+        rates["accelerators_out"] > 0, domain_accelerators, 0.0)
+    per_accelerator = float((rates["rate_per_accelerator_hour"] * rates["repair_hours"] * out).sum())
     return (
         np.asarray(accelerators, dtype=float) * np.asarray(failure_rate_scale, dtype=float) * per_accelerator
     )
@@ -251,9 +293,23 @@ def _positive(value: Any, default: float, field: str) -> np.ndarray:
     return array
 
 
-def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.ndarray) -> dict[str, Any]:
-    """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares."""
+def main_system(scenario: Any, upstream: xr.Dataset) -> str:
+    """The system of the campus's largest phase (most accelerators in the first draw)."""
+    accelerators = np.asarray(upstream["phase_accelerators"].isel(draw=0).values, dtype=float)
+    return str(scenario.campus.phases[int(np.argmax(accelerators))].system)
+
+
+def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.ndarray,
+                    system: str) -> dict[str, Any]:
+    """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares.
+
+    The rate scale is the scenario's ``failure_rate_scale`` times the generation multiplier of the
+    system's accelerator (``failure_generations``: its median, or with several draws stratified lognormal
+    draws of its spread); hardware faults take the system's failure domain out (``failure_domains``).
+    """
     work = scenario.workload
+    factor, sigma = generation(catalog, str(catalog.row("systems", system)["accelerator"]))
+    draws = np.size(campus_accelerators)
     size = (
         campus_accelerators
         if work.job_accelerators is None
@@ -281,7 +337,8 @@ def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.nda
     )
     return {
         "accelerators": size,
-        "failure_rate_scale": scale * np.ones_like(size),
+        "failure_rate_scale": scale * rate_factor_draws(factor, sigma, draws).reshape(np.shape(size)),
+        "node_accelerators": failure_domain(catalog, system),
         "checkpoint_write_minutes": _positive(
             work.checkpoint_write_minutes,
             parameter(catalog, "checkpoint_write_minutes"),
@@ -297,22 +354,51 @@ def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.nda
     }
 
 
+def mix_goodput(catalog: Catalog, job: dict[str, Any], mix: list[Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Goodput of the campus's job mix (share-weighted over job sizes) and of its largest job, per draw.
+
+    Without a mix the campus runs the reference job alone: both are its goodput.
+    """
+    if not mix:
+        alone = job_reliability(catalog, **job)["goodput"]
+        return alone, alone
+    sizes = np.array([float(entry.accelerators) for entry in mix])
+    shares = np.array([float(entry.share) for entry in mix])
+    inputs = {key: (value[:, None] if isinstance(value, np.ndarray) and value.ndim == 1 else value)
+              for key, value in job.items() if key not in ("accelerators", "checkpoint_minutes")}
+    size = np.minimum(sizes[None, :], np.asarray(job["accelerators"], dtype=float)[:, None])
+    each = job_reliability(catalog, size, **inputs)["goodput"]
+    return each @ shares / shares.sum(), each[:, int(np.argmax(sizes))]
+
+
 def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
-    """Interruptions, goodput, checkpoint interval and spares of the scenario's reference job, per draw."""
+    """Interruptions, goodput, checkpoint interval and spares of the scenario's jobs, per draw.
+
+    ``goodput`` is the campus's job mix's (``workload.job_mix``; without one, the reference job's);
+    ``largest_job_goodput`` that of its largest job; the other figures are the reference job's.
+    """
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
-    job = workload_inputs(scenario, catalog, campus_size)
+    system = main_system(scenario, upstream)
+    job = workload_inputs(scenario, catalog, campus_size, system)
     result = job_reliability(catalog, **job)
     size, scale = job["accelerators"], job["failure_rate_scale"]
+    campus, largest = mix_goodput(catalog, job, scenario.workload.job_mix)
     out = xr.Dataset(
         {
             "interruptions_per_day": _summary(result["interruptions_per_day"], "1/day"),
+            "planned_interruptions_per_day": _summary(result["planned_interruptions_per_day"], "1/day"),
             "mtti_hours": _summary(result["mtti_hours"], "h"),
-            "goodput": _summary(result["goodput"], "fraction"),
+            "goodput": _summary(campus, "fraction"),
+            "largest_job_goodput": _summary(largest, "fraction"),
+            "reference_job_goodput": _summary(result["goodput"], "fraction"),
             "checkpoint_minutes": _summary(result["checkpoint_minutes"], "min"),
             "young_daly_checkpoint_minutes": _summary(result["daly_minutes"], "min"),
             "spares_accelerators": _summary(result["spares_accelerators"], "accelerators", integer=True),
+            "spare_shortfall_probability": _summary(result["spare_shortfall_probability"], "fraction"),
+            "failure_rate_scale": _summary(scale, "-"),
+            "failure_domain_accelerators": _summary(np.full(size.shape, job["node_accelerators"]), "accelerators"),
             "accelerators_unavailable": _summary(
-                unavailable_accelerators(catalog, campus_size, scale), "accelerators"
+                unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "accelerators"
             ),
             "job_accelerators": _summary(size, "accelerators", integer=True),
         }
@@ -336,6 +422,7 @@ def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dat
         job["restart_minutes"][:, None],
         CURVE_MINUTES[None, :],
         job["hot_spares"],
+        node_accelerators=job["node_accelerators"],
     )
     out["goodput_by_interval"] = xr.DataArray(
         curve["goodput"], dims=("draw", "interval_minutes"), coords={"interval_minutes": CURVE_MINUTES}
