@@ -112,12 +112,17 @@ def model_shape(catalog: Catalog, model: str | None = None, params: float | None
             "expert_params": float(params - active)}
 
 
-def _groups(domain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate (tensor, pipeline) groups per row, shape (row, group); tensor groups fit in the domain."""
+def _groups(domain: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate (tensor, pipeline) groups per row, shape (row, group); tensor groups fit in the domain.
+
+    A row with a ``fixed`` tensor-parallel size (not NaN) runs that size without pipeline stages.
+    """
     sizes = [size for size in TENSOR_PARALLEL if size <= max(float(np.max(domain)), 1.0)]
     tp, pp = np.meshgrid(sizes, PIPELINE_PARALLEL, indexing="ij")
     tp, pp = tp.ravel().astype(float), pp.ravel().astype(float)
     allowed = tp[None, :] <= domain[:, None]
+    chosen = ~np.isnan(fixed)[:, None]
+    allowed &= ~chosen | ((tp[None, :] == fixed[:, None]) & (pp[None, :] == 1))
     return tp[None, :], pp[None, :], allowed
 
 
@@ -125,7 +130,7 @@ def _block(hw: dict[str, np.ndarray], shape: dict[str, np.ndarray], work: dict[s
            constants: dict[str, float], coefficients: dict[str, float]) -> dict[str, np.ndarray]:
     """Every (group, batch) of a block of rows; the best feasible one per row."""
     col = {key: value[:, None, None] for key, value in {**hw, **shape, **work}.items()}
-    tp, pp, allowed = _groups(hw["domain"])
+    tp, pp, allowed = _groups(hw["domain"], work["tensor_parallel"])
     tp, pp, allowed = tp[:, :, None], pp[:, :, None], allowed[:, :, None]
     batch = BATCH_GRID[None, None, :]
     gpus = tp * pp
@@ -182,13 +187,14 @@ def _block(hw: dict[str, np.ndarray], shape: dict[str, np.ndarray], work: dict[s
 
 def serve(hw: dict[str, Any], shape: dict[str, Any], input_tokens: Any, output_tokens: Any,
           ttft_ms: Any = np.inf, tpot_ms: Any = np.inf, constants: dict[str, float] | None = None,
-          coefficients: dict[str, float] | None = None, catalog: Catalog | None = None) -> dict[str, np.ndarray]:
+          coefficients: dict[str, float] | None = None, catalog: Catalog | None = None,
+          tensor_parallel: Any = np.nan) -> dict[str, np.ndarray]:
     """Best serving configuration per row (draw): throughput per accelerator and its latencies.
 
     Every input broadcasts along one leading axis (rows or draws). Returns arrays of that length:
     ``tokens_per_s_per_accelerator`` (output tokens), ``ttft_ms``, ``tpot_ms``, ``batch_sequences``,
     ``tensor_parallel``, ``pipeline_parallel``; NaN where no configuration holds the model within the
-    latency targets.
+    latency targets. ``tensor_parallel`` (NaN: choose) fixes the group size, as a published table states it.
     """
     if constants is None or coefficients is None:
         catalog = catalog or load_catalog()
@@ -196,7 +202,8 @@ def serve(hw: dict[str, Any], shape: dict[str, Any], input_tokens: Any, output_t
         coefficients = coefficients or coefficients_of(catalog)
     work = {"input_tokens": input_tokens, "output_tokens": output_tokens,
             "ttft_s": np.asarray(ttft_ms, dtype=float) / MS_PER_S,
-            "tpot_s": np.asarray(tpot_ms, dtype=float) / MS_PER_S}
+            "tpot_s": np.asarray(tpot_ms, dtype=float) / MS_PER_S,
+            "tensor_parallel": np.asarray(tensor_parallel, dtype=float)}
     arrays = [np.asarray(value, dtype=float) for value in (*hw.values(), *shape.values(), *work.values())]
     rows = np.broadcast_shapes(*(array.shape for array in arrays), (1,))[0]
     flat = {name: np.broadcast_to(np.asarray(value, dtype=float), (rows,))
@@ -262,7 +269,8 @@ def reference_inputs(catalog: Catalog, rows: pd.DataFrame) -> tuple[dict[str, np
     work = {"input_tokens": rows["input_tokens"].to_numpy(float),
             "output_tokens": rows["output_tokens"].to_numpy(float),
             "ttft_ms": rows["ttft_ms"].fillna(np.inf).to_numpy(float),
-            "tpot_ms": rows["tpot_ms"].fillna(np.inf).to_numpy(float)}
+            "tpot_ms": rows["tpot_ms"].fillna(np.inf).to_numpy(float),
+            "tensor_parallel": rows["tensor_parallel"].to_numpy(float)}
     return hw, shape, work
 
 
@@ -270,7 +278,7 @@ def predict(catalog: Catalog, rows: pd.DataFrame, coefficients: dict[str, float]
     """Predicted against reported tokens/s per accelerator for each row, with the log error."""
     hw, shape, work = reference_inputs(catalog, rows)
     result = serve(hw, shape, work["input_tokens"], work["output_tokens"], work["ttft_ms"], work["tpot_ms"],
-                   coefficients=coefficients, catalog=catalog)
+                   coefficients=coefficients, catalog=catalog, tensor_parallel=work["tensor_parallel"])
     frame = pd.DataFrame({"predicted": result["tokens_per_s_per_accelerator"],
                           "reported": rows["tokens_per_s_per_accelerator"].to_numpy(float)}, index=rows.index)
     frame["log_error"] = np.log(frame["predicted"] / frame["reported"])
@@ -299,7 +307,7 @@ def calibrate(catalog: Catalog, rows: pd.DataFrame | None = None, start: dict[st
     def loss(logs: np.ndarray) -> float:
         coefficients = dict(zip(FITTED, np.exp(np.clip(logs, lower, upper)), strict=True))
         result = serve(hw, shape, work["input_tokens"], work["output_tokens"], work["ttft_ms"], work["tpot_ms"],
-                       constants=constants, coefficients=coefficients)
+                       constants=constants, coefficients=coefficients, tensor_parallel=work["tensor_parallel"])
         error = np.log(result["tokens_per_s_per_accelerator"]) - reported
         return float(np.mean(np.where(np.isfinite(error), error, 3.0) ** 2))
 
