@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from neocloud import compute, inference
+from neocloud import compute, inference, reliability
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.design import default_system, size
 from neocloud.load import validate
@@ -146,10 +146,33 @@ def serving_rows(catalog: Catalog) -> list[dict[str, Any]]:
     return out
 
 
+def reliability_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Published fleet reliability figures: the closed form at the generation's median rates.
+
+    Nothing here is fitted; the ``basis`` column says which figures the rates or multipliers come from.
+    """
+    if "reliability_results" not in catalog.names:
+        return []
+    out = []
+    for row_id, ref in catalog.table("reliability_results").iterrows():
+        factor, _ = reliability.generation(catalog, str(ref["accelerator"]))
+        system = default_system(str(ref["accelerator"]), catalog)
+        job = reliability.job_reliability(catalog, float(ref["accelerators"]), factor,
+                                          node_accelerators=reliability.failure_domain(catalog, system))
+        metric = str(ref["metric"])
+        predicted = (float(job["interruptions_per_day"]) * float(ref["days"]) if metric == "interruptions"
+                     else float(job[metric]))
+        unit = {"interruptions": "interruptions", "mtti_hours": "h", "goodput": "fraction"}[metric]
+        out.append(_row("reliability", str(ref["name"]), predicted, ref["reported"], unit, str(ref["source"]),
+                        str(row_id), f"{metric} ({ref['basis']})"))
+    return out
+
+
 def backtest(catalog: Catalog | None = None) -> pd.DataFrame:
     """Predicted against reported for every shipped public figure, one row each (see COLUMNS)."""
     catalog = catalog or load_catalog()
-    rows = power_rows(catalog) + cost_rows(catalog) + training_rows(catalog) + serving_rows(catalog)
+    rows = (power_rows(catalog) + cost_rows(catalog) + training_rows(catalog) + serving_rows(catalog)
+            + reliability_rows(catalog))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
