@@ -137,3 +137,45 @@ def test_fp4_never_slower_than_fp8(accelerator: str, model: str, inputs: int, ou
 def test_unknown_precision_is_a_scenario_error(catalog) -> None:
     with pytest.raises(ScenarioError, match="precision"):
         hardware(catalog, "h100-sxm", "int3")
+
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).parents[1] / "examples"
+
+
+def _with_workload(tmp_path, name: str, **workload: object) -> str:
+    import yaml
+
+    data = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    data["workload"] = {**data.get("workload", {}), **workload}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return str(path)
+
+
+def test_run_reports_the_serving_share(tmp_path) -> None:
+    from neocloud import run
+
+    summary = run(_with_workload(tmp_path, "loughton", kind="mixed", serve_model="llama3.1-70b",
+                                 serve_input_tokens=2000, serve_output_tokens=500, serve_tpot_ms=50)).summary()
+    assert summary["serving_accelerators"] == pytest.approx(0.5 * summary["accelerators"])
+    assert summary["tokens_per_s"] == pytest.approx(
+        summary["serving_accelerators"] * summary["tokens_per_s_per_accelerator"])
+    assert summary["usd_per_million_tokens"] == pytest.approx(
+        summary["cost_usd_per_gpu_hour"] / (summary["tokens_per_s_per_accelerator"] * 3600) * 1e6)
+    assert summary["serve_tpot_ms"] <= 50
+    assert summary["tokens_per_mwh"] > 0
+
+
+def test_training_campus_serves_nothing(tmp_path) -> None:
+    from neocloud import run
+
+    summary = run(_with_workload(tmp_path, "colossus-memphis", kind="training")).summary()
+    assert summary["tokens_per_s"] == 0 and summary["serving_accelerators"] == 0
+
+
+def test_unknown_served_model_names_its_field(tmp_path) -> None:
+    from neocloud import run
+
+    with pytest.raises(ScenarioError, match=r"workload\.serve_model"):
+        run(_with_workload(tmp_path, "loughton", serve_model="gpt-9"))

@@ -207,14 +207,17 @@ def test_generations_differ(catalog) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(factor=st.floats(0.2, 5.0), sigma=st.floats(0.05, 1.0), draws=st.integers(2, 400))
-def test_rate_draws_keep_their_quantiles(factor: float, sigma: float, draws: int) -> None:
-    from neocloud.reliability import rate_factor_draws
+@given(accelerator=st.sampled_from(["a100-sxm", "h100-sxm", "gb200", "mi355x"]), low=st.floats(0.2, 1.0),
+       high=st.floats(1.0, 5.0), size=st.integers(512, 200_000))
+def test_higher_rates_never_raise_goodput(accelerator: str, low: float, high: float, size: int) -> None:
+    from neocloud.reliability import failure_domain, generation
 
-    values = rate_factor_draws(factor, sigma, draws)
-    assert len(values) == draws and np.all(values > 0)
-    assert np.median(values) == pytest.approx(factor, rel=0.2 * sigma + 1e-9)
-    np.testing.assert_array_equal(values, rate_factor_draws(factor, sigma, draws))  # deterministic
+    catalog = load_catalog()
+    factor, _ = generation(catalog, accelerator)
+    domain = failure_domain(catalog, "gb200-nvl72" if accelerator == "gb200" else "hgx-h100-8")
+    jobs = job_reliability(catalog, float(size), np.array([low, high]) * factor, node_accelerators=domain)
+    assert jobs["goodput"][1] <= jobs["goodput"][0] + 1e-12
+    assert jobs["interruptions_per_day"][1] >= jobs["interruptions_per_day"][0]
 
 
 @settings(max_examples=25, deadline=None)

@@ -47,19 +47,6 @@ def failure_domain(catalog: Catalog, system: str) -> float:
     return parameter(catalog, "node_accelerators")
 
 
-def rate_factor_draws(factor: float, sigma: float, draws: int) -> np.ndarray:
-    """``draws`` values of a lognormal rate multiplier: stratified quantiles in a fixed shuffled order.
-
-    One draw is the median; n draws are the n mid-quantiles, so P10-P90 are those of the distribution at
-    any n, and the order (fixed by n alone) keeps them independent of the other uncertain inputs.
-    """
-    if draws <= 1:
-        return np.full(max(draws, 1), factor)
-    quantiles = (np.arange(draws) + 0.5) / draws
-    values = factor * np.exp(sigma * stats.norm.ppf(quantiles))
-    return values[np.random.default_rng(draws).permutation(draws)]
-
-
 def spare_turnaround_hours(catalog: Catalog) -> float:
     """Hours a failed node takes to come back into the spare pool: rate-weighted mean repair time."""
     rates = component_rates(catalog)
@@ -303,13 +290,12 @@ def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.nda
                     system: str) -> dict[str, Any]:
     """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares.
 
-    The rate scale is the scenario's ``failure_rate_scale`` times the generation multiplier of the
-    system's accelerator (``failure_generations``: its median, or with several draws stratified lognormal
-    draws of its spread); hardware faults take the system's failure domain out (``failure_domains``).
+    The rate scale is the scenario's ``failure_rate_scale`` (which may be uncertain) times the median
+    generation multiplier of the system's accelerator (``failure_generations``); hardware faults take the
+    system's failure domain out (``failure_domains``).
     """
     work = scenario.workload
-    factor, sigma = generation(catalog, str(catalog.row("systems", system)["accelerator"]))
-    draws = np.size(campus_accelerators)
+    factor, _ = generation(catalog, str(catalog.row("systems", system)["accelerator"]))
     size = (
         campus_accelerators
         if work.job_accelerators is None
@@ -337,7 +323,7 @@ def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.nda
     )
     return {
         "accelerators": size,
-        "failure_rate_scale": scale * rate_factor_draws(factor, sigma, draws).reshape(np.shape(size)),
+        "failure_rate_scale": scale * factor * np.ones_like(size),
         "node_accelerators": failure_domain(catalog, system),
         "checkpoint_write_minutes": _positive(
             work.checkpoint_write_minutes,
