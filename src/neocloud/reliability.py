@@ -172,23 +172,9 @@ def job_reliability(
     rates = component_rates(catalog)
     scale = np.asarray(failure_rate_scale, dtype=float)
     size = np.asarray(accelerators, dtype=float)
-    node = np.asarray(parameter(catalog, "node_accelerators") if node_accelerators is None else node_accelerators,
-                      dtype=float)
-    delta = (
-        np.asarray(
-            parameter(catalog, "checkpoint_write_minutes")
-            if checkpoint_write_minutes is None
-            else checkpoint_write_minutes,
-            dtype=float,
-        )
-        / MINUTES_PER_HOUR
-    )
-    restart = (
-        np.asarray(
-            parameter(catalog, "restart_minutes") if restart_minutes is None else restart_minutes, dtype=float
-        )
-        / MINUTES_PER_HOUR
-    )
+    node = _or_catalog(catalog, node_accelerators, "node_accelerators")
+    delta = _or_catalog(catalog, checkpoint_write_minutes, "checkpoint_write_minutes") / MINUTES_PER_HOUR
+    restart = _or_catalog(catalog, restart_minutes, "restart_minutes") / MINUTES_PER_HOUR
     probability = parameter(catalog, "spare_probability") if spare_probability is None else spare_probability
     per_accelerator = float(rates["rate_per_accelerator_hour"].sum())
     hardware = rates[rates["hardware"]]
@@ -206,13 +192,7 @@ def job_reliability(
         )
     )
     wait = spare_wait_hours(np.floor(spares / node), node_rate, repair)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        hardware_share = np.where(rate > 0, node_rate / rate, 0.0)
-        # E[exp(-rate * D)] over the classes, D = restart (+ wait for a spare at a hardware failure)
-        mixed = hardware_share * np.exp(-rate * (restart + wait)) + (1 - hardware_share) * np.exp(
-            -rate * restart
-        )
-        recovery = np.where(rate > 0, -np.log(np.maximum(mixed, 1e-300)) / np.maximum(rate, 1e-300), restart)
+    recovery = _recovery_hours(rate, node_rate, restart, wait)
     best = best_interval_hours(rate, delta)
     interval = (
         best
@@ -242,6 +222,23 @@ def job_reliability(
         "nodes_in_repair": in_repair,
         "recovery_minutes": recovery * MINUTES_PER_HOUR,
     }
+
+
+def _or_catalog(catalog: Catalog, value: Any, name: str) -> np.ndarray:
+    """``value`` as an array, or the catalog's ``training_parameters`` value when it is None."""
+    return np.asarray(parameter(catalog, name) if value is None else value, dtype=float)
+
+
+def _recovery_hours(rate: np.ndarray, hardware_rate: np.ndarray, restart: np.ndarray,
+                    wait: np.ndarray) -> np.ndarray:
+    """The constant recovery D with the same ``E[exp(-rate D)]`` as restarts plus waits for spares."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hardware_share = np.where(rate > 0, hardware_rate / rate, 0.0)
+        # E[exp(-rate * D)] over the classes, D = restart (+ wait for a spare at a hardware failure)
+        mixed = hardware_share * np.exp(-rate * (restart + wait)) + (1 - hardware_share) * np.exp(
+            -rate * restart
+        )
+        return np.where(rate > 0, -np.log(np.maximum(mixed, 1e-300)) / np.maximum(rate, 1e-300), restart)
 
 
 def unavailable_accelerators(
