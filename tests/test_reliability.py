@@ -168,3 +168,77 @@ def test_stage_in_pipeline(abilene) -> None:
     ):
         assert summary[key] is not None and summary[key] > 0, key
     assert 0 < summary["goodput"] < 1
+
+
+def _cli_reliability(*args: str) -> dict:
+    from typer.testing import CliRunner
+
+    from neocloud.cli import app
+
+    done = CliRunner().invoke(app, ["reliability", *args, "--replications", "50", "--json"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.output)
+
+
+def test_gb200_uses_nvl72_trays_and_gives_a_band() -> None:
+    result = _cli_reliability("--accelerator", "gb200", "--count", "131072", "--days", "30")
+    assert result["system"] == "gb200-nvl72" and result["failure_domain_accelerators"] == 4
+    assert result["method"] in ("closed-form", "simulation")
+    assert result["goodput_p10"] < result["goodput"] < result["goodput_p90"]
+    assert result["interruptions_p10"] < result["interruptions"] < result["interruptions_p90"]
+    assert result["spares_accelerators"] % 4 == 0
+
+
+def test_few_spares_switch_to_the_simulator() -> None:
+    result = _cli_reliability("--accelerator", "h100-sxm", "--count", "16384", "--days", "30",
+                              "--hot-spares", "8")
+    assert result["method"] == "simulation"
+    assert result["spare_shortfall_probability"] > 0.5
+    assert result["goodput"] < 0.5 * result["goodput_closed_form"]  # the closed form is far too kind here
+    enough = _cli_reliability("--accelerator", "h100-sxm", "--count", "16384", "--days", "30")
+    assert enough["method"] == "closed-form" and enough["goodput"] == enough["goodput_closed_form"]
+
+
+def test_generations_differ(catalog) -> None:
+    from neocloud.reliability import generation
+
+    assert generation(catalog, "a100-sxm")[0] > generation(catalog, "h100-sxm")[0]
+    assert all(sigma > 0 for sigma in catalog.table("failure_generations")["rate_sigma"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(accelerator=st.sampled_from(["a100-sxm", "h100-sxm", "gb200", "mi355x"]), low=st.floats(0.2, 1.0),
+       high=st.floats(1.0, 5.0), size=st.integers(512, 200_000))
+def test_higher_rates_never_raise_goodput(accelerator: str, low: float, high: float, size: int) -> None:
+    from neocloud.reliability import failure_domain, generation
+
+    catalog = load_catalog()
+    factor, _ = generation(catalog, accelerator)
+    domain = failure_domain(catalog, "gb200-nvl72" if accelerator == "gb200" else "hgx-h100-8")
+    jobs = job_reliability(catalog, float(size), np.array([low, high]) * factor, node_accelerators=domain)
+    assert jobs["goodput"][1] <= jobs["goodput"][0] + 1e-12
+    assert jobs["interruptions_per_day"][1] >= jobs["interruptions_per_day"][0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(campus=st.integers(20_000, 400_000), large=st.integers(1024, 131072))
+def test_a_job_mix_never_has_lower_goodput_than_one_campus_job(campus: int, large: int) -> None:
+    from types import SimpleNamespace
+
+    from neocloud.reliability import mix_goodput
+
+    catalog = load_catalog()
+    job = {"accelerators": np.array([float(campus)]), "failure_rate_scale": np.array([1.0])}
+    mix = [SimpleNamespace(accelerators=large, share=0.5), SimpleNamespace(accelerators=1024, share=0.5)]
+    whole, _ = mix_goodput(catalog, job, None)
+    mixed, largest = mix_goodput(catalog, job, mix)
+    assert mixed[0] >= whole[0] - 1e-12 and largest[0] >= whole[0] - 1e-12
+    assert mixed[0] >= largest[0] - 1e-12
+
+
+def test_abilene_goodput_is_its_job_mix() -> None:
+    from pathlib import Path
+
+    summary = run(Path(__file__).parents[1] / "examples" / "abilene.yaml").summary()
+    assert summary["goodput"] > summary["largest_job_goodput"] > summary["reference_job_goodput"]
+    assert summary["goodput"] > 0.7

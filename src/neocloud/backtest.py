@@ -2,9 +2,11 @@
 
 Reads ``neocloud/reference/power.csv`` (campus power), ``costs.csv`` (capex and cost per GPU-hour),
 ``finance.csv`` (deal and company figures, predicted by the example scenarios) and the catalog's
-``training_runs`` table, predicts each figure through the public API (``design.size``, ``pipeline.run``,
-``programme.run_programme``, ``compute.train_time``) and returns one row per figure with the signed error
-``(predicted - reported) / reported``. Method and results: docs/methods/backtest.md.
+``training_runs`` and ``inference_results`` tables, predicts each figure through the public API
+(``design.size``, ``pipeline.run``, ``programme.run_programme``, ``compute``, ``inference``) and returns one
+row per figure with the signed error ``(predicted - reported) / reported``. Fitted figures (training runs,
+serving results) are predicted leave-one-out: by coefficients fitted to the other figures, never in sample.
+Method and results: docs/methods/backtest.md.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neocloud import compute
+from neocloud import compute, inference, reliability
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.design import default_system, size
 from neocloud.load import validate
@@ -107,25 +109,64 @@ def cost_rows(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def training_rows(catalog: Catalog) -> list[dict[str, Any]]:
-    """Published training runs: ``compute.train_time`` GPU-hours (or MFU where only that was reported)."""
+    """Published training runs, each predicted by MFU coefficients fitted to the other runs (leave-one-out)."""
     if "training_runs" not in catalog.names:
         return []
+    runs = catalog.table("training_runs")
     out = []
-    for run_id, ref in catalog.table("training_runs").iterrows():
-        metric = "gpu_hours" if _present(ref.get("gpu_hours")) else "mfu"
-        if not (_present(ref.get("accelerators")) and _present(ref.get(metric))):
-            continue
-        options = {key: (str(ref[key]) if key == "precision" else float(ref[key]))
-                   for key in ("precision", "network_gbps", "seq_tokens") if _present(ref.get(key))}
-        active = ref.get("active_params")
-        # MFU does not depend on the token count; GPU-hour rows always give one
-        tokens = float(ref["tokens"]) if _present(ref.get("tokens")) else 1e12
-        result = compute.train_time(str(ref["accelerator"]), int(ref["accelerators"]), float(ref["params"]),
-                                    tokens, float(active) if _present(active) else None, catalog=catalog,
-                                    **options)
-        unit = "GPU-hours" if metric == "gpu_hours" else "fraction"
-        out.append(_row("training", str(ref.get("name", run_id)), result[metric], ref[metric], unit,
-                        str(ref["source"]), str(run_id), metric))
+    for run_id, row in compute.leave_one_out(catalog).iterrows():
+        ref = runs.loc[run_id]
+        unit = "GPU-hours" if row["metric"] == "gpu_hours" else "fraction"
+        out.append(_row("training", str(ref.get("name", run_id)), row["predicted"], row["reported"], unit,
+                        str(ref["source"]), str(run_id), f"{row['metric']} (leave-one-out)"))
+    return out
+
+
+# Serving: leave-one-out refits take about a minute; the result depends only on the catalog's tables,
+# so it is kept per content of those tables.
+_SERVING_CACHE: dict[int, pd.DataFrame] = {}
+SERVING_TABLES = ("inference_results", "inference_parameters", "models", "accelerators", "systems", "scale_up")
+
+
+def serving_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Published serving results: fitted rows leave-one-out, held-out rows by the full fit."""
+    if "inference_results" not in catalog.names:
+        return []
+    key = hash(tuple(int(pd.util.hash_pandas_object(catalog.table(name).astype(str)).sum())
+                     for name in SERVING_TABLES))
+    if key not in _SERVING_CACHE:
+        _SERVING_CACHE[key] = inference.leave_one_out(catalog)
+    refs = catalog.table("inference_results")
+    out = []
+    for row_id, row in _SERVING_CACHE[key].iterrows():
+        ref = refs.loc[row_id]
+        fitted = str(ref["fitted"]).lower() == "true"
+        name = f"{ref['model']} on {ref['accelerator']} ({ref['precision']}, {ref['scenario']}, " \
+               f"{ref['input_tokens']:g}/{ref['output_tokens']:g} tokens)"
+        out.append(_row("serving", name, row["predicted"], row["reported"], "tokens/s per accelerator",
+                        str(ref["source"]), str(row_id), "leave-one-out" if fitted else "held out"))
+    return out
+
+
+def reliability_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """Published fleet reliability figures: the closed form at the generation's median rates.
+
+    Nothing here is fitted; the ``basis`` column says which figures the rates or multipliers come from.
+    """
+    if "reliability_results" not in catalog.names:
+        return []
+    out = []
+    for row_id, ref in catalog.table("reliability_results").iterrows():
+        factor, _ = reliability.generation(catalog, str(ref["accelerator"]))
+        system = default_system(str(ref["accelerator"]), catalog)
+        job = reliability.job_reliability(catalog, float(ref["accelerators"]), factor,
+                                          node_accelerators=reliability.failure_domain(catalog, system))
+        metric = str(ref["metric"])
+        predicted = (float(job["interruptions_per_day"]) * float(ref["days"]) if metric == "interruptions"
+                     else float(job[metric]))
+        unit = {"interruptions": "interruptions", "mtti_hours": "h", "goodput": "fraction"}[metric]
+        out.append(_row("reliability", str(ref["name"]), predicted, ref["reported"], unit, str(ref["source"]),
+                        str(row_id), f"{metric} ({ref['basis']})"))
     return out
 
 
@@ -181,7 +222,8 @@ def finance_rows(catalog: Catalog) -> list[dict[str, Any]]:
 def backtest(catalog: Catalog | None = None) -> pd.DataFrame:
     """Predicted against reported for every shipped public figure, one row each (see COLUMNS)."""
     catalog = catalog or load_catalog()
-    rows = power_rows(catalog) + cost_rows(catalog) + training_rows(catalog) + finance_rows(catalog)
+    rows = (power_rows(catalog) + cost_rows(catalog) + training_rows(catalog) + serving_rows(catalog)
+            + reliability_rows(catalog) + finance_rows(catalog))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -20,24 +20,34 @@ from neocloud.errors import ScenarioError
 from neocloud.reliability import job_reliability, parameter, workload_inputs
 from neocloud.units import HOURS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_PFLOP
 
-FITTED = ("gemm_efficiency", "memory_bytes_per_flop", "network_bits_per_flop", "expert_bits_per_flop")
+FITTED = ("gemm_efficiency", "memory_bytes_width_per_flop", "network_bits_per_flop", "expert_bits_per_flop")
 PRECISION_COLUMN = {"bf16": "bf16_tflops", "fp8": "fp8_tflops", "fp4": "fp4_tflops"}
 TFLOPS_PER_TB_PER_S = 1.0  # peak (TFLOP/s) x bytes per FLOP / bandwidth (TB/s) is in seconds per second
 
 
+def model_depth_width(active_params: Any, aspect_ratio: float = 128.0, layers: Any = None,
+                      d_model: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Layers L and width d of a transformer: given, or from ``N_active = 12 L d^2`` and ``d = aspect L``."""
+    active = np.asarray(active_params, dtype=float)
+    depth = np.cbrt(active / (12.0 * aspect_ratio**2)) if layers is None else np.asarray(layers, dtype=float)
+    width = aspect_ratio * depth if d_model is None else np.asarray(d_model, dtype=float)
+    return depth, width
+
+
 def training_flops(
-    params: Any, tokens: Any, active_params: Any = None, seq_tokens: Any = 8192.0, aspect_ratio: float = 128.0
+    params: Any, tokens: Any, active_params: Any = None, seq_tokens: Any = 8192.0, aspect_ratio: float = 128.0,
+    layers: Any = None, d_model: Any = None,
 ) -> np.ndarray:
     """Training FLOPs: ``6 N D`` plus attention ``12 L d S D`` (PaLM's count), N the active parameters.
 
-    Depth L and width d of a dense transformer follow from ``N = 12 L d^2`` and ``d = aspect_ratio L``.
+    Depth L and width d are given or follow from the active parameters (``N = 12 L d^2``,
+    ``d = aspect_ratio L``), so a mixture of experts counts the attention of its active model.
     """
     total = np.asarray(params, dtype=float)
     active = total if active_params is None else np.asarray(active_params, dtype=float)
-    layers = np.cbrt(total / (12.0 * aspect_ratio**2))
-    width_depth = aspect_ratio * layers**2
+    depth, width = model_depth_width(active, aspect_ratio, layers, d_model)
     return np.asarray(tokens, dtype=float) * (
-        6.0 * active + 12.0 * width_depth * np.asarray(seq_tokens, dtype=float)
+        6.0 * active + 12.0 * depth * width * np.asarray(seq_tokens, dtype=float)
     )
 
 
@@ -69,12 +79,15 @@ def mfu(
     network_gbps: Any,
     expert: Any,
     coefficients: dict[str, float],
+    width: Any = 16384.0,
 ) -> np.ndarray:
     """Model FLOPs utilisation from the step-time model (fraction of dense peak at the run's precision).
 
-    ``1 / MFU = 1 / gemm_efficiency + memory_bytes_per_flop * peak / hbm + (network_bits_per_flop *
-    log2(K / domain)+ + expert_bits_per_flop * moe) * peak / network``, peak in TFLOP/s, hbm in TB/s,
-    network in Gb/s per accelerator (so each term is seconds of that work per second of matmul at peak).
+    ``1 / MFU = 1 / gemm_efficiency + memory_bytes_width_per_flop / d * peak / hbm + (network_bits_per_flop
+    * log2(K / domain)+ + expert_bits_per_flop * moe) * peak / network``, peak in TFLOP/s, hbm in TB/s,
+    network in Gb/s per accelerator, d the model width (so each term is seconds of that work per second
+    of matmul at peak). The memory-bound work (norms, activations, optimizer) moves bytes in proportion
+    to d per token and layer while the matmuls do FLOPs in proportion to d^2: its share falls as 1 / d.
     """
     peak = np.asarray(peak, dtype=float)
     doublings = np.log2(
@@ -83,7 +96,8 @@ def mfu(
     network = np.asarray(network_gbps, dtype=float)
     inverse = (
         1.0 / coefficients["gemm_efficiency"]
-        + coefficients["memory_bytes_per_flop"] * peak / np.asarray(hbm_tb_per_s, dtype=float)
+        + coefficients["memory_bytes_width_per_flop"] / np.asarray(width, dtype=float) * peak
+        / np.asarray(hbm_tb_per_s, dtype=float)
         + coefficients["network_bits_per_flop"] * doublings * peak / network
         + coefficients["expert_bits_per_flop"] * np.asarray(expert, dtype=float) * peak / network
     )
@@ -108,52 +122,41 @@ def train_time(
     network_gbps: float | None = None,
     seq_tokens: float | None = None,
     coefficients: dict[str, float] | None = None,
+    layers: float | None = None,
+    d_model: float | None = None,
+    failure_rate_scale: float = 1.0,
+    restart_minutes: float | None = None,
 ) -> dict[str, float]:
     """Wall-clock time to train a model on ``accelerators`` of one kind, failures included.
 
     Returns ``days`` (wall clock with failures, restarts and checkpoints), ``gpu_hours`` (accelerators
     x those hours), ``mfu`` (model FLOPs / peak while running), ``goodput`` (useful share of time),
     plus ``flops``, ``ideal_days`` (no failures), ``interruptions`` and ``checkpoint_minutes``.
+    ``layers`` and ``d_model`` default to a transformer of the active parameters (``aspect_ratio``).
     ``seed`` is accepted for interface stability; the answer is closed-form and does not depend on it.
 
     >>> round(train_time("h100-sxm", 16384, 405e9, 15.6e12)["mfu"], 2) > 0.3
     True
     """
     catalog = catalog or load_catalog()
-    if accelerators <= 0 or params <= 0 or tokens <= 0:
-        raise ScenarioError(
-            "accelerators, params and tokens must be positive",
-            field="train-time",
-            value=min(accelerators, params, tokens),
-            allowed="> 0",
-        )
-    if active_params is not None and not 0 < active_params <= params:
-        raise ScenarioError(
-            "active params must lie in (0, params]",
-            field="active_params",
-            value=active_params,
-            allowed=f"(0, {params:g}]",
-        )
+    _check_run(accelerators, params, tokens, active_params, failure_rate_scale)
     del seed
     peak = peak_tflops(catalog, accelerator, precision)
     hbm = catalog.value("accelerators", accelerator, "hbm_tb_per_s")
     seq = parameter(catalog, "seq_tokens") if seq_tokens is None else seq_tokens
-    flops = float(training_flops(params, tokens, active_params, seq, parameter(catalog, "aspect_ratio")))
-    expert = float(active_params is not None and active_params < params)
+    aspect = parameter(catalog, "aspect_ratio")
+    active = params if active_params is None else active_params
+    _, width = model_depth_width(active, aspect, layers, d_model)
+    flops = float(training_flops(params, tokens, active, seq, aspect, layers, d_model))
+    expert = float(active < params)
     network = parameter(catalog, "network_gbps") if network_gbps is None else network_gbps
     utilisation = float(
-        mfu(
-            peak,
-            hbm,
-            accelerators,
-            scale_up_domain(catalog, accelerator),
-            network,
-            expert,
-            coefficients or coefficients_of(catalog),
-        )
+        mfu(peak, hbm, accelerators, scale_up_domain(catalog, accelerator), network, expert,
+            coefficients or coefficients_of(catalog), width)
     )
     ideal_hours = flops / (accelerators * peak * 1e12 * utilisation) / SECONDS_PER_HOUR
-    job = job_reliability(catalog, float(accelerators), checkpoint_minutes=checkpoint_minutes)
+    job = job_reliability(catalog, float(accelerators), failure_rate_scale=failure_rate_scale,
+                          restart_minutes=restart_minutes, checkpoint_minutes=checkpoint_minutes)
     good = float(job["goodput"])
     hours = ideal_hours / good if good > 0 else float("inf")
     return {
@@ -168,6 +171,27 @@ def train_time(
     }
 
 
+def _check_run(accelerators: float, params: float, tokens: float, active_params: float | None,
+               failure_rate_scale: float) -> None:
+    if accelerators <= 0 or params <= 0 or tokens <= 0:
+        raise ScenarioError(
+            "accelerators, params and tokens must be positive",
+            field="train-time",
+            value=min(accelerators, params, tokens),
+            allowed="> 0",
+        )
+    if active_params is not None and not 0 < active_params <= params:
+        raise ScenarioError(
+            "active params must lie in (0, params]",
+            field="active_params",
+            value=active_params,
+            allowed=f"(0, {params:g}]",
+        )
+    if not failure_rate_scale >= 0:
+        raise ScenarioError("failure rate scale must not be negative", field="failure_rate_scale",
+                            value=failure_rate_scale, allowed=">= 0")
+
+
 def calibration_runs(catalog: Catalog) -> pd.DataFrame:
     """Runs of ``training_runs`` with a job size and a reported GPU-hours or MFU (the calibration set)."""
     runs = catalog.table("training_runs")
@@ -175,33 +199,44 @@ def calibration_runs(catalog: Catalog) -> pd.DataFrame:
     return runs[usable]
 
 
-def predict(catalog: Catalog, runs: pd.DataFrame, coefficients: dict[str, float]) -> pd.DataFrame:
+def run_arrays(catalog: Catalog, runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per run, what the MFU coefficients do not change: FLOPs, peak, HBM, domain, network, goodput."""
+    aspect = parameter(catalog, "aspect_ratio")
+    out: dict[str, list[float]] = {key: [] for key in (
+        "flops", "peak", "hbm", "domain", "network", "expert", "width", "accelerators", "goodput", "reported")}
+    for _, run in runs.iterrows():
+        active = float(run["params"]) if pd.isna(run["active_params"]) else float(run["active_params"])
+        layers = None if pd.isna(run.get("layers")) else float(run["layers"])
+        d_model = None if pd.isna(run.get("d_model")) else float(run["d_model"])
+        tokens = float(run["tokens"]) if not pd.isna(run["tokens"]) else 1e12
+        accelerator = str(run["accelerator"])
+        out["flops"].append(float(training_flops(run["params"], tokens, active, run["seq_tokens"], aspect,
+                                                 layers, d_model)))
+        out["peak"].append(peak_tflops(catalog, accelerator, str(run["precision"])))
+        out["hbm"].append(catalog.value("accelerators", accelerator, "hbm_tb_per_s"))
+        out["domain"].append(scale_up_domain(catalog, accelerator))
+        out["network"].append(float(run["network_gbps"]))
+        out["expert"].append(float(active < float(run["params"])))
+        out["width"].append(float(model_depth_width(active, aspect, layers, d_model)[1]))
+        out["accelerators"].append(float(run["accelerators"]))
+        out["goodput"].append(float(job_reliability(catalog, float(run["accelerators"]))["goodput"]))
+        out["reported"].append(float(run["gpu_hours"]) if not pd.isna(run["gpu_hours"]) else float(run["mfu"]))
+    arrays = {key: np.asarray(values, dtype=float) for key, values in out.items()}
+    arrays["is_hours"] = runs["gpu_hours"].notna().to_numpy()
+    return arrays
+
+
+def predict(catalog: Catalog, runs: pd.DataFrame, coefficients: dict[str, float],
+            arrays: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Predicted against reported (GPU-hours where given, else MFU) for each run, with the log error."""
-    rows = []
-    for run_id, run in runs.iterrows():
-        active = (
-            None
-            if pd.isna(run["active_params"]) or run["active_params"] >= run["params"]
-            else run["active_params"]
-        )
-        tokens = run["tokens"] if not pd.isna(run["tokens"]) else 1e12
-        result = train_time(
-            str(run["accelerator"]),
-            int(run["accelerators"]),
-            float(run["params"]),
-            float(tokens),
-            active,
-            catalog,
-            precision=str(run["precision"]),
-            network_gbps=float(run["network_gbps"]),
-            seq_tokens=float(run["seq_tokens"]),
-            coefficients=coefficients,
-        )
-        metric = "gpu_hours" if not pd.isna(run["gpu_hours"]) else "mfu"
-        rows.append(
-            {"id": run_id, "metric": metric, "predicted": result[metric], "reported": float(run[metric])}
-        )
-    frame = pd.DataFrame(rows).set_index("id")
+    a = run_arrays(catalog, runs) if arrays is None else arrays
+    utilisation = mfu(a["peak"], a["hbm"], a["accelerators"], a["domain"], a["network"], a["expert"],
+                      coefficients, a["width"])
+    hours = a["flops"] / (a["accelerators"] * a["peak"] * 1e12 * utilisation) / SECONDS_PER_HOUR / a["goodput"]
+    predicted = np.where(a["is_hours"], hours * a["accelerators"], utilisation)
+    frame = pd.DataFrame({"metric": np.where(a["is_hours"], "gpu_hours", "mfu"), "predicted": predicted,
+                          "reported": a["reported"]}, index=runs.index)
+    frame.index.name = "id"
     frame["log_error"] = np.log(frame["predicted"] / frame["reported"])
     return frame
 
@@ -211,14 +246,16 @@ def calibrate(catalog: Catalog, runs: pd.DataFrame | None = None) -> dict[str, f
     runs = calibration_runs(catalog) if runs is None else runs
     has_experts = bool(((runs["active_params"] < runs["params"]) & runs["active_params"].notna()).any())
 
+    arrays = run_arrays(catalog, runs)
+
     def residuals(logs: np.ndarray) -> np.ndarray:
         values = np.exp(logs)
         coefficients = dict(zip(FITTED, [*values[:3], values[3] if has_experts else 0.0], strict=True))
-        return predict(catalog, runs, coefficients)["log_error"].to_numpy()
+        return predict(catalog, runs, coefficients, arrays)["log_error"].to_numpy()
 
     start = np.log([coefficients_of(catalog)[name] or 1e-3 for name in FITTED])
     fit = optimize.least_squares(
-        residuals, start, bounds=(np.log([0.05, 1e-6, 1e-6, 1e-6]), np.log([1.0, 1.0, 1.0, 10.0]))
+        residuals, start, bounds=(np.log([0.05, 1e-3, 1e-6, 1e-6]), np.log([1.0, 1e4, 1.0, 10.0]))
     )
     values = np.exp(fit.x)
     return dict(zip(FITTED, [*values[:3], values[3] if has_experts else 0.0], strict=True))
@@ -302,7 +339,7 @@ def compute(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
     phase = scenario.campus.phases[main]
     accelerator = str(catalog.row("systems", phase.system)["accelerator"])
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
-    job = workload_inputs(scenario, catalog, campus_size)
+    job = workload_inputs(scenario, catalog, campus_size, phase.system)
     fabrics = catalog.table("fabric_bandwidth")
     network = (
         float(fabrics.loc[scenario.campus.network, "gbps_per_accelerator"])
@@ -319,6 +356,7 @@ def compute(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset
         network,
         expert,
         coefficients_of(catalog),
+        model_depth_width(work.active_params or work.params, parameter(catalog, "aspect_ratio"))[1],
     )
     flops = training_flops(
         work.params,

@@ -18,6 +18,7 @@ from neocloud.design import design
 from neocloud.energy import energy
 from neocloud.errors import ScenarioError
 from neocloud.finance import finance
+from neocloud.inference import inference
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
 from neocloud.reliability import reliability
@@ -33,6 +34,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("compute", compute),
     ("reliability", reliability),
     ("finance", finance),
+    ("inference", inference),
 )
 
 # DESIGN.md's JSON keys, in its order; other summary variables follow in the order the stages add them.
@@ -48,7 +50,7 @@ ADDITIVE_KEYS = (
     "utility_capacity_mw",
     "annual_energy_mwh", "capex_usd", "capex_it_usd", "capex_facility_usd", "capex_land_usd", "capex_power_usd",
     "opex_usd_per_year", "annualised_capex_usd_per_year", "energy_cost_usd_per_year", "co2_t_per_year",
-    "peak_bf16_pflops",
+    "peak_bf16_pflops", "serving_accelerators", "tokens_per_s",
 )
 
 # Summary keys added under a clearer name (new -> old); the old key stays, with the same value.

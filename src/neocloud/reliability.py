@@ -31,6 +31,22 @@ def parameter(catalog: Catalog, name: str) -> float:
     return catalog.value("training_parameters", name)
 
 
+def generation(catalog: Catalog, accelerator: str) -> tuple[float, float]:
+    """Median multiplier on the catalog failure rates for an accelerator's generation, and its lognormal sigma."""
+    table = catalog.table("failure_generations")
+    if accelerator not in table.index:
+        return 1.0, float(table["rate_sigma"].max())
+    return float(table.loc[accelerator, "rate_factor"]), float(table.loc[accelerator, "rate_sigma"])
+
+
+def failure_domain(catalog: Catalog, system: str) -> float:
+    """Accelerators a hardware fault takes out of a job on ``system`` (a server, or an NVL72 compute tray)."""
+    table = catalog.table("failure_domains")
+    if system in table.index:
+        return float(table.loc[system, "domain_accelerators"])
+    return parameter(catalog, "node_accelerators")
+
+
 def spare_turnaround_hours(catalog: Catalog) -> float:
     """Hours a failed node takes to come back into the spare pool: rate-weighted mean repair time."""
     rates = component_rates(catalog)
@@ -141,33 +157,24 @@ def job_reliability(
     checkpoint_minutes: Any = None,
     hot_spares: Any = None,
     spare_probability: Any = None,
+    node_accelerators: Any = None,
 ) -> dict[str, np.ndarray]:
     """Closed-form reliability of one synchronous job of ``accelerators`` (arrays broadcast together).
 
     ``checkpoint_minutes`` is the interval of work between checkpoints (None or NaN: the best one);
-    ``hot_spares`` in accelerators (None or NaN: sized for ``spare_probability``). Returns arrays:
-    ``interruptions_per_day``, ``mtti_hours``, ``goodput``, ``checkpoint_minutes``, ``young_minutes``,
-    ``daly_minutes``, ``spares_accelerators``, ``nodes_in_repair``, ``recovery_minutes``.
+    ``hot_spares`` in accelerators (None or NaN: sized for ``spare_probability``); ``node_accelerators`` the
+    failure domain (accelerators a hardware fault takes out; default the catalog's 8-GPU node). Returns
+    arrays: ``interruptions_per_day`` (unexpected), ``planned_interruptions_per_day``, ``mtti_hours``,
+    ``goodput`` (planned restarts included), ``checkpoint_minutes``, ``young_minutes``, ``daly_minutes``,
+    ``spares_accelerators``, ``nodes_in_repair``, ``recovery_minutes``, ``spare_shortfall_probability``
+    (that failed units outnumber the spares: where it is high the closed form is not to be trusted).
     """
     rates = component_rates(catalog)
     scale = np.asarray(failure_rate_scale, dtype=float)
     size = np.asarray(accelerators, dtype=float)
-    node = parameter(catalog, "node_accelerators")
-    delta = (
-        np.asarray(
-            parameter(catalog, "checkpoint_write_minutes")
-            if checkpoint_write_minutes is None
-            else checkpoint_write_minutes,
-            dtype=float,
-        )
-        / MINUTES_PER_HOUR
-    )
-    restart = (
-        np.asarray(
-            parameter(catalog, "restart_minutes") if restart_minutes is None else restart_minutes, dtype=float
-        )
-        / MINUTES_PER_HOUR
-    )
+    node = _or_catalog(catalog, node_accelerators, "node_accelerators")
+    delta = _or_catalog(catalog, checkpoint_write_minutes, "checkpoint_write_minutes") / MINUTES_PER_HOUR
+    restart = _or_catalog(catalog, restart_minutes, "restart_minutes") / MINUTES_PER_HOUR
     probability = parameter(catalog, "spare_probability") if spare_probability is None else spare_probability
     per_accelerator = float(rates["rate_per_accelerator_hour"].sum())
     hardware = rates[rates["hardware"]]
@@ -185,13 +192,7 @@ def job_reliability(
         )
     )
     wait = spare_wait_hours(np.floor(spares / node), node_rate, repair)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        hardware_share = np.where(rate > 0, node_rate / rate, 0.0)
-        # E[exp(-rate * D)] over the classes, D = restart (+ wait for a spare at a hardware failure)
-        mixed = hardware_share * np.exp(-rate * (restart + wait)) + (1 - hardware_share) * np.exp(
-            -rate * restart
-        )
-        recovery = np.where(rate > 0, -np.log(np.maximum(mixed, 1e-300)) / np.maximum(rate, 1e-300), restart)
+    recovery = _recovery_hours(rate, node_rate, restart, wait)
     best = best_interval_hours(rate, delta)
     interval = (
         best
@@ -205,10 +206,15 @@ def job_reliability(
     young, daly = young_daly_hours(rate, delta, restart)
     with np.errstate(divide="ignore"):
         mtti = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), np.inf)
+    planned = parameter(catalog, "planned_interruptions_per_day")
+    planned_loss = planned / HOURS_PER_DAY * restart  # a planned stop checkpoints first: it costs a restart
+    shortfall = stats.poisson.sf(np.floor(np.asarray(spares, dtype=float) / node), in_repair)
     return {
         "interruptions_per_day": rate * HOURS_PER_DAY,
+        "planned_interruptions_per_day": planned + np.zeros_like(rate),
+        "spare_shortfall_probability": shortfall + np.zeros_like(rate),
         "mtti_hours": mtti,
-        "goodput": goodput(rate, interval, delta, recovery),
+        "goodput": goodput(rate, interval, delta, recovery) * (1.0 - planned_loss),
         "checkpoint_minutes": interval * MINUTES_PER_HOUR,
         "young_minutes": young * MINUTES_PER_HOUR,
         "daly_minutes": daly * MINUTES_PER_HOUR,
@@ -218,14 +224,34 @@ def job_reliability(
     }
 
 
+def _or_catalog(catalog: Catalog, value: Any, name: str) -> np.ndarray:
+    """``value`` as an array, or the catalog's ``training_parameters`` value when it is None."""
+    return np.asarray(parameter(catalog, name) if value is None else value, dtype=float)
+
+
+def _recovery_hours(rate: np.ndarray, hardware_rate: np.ndarray, restart: np.ndarray,
+                    wait: np.ndarray) -> np.ndarray:
+    """The constant recovery D with the same ``E[exp(-rate D)]`` as restarts plus waits for spares."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hardware_share = np.where(rate > 0, hardware_rate / rate, 0.0)
+        # E[exp(-rate * D)] over the classes, D = restart (+ wait for a spare at a hardware failure)
+        mixed = hardware_share * np.exp(-rate * (restart + wait)) + (1 - hardware_share) * np.exp(
+            -rate * restart
+        )
+        return np.where(rate > 0, -np.log(np.maximum(mixed, 1e-300)) / np.maximum(rate, 1e-300), restart)
+
+
 def unavailable_accelerators(
-    catalog: Catalog, accelerators: Any, failure_rate_scale: Any = 1.0
+    catalog: Catalog, accelerators: Any, failure_rate_scale: Any = 1.0, domain_accelerators: float | None = None
 ) -> np.ndarray:
-    """Accelerators out of service on average (in repair) in a fleet of ``accelerators`` (Little's law)."""
+    """Accelerators out of service on average (in repair) in a fleet of ``accelerators`` (Little's law).
+
+    A hardware fault takes ``domain_accelerators`` out (default: the catalog's ``accelerators_out``).
+    """
     rates = component_rates(catalog)
-    per_accelerator = float(
-        (rates["rate_per_accelerator_hour"] * rates["repair_hours"] * rates["accelerators_out"]).sum()
-    )
+    out = rates["accelerators_out"] if domain_accelerators is None else np.where(
+        rates["accelerators_out"] > 0, domain_accelerators, 0.0)
+    per_accelerator = float((rates["rate_per_accelerator_hour"] * rates["repair_hours"] * out).sum())
     return (
         np.asarray(accelerators, dtype=float) * np.asarray(failure_rate_scale, dtype=float) * per_accelerator
     )
@@ -251,9 +277,22 @@ def _positive(value: Any, default: float, field: str) -> np.ndarray:
     return array
 
 
-def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.ndarray) -> dict[str, Any]:
-    """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares."""
+def main_system(scenario: Any, upstream: xr.Dataset) -> str:
+    """The system of the campus's largest phase (most accelerators in the first draw)."""
+    accelerators = np.asarray(upstream["phase_accelerators"].isel(draw=0).values, dtype=float)
+    return str(scenario.campus.phases[int(np.argmax(accelerators))].system)
+
+
+def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.ndarray,
+                    system: str) -> dict[str, Any]:
+    """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares.
+
+    The rate scale is the scenario's ``failure_rate_scale`` (which may be uncertain) times the median
+    generation multiplier of the system's accelerator (``failure_generations``); hardware faults take the
+    system's failure domain out (``failure_domains``).
+    """
     work = scenario.workload
+    factor, _ = generation(catalog, str(catalog.row("systems", system)["accelerator"]))
     size = (
         campus_accelerators
         if work.job_accelerators is None
@@ -281,7 +320,8 @@ def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.nda
     )
     return {
         "accelerators": size,
-        "failure_rate_scale": scale * np.ones_like(size),
+        "failure_rate_scale": scale * factor * np.ones_like(size),
+        "node_accelerators": failure_domain(catalog, system),
         "checkpoint_write_minutes": _positive(
             work.checkpoint_write_minutes,
             parameter(catalog, "checkpoint_write_minutes"),
@@ -297,22 +337,51 @@ def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.nda
     }
 
 
+def mix_goodput(catalog: Catalog, job: dict[str, Any], mix: list[Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Goodput of the campus's job mix (share-weighted over job sizes) and of its largest job, per draw.
+
+    Without a mix the campus runs the reference job alone: both are its goodput.
+    """
+    if not mix:
+        alone = job_reliability(catalog, **job)["goodput"]
+        return alone, alone
+    sizes = np.array([float(entry.accelerators) for entry in mix])
+    shares = np.array([float(entry.share) for entry in mix])
+    inputs = {key: (value[:, None] if isinstance(value, np.ndarray) and value.ndim == 1 else value)
+              for key, value in job.items() if key not in ("accelerators", "checkpoint_minutes")}
+    size = np.minimum(sizes[None, :], np.asarray(job["accelerators"], dtype=float)[:, None])
+    each = job_reliability(catalog, size, **inputs)["goodput"]
+    return each @ shares / shares.sum(), each[:, int(np.argmax(sizes))]
+
+
 def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
-    """Interruptions, goodput, checkpoint interval and spares of the scenario's reference job, per draw."""
+    """Interruptions, goodput, checkpoint interval and spares of the scenario's jobs, per draw.
+
+    ``goodput`` is the campus's job mix's (``workload.job_mix``; without one, the reference job's);
+    ``largest_job_goodput`` that of its largest job; the other figures are the reference job's.
+    """
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
-    job = workload_inputs(scenario, catalog, campus_size)
+    system = main_system(scenario, upstream)
+    job = workload_inputs(scenario, catalog, campus_size, system)
     result = job_reliability(catalog, **job)
     size, scale = job["accelerators"], job["failure_rate_scale"]
+    campus, largest = mix_goodput(catalog, job, scenario.workload.job_mix)
     out = xr.Dataset(
         {
             "interruptions_per_day": _summary(result["interruptions_per_day"], "1/day"),
+            "planned_interruptions_per_day": _summary(result["planned_interruptions_per_day"], "1/day"),
             "mtti_hours": _summary(result["mtti_hours"], "h"),
-            "goodput": _summary(result["goodput"], "fraction"),
+            "goodput": _summary(campus, "fraction"),
+            "largest_job_goodput": _summary(largest, "fraction"),
+            "reference_job_goodput": _summary(result["goodput"], "fraction"),
             "checkpoint_minutes": _summary(result["checkpoint_minutes"], "min"),
             "young_daly_checkpoint_minutes": _summary(result["daly_minutes"], "min"),
             "spares_accelerators": _summary(result["spares_accelerators"], "accelerators", integer=True),
+            "spare_shortfall_probability": _summary(result["spare_shortfall_probability"], "fraction"),
+            "failure_rate_scale": _summary(scale, "-"),
+            "failure_domain_accelerators": _summary(np.full(size.shape, job["node_accelerators"]), "accelerators"),
             "accelerators_unavailable": _summary(
-                unavailable_accelerators(catalog, campus_size, scale), "accelerators"
+                unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "accelerators"
             ),
             "job_accelerators": _summary(size, "accelerators", integer=True),
         }
@@ -336,6 +405,7 @@ def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dat
         job["restart_minutes"][:, None],
         CURVE_MINUTES[None, :],
         job["hot_spares"],
+        node_accelerators=job["node_accelerators"],
     )
     out["goodput_by_interval"] = xr.DataArray(
         curve["goodput"], dims=("draw", "interval_minutes"), coords={"interval_minutes": CURVE_MINUTES}

@@ -29,9 +29,9 @@ def _options(
 
 
 # The command modules register themselves on ``app`` when imported.
-from neocloud.cli import catalog, compute, optimize, run, runs, serve, sweep  # noqa: E402
+from neocloud.cli import catalog, compute, inference, optimize, run, runs, serve, sweep  # noqa: E402
 
-__all__ = ["app", "catalog", "compute", "main", "optimize", "run", "runs", "serve", "sweep"]
+__all__ = ["app", "catalog", "compute", "inference", "main", "optimize", "run", "runs", "serve", "sweep"]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
+from neocloud.load import scenario_catalog
 from neocloud.report import document
 
 
@@ -31,5 +33,21 @@ def section(results: Any) -> str | None:
         + f"<p>Reference run ({work.params:.3g} parameters, {work.tokens:.3g} tokens): "
         f"{float(first['reference_run_days']):,.1f} days at MFU {float(first['reference_run_mfu']):.1%} "
         f"and goodput {float(first['reference_run_goodput']):.1%}; decode "
-        f"{float(first['decode_tokens_per_s_per_accelerator']):,.0f} tokens/s per accelerator.</p></section>"
+        f"{float(first['decode_tokens_per_s_per_accelerator']):,.0f} tokens/s per accelerator.</p>"
+        + _nearest_run(results, float(first["reference_run_mfu"]))
+        + "</section>"
     )
+
+
+def _nearest_run(results: Any, mfu: float) -> str:
+    """The published training run closest in size to the reference run, beside the predicted MFU."""
+    catalog = scenario_catalog(results.scenario)
+    runs = catalog.table("training_runs")
+    work = results.scenario.workload
+    distance = np.abs(np.log(runs["params"].to_numpy(float) / work.params))
+    run = runs.iloc[int(np.argmin(distance))]
+    reported = (f"{float(run['gpu_hours']):,.3g} GPU-hours" if not np.isnan(float(run["gpu_hours"]))
+                else f"MFU {float(run['mfu']):.0%}")
+    return (f"<p>Nearest public run: {run['name']} ({float(run['params']):.3g} parameters on "
+            f"{int(float(run['accelerators'])):,} {run['accelerator']}), {reported} ({run['source']}); "
+            f"predicted MFU here {mfu:.1%}.</p>")

@@ -22,8 +22,9 @@ from neocloud import formatting
 from neocloud.catalog import Catalog
 from neocloud.load import catalog_references, scenario_catalog
 from neocloud.report import buildout, compute, design, energy, finance, reliability, uncertainty
+from neocloud.report import inference as serving
 
-SECTIONS = (design, buildout, energy, compute, reliability, finance, uncertainty)
+SECTIONS = (design, buildout, energy, compute, reliability, finance, serving, uncertainty)
 
 _ENV = Environment(
     loader=PackageLoader("neocloud.report", "templates"), autoescape=select_autoescape(["html"])

@@ -43,7 +43,23 @@ def section(results: Any) -> str | None:
         + document.figure_html(causes)
         + f"<p>Job of {int(first['job_accelerators']):,} accelerators: "
         f"{float(first['interruptions_per_day']):,.1f} interruptions per day (one every "
-        f"{float(first['mtti_hours']) * 60:,.0f} minutes), goodput {float(first['goodput']):.1%}, "
+        f"{float(first['mtti_hours']) * 60:,.0f} minutes), goodput "
+        f"{float(first.get('reference_job_goodput', first['goodput'])):.1%}, "
         f"{int(first['spares_accelerators']):,} hot spares, "
-        f"{float(first['accelerators_unavailable']):,.0f} accelerators in repair on average.</p></section>"
+        f"{float(first['accelerators_unavailable']):,.0f} accelerators in repair on average.</p>"
+        + _mix(first)
+        + "</section>"
+    )
+
+
+def _mix(first: Any) -> str:
+    """The campus's job-mix goodput, its largest job's, and the failure model behind them."""
+    if "largest_job_goodput" not in first:
+        return ""
+    return (
+        f"<p>Campus goodput over its job mix {float(first['goodput']):.1%}; largest job "
+        f"{float(first['largest_job_goodput']):.1%}. Failure rates {float(first['failure_rate_scale']):.2f} x "
+        f"the Llama 3 H100 rates (generation and spread: failure_generations); a hardware fault takes "
+        f"{float(first['failure_domain_accelerators']):g} accelerators out; "
+        f"{float(first['planned_interruptions_per_day']):.2f} planned interruptions per day.</p>"
     )

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from neocloud.scenario.types import Num, Section
+
+
+class JobClass(Section):
+    """Jobs of one size in the campus's training mix."""
+
+    accelerators: int = Field(gt=0, description="Accelerators per job of this class.")
+    share: float = Field(gt=0, le=1, description="Share of the training accelerators that run jobs of this class.")
 
 
 class Workload(Section):
@@ -63,3 +70,35 @@ class Workload(Section):
     serve_context_tokens: int = Field(
         default=4096, gt=0, description="Served model: context tokens per sequence."
     )
+    serving_share: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Share of the accelerators serving inference; default 0 (training), 1 (inference), 0.5 (mixed).",
+    )
+    serve_model: str | None = Field(
+        default=None, description="Served model: a catalog model id (models table); overrides serve_params."
+    )
+    serve_precision: Literal["bf16", "fp8", "fp4"] | None = Field(
+        default=None, description="Served model: weight precision; default fp8 where the chip has it, else bf16."
+    )
+    serve_input_tokens: float | None = Field(
+        default=None, gt=0, description="Served requests: prompt tokens (mean); default from the catalog."
+    )
+    serve_output_tokens: float | None = Field(
+        default=None, gt=0, description="Served requests: generated tokens (mean); default from the catalog."
+    )
+    serve_ttft_ms: float | None = Field(
+        default=None, gt=0, description="Served requests: time-to-first-token target (P99), ms; default none."
+    )
+    serve_tpot_ms: float | None = Field(
+        default=None, gt=0, description="Served requests: time-per-output-token target (P99), ms; default none."
+    )
+    job_mix: list[JobClass] | None = Field(
+        default=None,
+        description="Training jobs by size; the campus's goodput is the mix's (default: one reference job).",
+    )
+
+    @model_validator(mode="after")
+    def _shares_add_up(self) -> Workload:
+        if self.job_mix is not None and sum(job.share for job in self.job_mix) > 1.0 + 1e-9:
+            raise ValueError("job_mix shares add up to more than 1")
+        return self
