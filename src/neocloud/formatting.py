@@ -20,14 +20,15 @@ from neocloud.units import MONTHS_PER_YEAR
 
 STAGE_TITLES = {
     "scenario": "Scenario", "design": "Design", "buildout": "Build-out", "energy": "Energy",
-    "compute": "Compute", "reliability": "Reliability", "finance": "Finance", "programme": "Programme",
+    "compute": "Compute", "reliability": "Reliability", "finance": "Finance", "inference": "Serving",
+    "programme": "Programme",
 }
 MISSING = "–"
 _MONEY_STEPS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
 DISPLAY_UNITS = {"1/day": "per day", "MWh/year": "MWh/yr", "t/year": "t/yr", "m3/year": "m³/yr",
                  "count/year": "per yr", "wafers/month": "wafers/mo", "text": "", "table": ""}
 _MONEY_SUFFIX = {"USD": "", "USD/year": "/yr", "USD/GPU-hour": "/GPU-h", "USD/kW-month": "/kW-mo",
-                 "USD/MW-year": "/MW-yr"}
+                 "USD/MW-year": "/MW-yr", "USD/Mtoken": "/M tokens"}
 
 
 @lru_cache(maxsize=1)
