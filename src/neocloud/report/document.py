@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from neocloud.catalog import Catalog
@@ -24,9 +25,13 @@ from neocloud.report import buildout, compute, design, energy, finance, reliabil
 
 SECTIONS = (design, buildout, energy, compute, reliability, finance, uncertainty)
 
+# Autoescape everything: a user's string reaches the page as text. The only markup passed in whole is
+# what the section modules build, and they escape every user string they put in it (see ``trusted``).
 _ENV = Environment(
-    loader=PackageLoader("neocloud.report", "templates"), autoescape=select_autoescape(["html"])
+    loader=PackageLoader("neocloud.report", "templates"),
+    autoescape=select_autoescape(["html"], default_for_string=True, default=True),
 )
+LINK_SCHEMES = ("https://", "http://")
 
 # Key figures shown first, with a reader's label; other summary keys follow under their own names.
 KEY_LABELS: dict[str, str] = {
@@ -210,13 +215,24 @@ def catalog_inputs(scenario: Any, catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    """A source record with empty cells (NaN) as empty strings and whole-number years as ints."""
+    """A source record with empty cells (NaN) as empty strings and whole-number years as ints.
+
+    A ``url`` that is not an http(s) address (``javascript:``, say) is dropped: the report links only to
+    web pages.
+    """
     out = {}
     for key, value in record.items():
         if isinstance(value, float):
             value = "" if not np.isfinite(value) else (int(value) if value.is_integer() else value)
         out[key] = value
+    if not str(out.get("url", "")).lower().startswith(LINK_SCHEMES):
+        out["url"] = ""
     return out
+
+
+def trusted(fragment: str) -> Markup:
+    """Markup built by this package (a section, a chart, plotly.js), every user string in it escaped."""
+    return Markup(fragment)
 
 
 def _version() -> str:
@@ -244,8 +260,8 @@ def render(results: Any) -> str:
         title=f"neocloud report: {results.scenario.name}",
         scenario=results.scenario,
         figures=key_figures(summary),
-        overview=overview_chart(results),
-        sections=sections,
+        overview=trusted(overview_chart(results)),
+        sections=[trusted(fragment) for fragment in sections],
         catalog_rows=inputs,
         scenario_text=scenario_text,
         meta={
@@ -255,5 +271,5 @@ def render(results: Any) -> str:
             "sha256": hashlib.sha256(scenario_text.encode("utf-8")).hexdigest(),
             "made": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
-        plotly_js=get_plotlyjs(),
+        plotly_js=trusted(get_plotlyjs()),
     )
