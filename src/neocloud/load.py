@@ -242,8 +242,8 @@ def validation_error(err: ValidationError, model: type[BaseModel], file: str,
         first = next((error for error in errors if any("Dist" in str(part) for part in error["loc"])), first)
     path = tuple(str(part) for part in first["loc"])
     # a union (number or distribution) reports each arm; keep the path up to the union
-    path = tuple(part for part in path
-                 if part not in ("float", "int", "str", "Dist") and "[" not in part and not part.startswith("constrained-"))
+    path = tuple(part for part in path if part not in ("float", "int", "str", "Dist")
+                 and "[" not in part and not part.startswith("constrained-"))
     field = ".".join(path) or None
     kind, value = first["type"], first.get("input")
     if kind == "missing":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,7 @@ def column_types() -> dict[str, dict[str, tuple[str, str]]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def required_columns(name: str) -> tuple[str, ...]:
     """The columns a new row of a shipped table must give: those filled in every shipped row."""
     frame = _shipped_tables().get(name)
