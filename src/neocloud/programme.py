@@ -38,7 +38,7 @@ from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Scenario, months_between
 from neocloud.scenario.programme import ProgrammeSpec
 from neocloud.supply import MONTHS_PER_QUARTER
-from neocloud.uncertainty import realise
+from neocloud.uncertainty import MAX_SEED, check_seed, realise
 
 MW_PER_GW = 1000.0
 
@@ -171,7 +171,8 @@ def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> Progra
             results.source_text,
         )
 
-    seeds = [seed + index for index in range(len(programme.campuses))]
+    seed = check_seed(seed)
+    seeds = [(seed + index) % (MAX_SEED + 1) for index in range(len(programme.campuses))]
     demand = [run_cached(campus.scenario, seeds[index]) for index, campus in enumerate(programme.campuses)]
     months = max(
         offset + results.dataset.sizes["month"] for offset, results in zip(offsets, demand, strict=True)

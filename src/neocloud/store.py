@@ -46,6 +46,7 @@ from neocloud.load import parse_yaml, validate
 from neocloud.pipeline import Results, to_netcdf
 
 STORE_ENV = "NEOCLOUD_STORE"
+MAX_RUN_ID = 2**31 - 1  # run ids are a 32-bit integer column on every database
 
 METADATA = MetaData()
 RUNS = Table(
@@ -227,6 +228,9 @@ class Store:
 
     def get(self, run_id: int) -> StoredRun:
         """The run ``run_id``; an unknown id raises ``RunNotFoundError``."""
+        if not isinstance(run_id, int) or not 1 <= run_id <= MAX_RUN_ID:  # not an id any store column holds
+            raise RunNotFoundError(f"no run {run_id} in the store", field="run", value=run_id,
+                                   allowed=f"ids from 1 to {MAX_RUN_ID:,} listed by `neocloud runs list`")
         with self.engine.connect() as connection:
             row = connection.execute(select(RUNS).where(RUNS.c.id == int(run_id))).mappings().first()
         if row is None:

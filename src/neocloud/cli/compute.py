@@ -14,6 +14,7 @@ from neocloud.compute import train_time
 from neocloud.errors import ScenarioError
 from neocloud.reliability import component_rates, job_reliability, spare_turnaround_hours
 from neocloud.reliability_sim import simulate
+from neocloud.uncertainty import MAX_SEED
 from neocloud.units import HOURS_PER_DAY
 
 REPLICATIONS = 200
@@ -68,7 +69,7 @@ def reliability_command(
     checkpoint_minutes: Annotated[
         float | None, typer.Option(help="Minutes of work between checkpoints.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulator.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the simulator.")] = 0,
     replications: Annotated[int, typer.Option(help="Monte Carlo replications.")] = REPLICATIONS,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

@@ -27,6 +27,7 @@ from neocloud.catalog import META_TABLES, load_catalog
 from neocloud.errors import NeocloudError, ScenarioError, unknown_id
 from neocloud.report import render
 from neocloud.store import RunNotFoundError, Store, neocloud_version
+from neocloud.uncertainty import MAX_SEED
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
     REPOSITORY_EXAMPLES,
@@ -71,7 +72,7 @@ class PreviewRequest(BaseModel):
     scenario: str = Field(min_length=1, description="The base scenario as YAML or JSON text.")
     inputs: Inputs = Field(default_factory=Inputs, description="Inputs to change; the rest stay.")
     draws: int = Field(default=1, ge=1, description="Monte Carlo draws (capped by the server).")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
 
 
 def plain(value: Any) -> Any:
@@ -141,7 +142,7 @@ def create_app(
             )
 
     draws_query = Query(1, ge=1, le=max_draws, description=f"Monte Carlo draws (at most {max_draws}).")
-    seed_query = Query(0, ge=0, le=2**32 - 1, description="Random seed.")
+    seed_query = Query(0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
 
     @application.exception_handler(RunNotFoundError)
     async def run_not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
