@@ -27,8 +27,9 @@ MAX_YAML_DEPTH = 64  # nesting of mappings and lists; a scenario needs about 8
 MAX_YAML_ALIASES = 1_000  # alias uses (``*name``) in one file
 MAX_YAML_NODES = 200_000  # nodes once every alias is expanded (what validation will walk)
 MAX_NUMBER = 1e15  # no number in a scenario is larger in size (the largest are prices in USD, ~1e12)
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control characters but tab and newlines
-NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # in names and ids, no control character at all
+# control characters but tab and newlines, and lone surrogates (a JSON body's "\ud800" is not text)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # in names and ids, none at all
 NAME_KEYS = ("name", "id")
 NUMBER_TEXT = re.compile(r"[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?\.?(inf|infinity|nan)", re.IGNORECASE)
 
@@ -94,23 +95,29 @@ def parse_yaml(raw: bytes | str, name: str = "<scenario>") -> tuple[Any, dict[tu
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as err:
         raise ScenarioError(f"is not UTF-8 text (byte {err.start})", file=name) from None
+    try:
+        node, data = _compose_and_construct(text, name)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or "cannot be parsed"
+        raise ScenarioError(f"is not valid YAML: {problem}", file=name,
+                            line=mark.line + 1 if mark else None) from None
+    lines: dict[tuple[str, ...], int] = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+    return data, lines, text
+
+
+def _compose_and_construct(text: str, name: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (checked for depth, aliases and expansion) and the data built from it."""
     loader = _CappedLoader(text, name)
     try:
         node = loader.get_single_node()
         if node is not None:
             _check_expansion(node, name)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or "cannot be parsed"
-        raise ScenarioError(f"is not valid YAML: {problem}", file=name,
-                            line=mark.line + 1 if mark else None) from None
+        return node, loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
-    lines: dict[tuple[str, ...], int] = {}
-    if node is not None:
-        _index_lines(node, (), lines)
-    return data, lines, text
 
 
 def _check_expansion(root: yaml.Node, name: str) -> None:
@@ -170,14 +177,14 @@ def check_values(data: Any, file: str, lines: dict[tuple[str, ...], int] | None 
             for key, item in value.items():
                 child = (*where, str(key))
                 if isinstance(key, str) and NAME_CONTROL.search(key):
-                    _refuse_value(file, lines, child, key, "a key may not contain control characters")
+                    _refuse_value(file, lines, child, key, "a key may not contain control characters or lone surrogates")
                 stack.append((child, item))
         elif isinstance(value, list):
             stack.extend(((*where, str(index)), item) for index, item in enumerate(value))
         elif isinstance(value, str):
             is_name = bool(where) and where[-1] in NAME_KEYS
             if (NAME_CONTROL if is_name else CONTROL).search(value):
-                _refuse_value(file, lines, where, value, "may not contain control characters")
+                _refuse_value(file, lines, where, value, "may not contain control characters or lone surrogates")
             if not is_name and NUMBER_TEXT.fullmatch(value.strip()):  # text a field would read as a number
                 number = float(value.strip().lstrip("+-.") if "inf" in value.lower() else value.replace("_", ""))
                 if not math.isfinite(number) or abs(number) > MAX_NUMBER:
@@ -193,7 +200,7 @@ def check_values(data: Any, file: str, lines: dict[tuple[str, ...], int] | None 
 
 def _refuse_value(file: str, lines: dict[tuple[str, ...], int], path: tuple[str, ...], value: Any,
                   problem: str) -> None:
-    shown = repr(value)
+    shown = repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise ScenarioError(f"{shown} {problem}", file=file, line=_line_of(lines, path), field=".".join(path) or None,
                         value=value)

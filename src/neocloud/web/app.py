@@ -1,15 +1,21 @@
 """The FastAPI application: the dashboard's page and the JSON API under ``/api``.
 
-Safety: ``neocloud serve`` binds to loopback unless given a token; request bodies are size-limited;
-scenarios are validated (a ``ScenarioError`` is a 422 with its one line); draws per request are capped;
-no request names a path the server reads or writes; an optional bearer token protects ``/api``.
+Safety (docs/web.md has the threat model): ``neocloud serve`` binds to loopback unless given a token;
+the ``Host`` header must name the server, and requests that change anything must come from its own origin
+as JSON or YAML (``guard.py``); request bodies are size-limited; scenarios are validated (a
+``ScenarioError`` is a 422 with its one line); draws per request are capped; no request names a path the
+server reads or writes; an optional bearer token protects ``/api``; reports are served sandboxed; any
+other error is a logged JSON 500.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import secrets
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,8 +32,9 @@ from starlette.concurrency import run_in_threadpool
 from neocloud.catalog import META_TABLES, load_catalog
 from neocloud.errors import NeocloudError, ScenarioError, unknown_id
 from neocloud.report import render
-from neocloud.store import RunNotFoundError, Store, neocloud_version
+from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store, neocloud_version
 from neocloud.uncertainty import MAX_SEED
+from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
     REPOSITORY_EXAMPLES,
@@ -44,6 +51,18 @@ DEFAULT_MAX_DRAWS = 2000
 DEFAULT_MAX_UPLOAD_BYTES = 1_000_000
 MAX_RUN_ID = 2_147_483_647
 STATIC = Path(__file__).parent / "static"
+LOG = logging.getLogger("neocloud.web")
+# A report is the run's own page: served sandboxed (an opaque origin: no access to the dashboard's storage
+# or API), its inline plotly allowed to draw, nothing fetched or sent anywhere.
+REPORT_POLICY = (
+    "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+DASHBOARD_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 SCENARIO_BODY = {
     "required": True,
@@ -51,12 +70,13 @@ SCENARIO_BODY = {
     "content": {
         "application/yaml": {"schema": {"type": "string"}},
         "application/json": {"schema": {"type": "object"}},
-        "text/plain": {"schema": {"type": "string"}},
     },
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong bearer token."},
+    400: {"description": "The Host header does not name this server."},
+    403: {"description": "A request that changes something came from another origin."},
     413: {"description": "Request body larger than the server allows."},
+    415: {"description": "A body that is neither JSON nor YAML."},
     422: {
         "description": "Invalid input: `detail` is one line naming the field, value and what is allowed."
     },
@@ -73,6 +93,12 @@ class PreviewRequest(BaseModel):
     inputs: Inputs = Field(default_factory=Inputs, description="Inputs to change; the rest stay.")
     draws: int = Field(default=1, ge=1, description="Monte Carlo draws (capped by the server).")
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
+
+
+def one_line(err: Exception, limit: int = 1000) -> str:
+    """An error as one line of valid UTF-8 (a lone surrogate from a JSON body shown escaped), cut to ``limit``."""
+    text = " ".join(str(err).split()).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def plain(value: Any) -> Any:
@@ -99,6 +125,8 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_draws: int = DEFAULT_MAX_DRAWS,
     examples_folder: Path | None = REPOSITORY_EXAMPLES,
+    allowed_hosts: Sequence[str] | None = None,
+    max_kept_draws: int = DEFAULT_KEPT_DRAWS,
 ) -> FastAPI:
     """The neocloud web application.
 
@@ -115,6 +143,11 @@ def create_app(
     examples_folder
         Folder of example scenarios offered by the dashboard (the repository's ``examples/`` when present);
         a built-in default scenario is always offered.
+    allowed_hosts
+        Host names the ``Host`` header may give (default: the loopback names; ``["*"]`` for any, which
+        only a server behind a token should use).
+    max_kept_draws
+        Draws whose full results a kept run stores (its summary covers every draw).
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     application = FastAPI(
@@ -122,19 +155,20 @@ def create_app(
         version=neocloud_version(),
         description="A digital twin of AI data-center campuses: run scenarios, keep and "
         "compare runs, read the catalog.",
+        docs_url=None,  # the interactive pages load their scripts from a CDN: the schema is /openapi.json
+        redoc_url=None,
     )
-    application.state.store = Store(store_url)
+    application.state.store = Store(store_url, max_kept_draws=max_kept_draws)
     application.state.examples = read_examples(examples_folder)
     application.state.previewer = Previewer()
     application.state.max_draws = max_draws
     application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
+    application.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)
     store: Store = application.state.store
     examples = application.state.examples
     previewer: Previewer = application.state.previewer
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
-        if token is None:
-            return
         given = credentials.credentials if credentials is not None else ""
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(
@@ -146,19 +180,26 @@ def create_app(
 
     @application.exception_handler(RunNotFoundError)
     async def run_not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=404)
+        return JSONResponse({"detail": one_line(err)}, status_code=404)
 
     @application.exception_handler(ScenarioError)
     async def scenario_error(request: Request, err: ScenarioError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        return JSONResponse({"detail": one_line(err)}, status_code=422)
 
     @application.exception_handler(NeocloudError)
     async def neocloud_error(request: Request, err: NeocloudError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        return JSONResponse({"detail": one_line(err)}, status_code=422)
+
+    @application.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        LOG.error("incident %s: %s %s", incident, request.method, request.url.path, exc_info=err)
+        return JSONResponse({"detail": f"internal error; logged as incident {incident}"}, status_code=500)
 
     @application.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return FileResponse(STATIC / "index.html", media_type="text/html",
+                            headers={"Content-Security-Policy": DASHBOARD_POLICY})
 
     @application.get("/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
@@ -169,23 +210,28 @@ def create_app(
     application.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @application.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, Any]:
-        """Liveness: the server answers, and the store can be read."""
-        return {"status": "ok", "version": neocloud_version(), "runs": store.count()}
+    async def healthz() -> dict[str, str]:
+        """Liveness: ``{"status": "ok"}`` and nothing else, answered on the event loop (no worker thread)."""
+        return {"status": "ok"}
 
     def run_and_keep(text: str, draws: int, seed: int) -> dict[str, Any]:
         scenario, _ = parse_scenario(text)
         results = run_checked(scenario, draws, seed)
         run_id = store.save(results, origin="api", scenario_text=text)
-        return {**results.summary(), "run_id": run_id}
+        return {**results.summary(), "run_id": run_id, "kept_draws": min(draws, store.max_kept_draws)}
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)], responses=ERROR_RESPONSES)
+    guarded = {401: {"description": "Missing or wrong bearer token."}} if token is not None else {}
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)] if token is not None else [],
+                    responses={**ERROR_RESPONSES, **guarded})
 
     @api.post("/run", tags=["runs"], openapi_extra={"requestBody": SCENARIO_BODY})
     async def run_scenario(
         request: Request, draws: int = draws_query, seed: int = seed_query
     ) -> dict[str, Any]:
-        """Run a scenario (YAML or JSON body), keep the run, and return its JSON summary with ``run_id``."""
+        """Run a scenario (YAML or JSON body), keep the run, and return its JSON summary with ``run_id``.
+
+        The summary covers every draw; the kept run stores the full results of the first ``kept_draws``.
+        """
         text = await body_text(request)
         return await run_in_threadpool(run_and_keep, text, draws, seed)
 
@@ -266,7 +312,10 @@ def create_app(
         disposition = "attachment" if download else "inline"
         return HTMLResponse(
             html,
-            headers={"Content-Disposition": f'{disposition}; filename="neocloud-run-{run_id}-report.html"'},
+            headers={
+                "Content-Disposition": f'{disposition}; filename="neocloud-run-{run_id}-report.html"',
+                "Content-Security-Policy": REPORT_POLICY,
+            },
         )
 
     @api.get(
