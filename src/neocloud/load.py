@@ -177,7 +177,7 @@ def check_values(data: Any, file: str, lines: dict[tuple[str, ...], int] | None 
             for key, item in value.items():
                 child = (*where, str(key))
                 if isinstance(key, str) and NAME_CONTROL.search(key):
-                    _refuse_value(file, lines, child, key, "a key may not contain control characters or lone surrogates")
+                    _refuse_value(file, lines, child, key, "a key may not hold control characters or lone surrogates")
                 stack.append((child, item))
         elif isinstance(value, list):
             stack.extend(((*where, str(index)), item) for index, item in enumerate(value))
