@@ -25,7 +25,7 @@ from neocloud.uncertainty import check_support, correlation_matrix, uncertain_in
 MAX_FILE_BYTES = 2_000_000
 MAX_YAML_DEPTH = 64  # nesting of mappings and lists; a scenario needs about 8
 MAX_YAML_ALIASES = 1_000  # alias uses (``*name``) in one file
-MAX_YAML_NODES = 200_000  # nodes once every alias is expanded (what validation will walk)
+MAX_YAML_NODES = 20_000  # values once every alias is expanded (the largest example has about 200)
 MAX_NUMBER = 1e15  # no number in a scenario is larger in size (the largest are prices in USD, ~1e12)
 # control characters but tab and newlines, and lone surrogates (a JSON body's "\ud800" is not text)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -149,16 +149,22 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _index_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _index_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int],
+                 seen: set[int] | None = None) -> None:
+    """The line of every key by field path; a node reached again through an alias is not walked again."""
+    seen = set() if seen is None else seen
     lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, str(key.value))
             lines[child] = key.start_mark.line + 1
-            _index_lines(value, child, lines)
+            _index_lines(value, child, lines, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, value in enumerate(node.value):
-            _index_lines(value, (*path, str(index)), lines)
+            _index_lines(value, (*path, str(index)), lines, seen)
 
 
 def check_values(data: Any, file: str, lines: dict[tuple[str, ...], int] | None = None,
