@@ -23,7 +23,12 @@ with warnings.catch_warnings():  # starlette warns at import that it prefers htt
     warnings.simplefilter("ignore")
     import schemathesis
     from fastapi.testclient import TestClient
-    from schemathesis.checks import not_a_server_error
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
 ABILENE = (EXAMPLES / "abilene.yaml").read_text(encoding="utf-8")
 YAML = {"Content-Type": "application/yaml"}
@@ -235,14 +240,48 @@ def test_serve_refuses_the_network_without_a_token() -> None:
 
 
 SCHEMA_STORE = Path(tempfile.mkdtemp(prefix="neocloud-schemathesis-")) / "runs.db"
+SCHEMA_TOKEN = "schema-token"
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(store_url=f"sqlite:///{SCHEMA_STORE}", max_upload_bytes=100_000, max_draws=5,
-               allowed_hosts=HOSTS)
+    "/openapi.json",
+    create_app(store_url=f"sqlite:///{SCHEMA_STORE}", max_upload_bytes=100_000, max_draws=5, allowed_hosts=HOSTS),
 )
+guarded_schema = schemathesis.openapi.from_asgi(
+    "/openapi.json",
+    create_app(store_url=f"sqlite:///{SCHEMA_STORE}", max_upload_bytes=100_000, max_draws=5, allowed_hosts=HOSTS,
+               token=SCHEMA_TOKEN),
+)
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.mark.filterwarnings("ignore")
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_finds_no_server_error(case) -> None:
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(checks=CHECKS)
+
+
+@pytest.mark.filterwarnings("ignore")
+@guarded_schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_with_the_token_finds_no_server_error(case) -> None:
+    case.call_and_validate(checks=CHECKS, headers={"Authorization": f"Bearer {SCHEMA_TOKEN}"})
+
+
+@pytest.mark.filterwarnings("ignore")
+@guarded_schema.parametrize()
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_without_the_token_gets_nothing(case) -> None:
+    answer = case.call()
+    assert answer.status_code < 500, answer.text
+    if case.path.startswith("/api/"):  # refused: the token (401), or the request's form before it (405, 413, 415)
+        assert 400 <= answer.status_code < 500, answer.text
+
+
+def test_the_bearer_scheme_is_declared_only_where_applied() -> None:
+    open_paths = TestClient(create_app(store_url=f"sqlite:///{SCHEMA_STORE}", allowed_hosts=HOSTS))
+    assert "securitySchemes" not in open_paths.get("/openapi.json").json().get("components", {})
+    guarded = TestClient(create_app(store_url=f"sqlite:///{SCHEMA_STORE}", allowed_hosts=HOSTS, token="t"))
+    document = guarded.get("/openapi.json").json()
+    assert "HTTPBearer" in document["components"]["securitySchemes"]
+    assert document["paths"]["/api/runs"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]

@@ -75,6 +75,7 @@ SCENARIO_BODY = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The Host header does not name this server."},
     403: {"description": "A request that changes something came from another origin."},
+    404: {"description": "No such run, example or catalog table."},
     413: {"description": "Request body larger than the server allows."},
     415: {"description": "A body that is neither JSON nor YAML."},
     422: {
