@@ -285,3 +285,43 @@ def test_the_bearer_scheme_is_declared_only_where_applied() -> None:
     assert "HTTPBearer" in document["components"]["securitySchemes"]
     assert document["paths"]["/api/runs"]["get"]["security"] == [{"HTTPBearer": []}]
     assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "draws"),
+    [
+        ({"utilisation": 0.6}, 1),
+        ({"discount_rate": 0.11, "price_usd_per_gpu_hour": 2.5}, 1),
+        ({"power_price_usd_per_mwh": 41}, 1),
+        ({"power_price_usd_per_mwh": 41, "utilisation": 0.7}, 6),
+        ({"accelerators": 250_000}, 1),
+    ],
+)
+def test_a_preview_rerunning_only_downstream_stages_equals_a_full_run(inputs: dict, draws: int) -> None:
+    from neocloud.load import parse_yaml, validate
+    from neocloud.web.whatif import Previewer, run_checked
+
+    previewer = Previewer(workers=1)
+    answer = previewer.preview(ABILENE, Inputs(**inputs), draws=draws, seed=3)
+    data, lines, _ = parse_yaml(answer["scenario_text"])
+    full = run_checked(validate(data, "changed", lines), draws, 3).summary()
+    assert answer["summary"] == full
+    previewer.close()
+
+
+def test_preview_caches_are_bounded_in_bytes() -> None:
+    from neocloud.web.whatif import ByteCache, Previewer
+
+    cache = ByteCache(max_bytes=100)
+    for index in range(10):
+        cache.put(str(index), index, 30)
+    assert cache.bytes <= 100 and len(cache) == 3 and cache.get("9") == 9 and cache.get("0") is None
+    cache.put("huge", 1, 1000)
+    assert cache.get("huge") is None
+    previewer = Previewer(max_cache_bytes=3_000_000, workers=1)
+    for count in range(200_000, 206_000, 1_000):
+        previewer.preview(ABILENE, Inputs(accelerators=count))
+    assert 0 < previewer.cached_bytes() <= 3_000_000
+    with pytest.raises(Exception, match="at most 200"):
+        previewer.preview(ABILENE, Inputs(), draws=201)
+    previewer.close()

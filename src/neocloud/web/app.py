@@ -10,6 +10,7 @@ other error is a logged JSON 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -37,6 +38,7 @@ from neocloud.uncertainty import MAX_SEED
 from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
+    MAX_PREVIEW_DRAWS,
     REPOSITORY_EXAMPLES,
     Inputs,
     Previewer,
@@ -161,7 +163,7 @@ def create_app(
     )
     application.state.store = Store(store_url, max_kept_draws=max_kept_draws)
     application.state.examples = read_examples(examples_folder)
-    application.state.previewer = Previewer()
+    application.state.previewer = Previewer(max_draws=min(max_draws, MAX_PREVIEW_DRAWS))
     application.state.max_draws = max_draws
     application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
     application.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)
@@ -243,15 +245,18 @@ def create_app(
         return {"valid": True, "name": scenario.name, "phases": len(scenario.campus.phases)}
 
     @api.post("/preview", tags=["scenarios"])
-    def preview(body: PreviewRequest) -> dict[str, Any]:
-        """What if: the scenario with the dashboard's inputs changed; summary and chart series (not kept)."""
-        if body.draws > max_draws:
+    async def preview(body: PreviewRequest) -> dict[str, Any]:
+        """What if: the scenario with the dashboard's inputs changed; summary and chart series (not kept).
+
+        Runs in the server's preview workers, at most ``min(max_draws, 200)`` draws.
+        """
+        if body.draws > previewer.max_draws:
             raise ScenarioError(
-                f"{body.draws} draws asked; this server allows at most {max_draws}",
+                f"{body.draws} draws asked; a preview on this server runs at most {previewer.max_draws}",
                 field="draws",
                 value=body.draws,
             )
-        return previewer.preview(body.scenario, body.inputs, body.draws, body.seed)
+        return await asyncio.wrap_future(previewer.submit(body.scenario, body.inputs, body.draws, body.seed))
 
     @api.get("/inputs", tags=["scenarios"])
     def inputs() -> dict[str, Any]:
