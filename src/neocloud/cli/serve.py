@@ -62,6 +62,7 @@ def serve_command(
             allowed=f"127.0.0.1, ::1, or give --token / ${TOKEN_ENV}",
         )
     hosts = allowed_host or (None if is_loopback(host) else ["*"])
-    application = create_app(store_url=store, token=token, max_draws=max_draws, allowed_hosts=hosts)
+    application = create_app(store_url=store, token=token, max_draws=max_draws, allowed_hosts=hosts,
+                             preview_processes=True)
     typer.echo(f"neocloud dashboard on http://{host}:{port}/ (store {application.state.store.display_url()})")
     uvicorn.run(application, host=host, port=port, log_level="warning")

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,6 +131,7 @@ def create_app(
     examples_folder: Path | None = REPOSITORY_EXAMPLES,
     allowed_hosts: Sequence[str] | None = None,
     max_kept_draws: int = DEFAULT_KEPT_DRAWS,
+    preview_processes: bool = False,
 ) -> FastAPI:
     """The neocloud web application.
 
@@ -151,6 +153,8 @@ def create_app(
         only a server behind a token should use).
     max_kept_draws
         Draws whose full results a kept run stores (its summary covers every draw).
+    preview_processes
+        Run previews in worker processes (``neocloud serve`` does), not threads of the server's process.
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     application = FastAPI(
@@ -163,12 +167,14 @@ def create_app(
     )
     application.state.store = Store(store_url, max_kept_draws=max_kept_draws)
     application.state.examples = read_examples(examples_folder)
-    application.state.previewer = Previewer(max_draws=min(max_draws, MAX_PREVIEW_DRAWS))
+    application.state.previewer = Previewer(max_draws=min(max_draws, MAX_PREVIEW_DRAWS),
+                                            processes=preview_processes)
     application.state.max_draws = max_draws
     application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
     application.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)
     store: Store = application.state.store
     examples = application.state.examples
+    shipped = load_catalog()  # the catalog the API shows: built once, read by every request
     previewer: Previewer = application.state.previewer
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
@@ -244,8 +250,10 @@ def create_app(
         scenario, _ = await run_in_threadpool(parse_scenario, await body_text(request))
         return {"valid": True, "name": scenario.name, "phases": len(scenario.campus.phases)}
 
-    @api.post("/preview", tags=["scenarios"])
-    async def preview(body: PreviewRequest) -> dict[str, Any]:
+    @api.post("/preview", tags=["scenarios"], response_class=Response,
+              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}},
+                               "description": "summary, inputs, charts, scenario_text, draws, seed, elapsed_ms"}})
+    async def preview(body: PreviewRequest) -> Response:
         """What if: the scenario with the dashboard's inputs changed; summary and chart series (not kept).
 
         Runs in the server's preview workers, at most ``min(max_draws, 200)`` draws.
@@ -256,13 +264,16 @@ def create_app(
                 field="draws",
                 value=body.draws,
             )
-        return await asyncio.wrap_future(previewer.submit(body.scenario, body.inputs, body.draws, body.seed))
+        started = time.perf_counter()
+        payload = await asyncio.wrap_future(previewer.submit_json(body.scenario, body.inputs, body.draws, body.seed))
+        elapsed = f', "elapsed_ms": {1000 * (time.perf_counter() - started):.2f}}}'.encode()
+        return Response(payload[:-1] + elapsed, media_type="application/json")  # serialised by the worker
 
     @api.get("/inputs", tags=["scenarios"])
     def inputs() -> dict[str, Any]:
         """The inputs the dashboard can change, with their bounds, and the systems to choose from."""
         fields = Inputs.model_json_schema()["properties"]
-        systems = load_catalog().table("systems")
+        systems = shipped.table("systems")
         return {
             "inputs": {name: fields[name] for name in supported_inputs()},
             "systems": [
@@ -340,12 +351,12 @@ def create_app(
     @api.get("/catalog", tags=["catalog"])
     def catalog_tables() -> list[str]:
         """The catalog's tables."""
-        return [*load_catalog().names, *META_TABLES]
+        return [*shipped.names, *META_TABLES]
 
     @api.get("/catalog/{table}", tags=["catalog"])
     def catalog_table(table: Annotated[str, PathParameter(max_length=100)]) -> dict[str, Any]:
         """One catalog table's rows (with their sources), by table name."""
-        catalog = load_catalog()
+        catalog = shipped
         if table not in (*catalog.names, *META_TABLES):
             raise HTTPException(
                 404, str(unknown_id("catalog table", table, [*catalog.names, *META_TABLES], field="table"))

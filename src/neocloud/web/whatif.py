@@ -11,14 +11,16 @@ the machine, at a bounded number of draws, and keeps recent runs and answers in 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -383,29 +385,59 @@ class Previewer:
     max_cache_bytes
         Bytes the caches of base runs and of answers may hold together (about two thirds for runs).
     workers
-        Preview threads (default: the machine's CPU count); further previews wait for a free one.
+        Preview workers (default: the machine's CPU count); further previews wait for a free one.
     max_draws
         Most draws a preview runs (a kept run may have more).
+    processes
+        Workers are processes (each with its own caches), so that previews never hold the server's
+        interpreter lock while it answers reads and ``/healthz``; else threads of this process.
     """
 
     def __init__(self, max_cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int | None = None,
-                 max_draws: int = MAX_PREVIEW_DRAWS) -> None:
+                 max_draws: int = MAX_PREVIEW_DRAWS, processes: bool = False) -> None:
         self.max_draws = max_draws
+        self.max_cache_bytes = max_cache_bytes
         self._bases = ByteCache(max_cache_bytes * 2 // 3)
         self._answers = ByteCache(max_cache_bytes - max_cache_bytes * 2 // 3)
+        self._payloads = ByteCache(max_cache_bytes // 8)  # answers as JSON, in the serving process
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="neocloud-preview")
+        self.processes = processes
+        self._pool: Executor
+        if processes:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=_start_worker, initargs=(max_cache_bytes // 2, max_draws))
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="neocloud-preview")
 
     def cached_bytes(self) -> int:
-        """Bytes the caches hold now."""
-        return self._bases.bytes + self._answers.bytes
+        """Bytes the caches of this process hold now."""
+        return self._bases.bytes + self._answers.bytes + self._payloads.bytes
 
-    def submit(self, text: str, inputs: Inputs, draws: int = 1, seed: int = 0) -> Future[dict[str, Any]]:
-        """Run ``preview`` in the worker pool."""
-        return self._pool.submit(self.preview, text, inputs, draws, seed)
+    def submit_json(self, text: str, inputs: Inputs, draws: int = 1, seed: int = 0) -> Future[bytes]:
+        """The preview's answer as JSON bytes (without ``elapsed_ms``), computed in the worker pool."""
+        given = inputs.model_dump(exclude_none=True)
+        key = hashlib.sha256(f"{draws}:{seed}:{json.dumps(given, sort_keys=True)}:{text}".encode()).hexdigest()
+        cached = self._payloads.get(key)
+        if cached is not None:
+            done: Future[bytes] = Future()
+            done.set_result(cached)
+            return done
+        if self.processes:
+            future = self._pool.submit(_worker_json, text, given, draws, seed)
+        else:
+            future = self._pool.submit(_answer_json, self, text, given, draws, seed)
+        future.add_done_callback(lambda finished: self._keep_payload(key, finished))
+        return future
+
+    def _keep_payload(self, key: str, finished: Future[bytes]) -> None:
+        if not finished.cancelled() and finished.exception() is None:
+            payload = finished.result()
+            self._payloads.put(key, payload, len(payload))
 
     def close(self) -> None:
-        """Stop the worker pool (previews already queued finish first)."""
+        """Stop the worker pool (previews already queued are dropped)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def base(self, text: str, draws: int, seed: int) -> BaseRun:
@@ -458,6 +490,32 @@ class Previewer:
             }
             self._answers.put(key, answer, _answer_bytes(answer))
         return {**answer, "elapsed_ms": round(1000 * (time.perf_counter() - started), 2)}
+
+
+_WORKER: Previewer | None = None  # a worker process's own previewer (and caches)
+
+
+WORKER_NICENESS = 3  # preview workers yield some CPU to the serving process (reads, /healthz)
+
+
+def _start_worker(max_cache_bytes: int, max_draws: int) -> None:
+    global _WORKER
+    with contextlib.suppress(OSError):  # a platform without nice: the same priority
+        os.nice(WORKER_NICENESS)
+    _WORKER = Previewer(max_cache_bytes=max_cache_bytes, workers=1, max_draws=max_draws)
+
+
+def _answer_json(previewer: Previewer, text: str, given: dict[str, Any], draws: int, seed: int) -> bytes:
+    answer = previewer.preview(text, Inputs(**given), draws, seed)
+    answer.pop("elapsed_ms", None)
+    return json.dumps(answer, allow_nan=False).encode("utf-8")
+
+
+def _worker_json(text: str, given: dict[str, Any], draws: int, seed: int) -> bytes:
+    if _WORKER is None:  # pragma: no cover - the pool's initializer always runs first
+        _start_worker(DEFAULT_CACHE_BYTES // 2, MAX_PREVIEW_DRAWS)
+    assert _WORKER is not None
+    return _answer_json(_WORKER, text, given, draws, seed)
 
 
 def checked(function: Any, scenario: Scenario, *args: Any) -> Any:
