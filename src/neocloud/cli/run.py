@@ -53,6 +53,9 @@ def keep_run(results: Results | ProgrammeResults, url: str | None, quiet: bool =
         return
     if not quiet:
         typer.echo(f"kept as run {run_id} in {opened.display_url()}", err=True)
+        if results.draws > opened.max_kept_draws:
+            typer.echo(f"the run keeps the results of the first {opened.max_kept_draws:,} of {results.draws:,} "
+                       "draws; its summary covers them all", err=True)
 
 
 @app.command("run")
