@@ -391,3 +391,11 @@ def test_generated_hostile_yaml_is_refused_cheaply(client: TestClient, hostile_f
     assert isinstance(detail, str) and "\n" not in detail
     assert elapsed < 5, elapsed  # both faces, on a machine shared with other work
     assert peak < 50_000_000, peak  # bytes allocated at the peak of loading the file
+
+
+def test_the_store_keeps_only_seeds_of_the_one_range(tmp_path: Path) -> None:
+    from neocloud import run
+
+    results = run(scenario_file(tmp_path, BASE), seed=2**63)  # a generator seed, as a sweep derives
+    with pytest.raises(ScenarioError, match="is not a seed"):
+        Store(f"sqlite:///{tmp_path / 'runs.db'}").save(results)

@@ -57,6 +57,7 @@ from neocloud.errors import NeocloudError, ScenarioError
 from neocloud.io import write_atomic
 from neocloud.load import parse_yaml, validate
 from neocloud.pipeline import Results, to_netcdf
+from neocloud.uncertainty import check_seed
 
 STORE_ENV = "NEOCLOUD_STORE"
 MAX_RUN_ID = 2**31 - 1  # run ids are a 32-bit integer column on every database
@@ -294,6 +295,7 @@ class Store:
             The new run's id.
         """
         text = scenario_text or results.source_text or results.scenario.model_dump_json(indent=2)
+        check_seed(int(results.seed))  # the store's seed column holds 0 .. 2**63 - 1
         summary = results.summary()
         dataset = results.dataset
         kept = min(int(results.draws), self.max_kept_draws)

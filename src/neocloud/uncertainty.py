@@ -242,13 +242,15 @@ def sample(dists: list[Dist], draws: int, seed: int, sampler: str = "latin-hyper
 
 
 MAX_SEED = 2**63 - 1
-"""Seeds are whole numbers from 0 to 2**63 - 1 everywhere: the CLI, the API, the store's 64-bit columns."""
+"""A user's seed is a whole number from 0 to 2**63 - 1 everywhere: the CLI, the API, the store's 64-bit
+columns. Seeds derived inside (a sweep's chunk seeds) may use the generator's whole 64-bit range."""
+MAX_GENERATOR_SEED = 2**64 - 1
 
 
-def check_seed(seed: int, field: str = "seed") -> int:
-    """``seed`` when it is a whole number in ``0 .. MAX_SEED``; otherwise a one-line ScenarioError."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= MAX_SEED:
-        raise ScenarioError(f"{seed!r} is not a seed", field=field, value=seed, allowed=f"0 to {MAX_SEED:,}")
+def check_seed(seed: int, field: str = "seed", maximum: int = MAX_SEED) -> int:
+    """``seed`` when it is a whole number in ``0 .. maximum``; otherwise a one-line ScenarioError."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= maximum:
+        raise ScenarioError(f"{seed!r} is not a seed", field=field, value=seed, allowed=f"0 to {maximum:,}")
     return int(seed)
 
 
@@ -260,7 +262,7 @@ def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
     """
     if draws < 1:
         raise ValueError("draws must be at least 1")
-    seed = check_seed(seed)
+    seed = check_seed(seed, maximum=MAX_GENERATOR_SEED)
     found = uncertain_inputs(model)
     check_support(model, found)
     paths = [".".join(path) for path, _ in found]
