@@ -44,7 +44,7 @@ def dashboard_latencies(changes: int) -> list[float]:
     """Seconds per recompute for ``changes`` different accelerator counts, after one warm-up."""
     text = EXAMPLE.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as folder:
-        client = TestClient(create_app(store_url=f"sqlite:///{folder}/runs.db"))
+        client = TestClient(create_app(store_url=f"sqlite:///{folder}/runs.db"), base_url="http://127.0.0.1")
         assert client.post("/api/preview", json={"scenario": text}).status_code == 200
         latencies = []
         for index in range(changes):
