@@ -22,7 +22,8 @@ from neocloud.store import RunNotFoundError, Store, sha256_text, store_url
 
 from .conftest import EXAMPLES
 
-PG_PORT = 55432
+# One PostgreSQL server per pytest-xdist worker (gw0, gw1, ...), each on its own port.
+PG_PORT = 55432 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 @pytest.fixture(scope="module")
