@@ -4,18 +4,30 @@ Each change is one ``POST /api/preview`` through the web application (ASGI, in p
 count moves to a new value, so no answer comes from the cache. Baseline: what a user without the
 dashboard does for the same change, a full ``neocloud run FILE --json --no-store`` subprocess on an
 edited scenario file. Usage: ``python benchmarks/bench_dashboard.py [--quick]``.
+
+``--clients 50`` measures the server under load instead: ``neocloud serve`` on loopback and 50 clients,
+each reading the runs and the systems table, then previewing its own change, then pausing (``--think``
+seconds, jittered by half either way, as a person moving a slider does), for ``--seconds``; a prober asks
+``/healthz`` every 100 ms throughout. It prints p50/p95 of previews and reads, the slowest ``/healthz``,
+and, as the baseline, the preview p95 of one client alone on the same server.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import yaml
 
@@ -32,7 +44,7 @@ def dashboard_latencies(changes: int) -> list[float]:
     """Seconds per recompute for ``changes`` different accelerator counts, after one warm-up."""
     text = EXAMPLE.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as folder:
-        client = TestClient(create_app(store_url=f"sqlite:///{folder}/runs.db"))
+        client = TestClient(create_app(store_url=f"sqlite:///{folder}/runs.db"), base_url="http://127.0.0.1")
         assert client.post("/api/preview", json={"scenario": text}).status_code == 200
         latencies = []
         for index in range(changes):
@@ -64,11 +76,105 @@ def subprocess_latencies(changes: int) -> list[float]:
     return latencies
 
 
+@contextmanager
+def served() -> Iterator[str]:
+    """``neocloud serve`` on a free loopback port with a throwaway store; its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "neocloud.cli", "serve", "--port", str(port),
+                   "--store", f"sqlite:///{folder}/runs.db"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def client_loop(url: str, index: int, until: float, think: float, timings: dict[str, list[float]]) -> None:
+    """One dashboard user: read, read, preview its own change, pause; until ``until``."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    rng = random.Random(index)
+    with httpx.Client(base_url=url, timeout=120) as session:
+        for change in range(1_000_000):
+            if time.monotonic() >= until:
+                break
+            body = {"scenario": text, "inputs": {"accelerators": 200_000 + 997 * index + 13 * change}}
+            for kind, method, path, payload in (
+                ("read", "GET", "/api/runs", None),
+                ("read", "GET", "/api/catalog/systems", None),
+                ("preview", "POST", "/api/preview", body),
+            ):
+                started = time.perf_counter()
+                status = session.request(method, path, json=payload).status_code
+                timings[kind if status == 200 else "failed"].append(time.perf_counter() - started)
+            time.sleep(think * rng.uniform(0.5, 1.5))
+
+
+def probe_health(url: str, until: float, timings: dict[str, list[float]]) -> None:
+    """Ask /healthz every 100 ms until ``until``."""
+    with httpx.Client(base_url=url, timeout=30) as session:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            session.get("/healthz")
+            timings["healthz"].append(time.perf_counter() - started)
+            time.sleep(0.1)
+
+
+def under_load(url: str, clients: int, seconds: float, think: float) -> dict[str, np.ndarray]:
+    """Latencies (ms) by kind with ``clients`` users and a health prober, for ``seconds``."""
+    timings: dict[str, list[float]] = {"read": [], "preview": [], "healthz": [], "failed": []}
+    until = time.monotonic() + seconds
+    threads = [threading.Thread(target=client_loop, args=(url, index, until, think, timings))
+               for index in range(clients)]
+    threads.append(threading.Thread(target=probe_health, args=(url, until, timings)))
+    for thread in threads:
+        thread.start()
+        time.sleep(think / clients)  # users arrive spread over one pause, not all in the same millisecond
+    for thread in threads:
+        thread.join()
+    return {kind: np.asarray(values) * 1000 for kind, values in timings.items()}
+
+
+def load_main(clients: int, seconds: float, think: float) -> None:
+    """The 50-client mode: figures under load, and one client alone as the baseline."""
+    with served() as url:
+        text = EXAMPLE.read_text(encoding="utf-8")
+        httpx.post(f"{url}/api/preview", json={"scenario": text}, timeout=120)  # the base run, cached
+        alone = under_load(url, 1, min(seconds, 20), think=0.2)["preview"]
+        loaded = under_load(url, clients, seconds, think)
+    previews, reads, health = loaded["preview"], loaded["read"], loaded["healthz"]
+    print(f"{clients} clients for {seconds:.0f} s, pause {think:g} s: {len(previews)} previews, {len(reads)} reads, "
+          f"{len(loaded['failed'])} failed")
+    print(f"previews p50 {np.percentile(previews, 50):.0f} ms p95 {np.percentile(previews, 95):.0f} ms "
+          f"(goal under 1000); reads p50 {np.percentile(reads, 50):.0f} ms p95 {np.percentile(reads, 95):.0f} ms "
+          f"(goal under 200); /healthz max {health.max():.0f} ms over {len(health)} (goal under 100)")
+    print(f"dashboard under {clients} clients: preview p95 {np.percentile(previews, 95):.0f} ms, "
+          f"one client alone p95 {np.percentile(alone, 95):.0f} ms, "
+          f"ratio {np.percentile(previews, 95) / np.percentile(alone, 95):.1f}x")
+
+
 def main() -> None:
     """Measure both, print the figures; the last line is the summary."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer changes (under a minute)")
+    parser.add_argument("--clients", type=int, default=0, help="serve and measure with this many clients")
+    parser.add_argument("--seconds", type=float, default=0, help="length of the load (default 60, quick 25)")
+    parser.add_argument("--think", type=float, default=5.0, help="mean pause of a client between changes (s)")
     arguments = parser.parse_args()
+    if arguments.clients:
+        seconds = arguments.seconds or (25 if arguments.quick else 60)
+        load_main(arguments.clients, seconds, arguments.think)
+        return
     changes, baseline_changes = (30, 4) if arguments.quick else (100, 10)
     dashboard = np.asarray(dashboard_latencies(changes)) * 1000
     baseline = np.asarray(subprocess_latencies(baseline_changes)) * 1000

@@ -100,12 +100,12 @@ def test_dashboard_recomputes_when_the_accelerator_count_changes(
     page.goto(server + "/")
     page.wait_for_selector("body[data-ready=true]", timeout=60_000)
     page.select_option("#example", "abilene")
-    page.wait_for_function("document.querySelector('#accelerators').value === '399744'", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#accelerators').value === '399744'", timeout=60_000)
     before = figure_value(page, "facility_power_mw")
     assert 900 < before < 1300
     sequence = page.evaluate("document.body.dataset.sequence")
     page.fill("#accelerators", "200000")
-    page.wait_for_function(f"document.body.dataset.sequence !== '{sequence}'", timeout=30_000)
+    page.wait_for_function(f"() => document.body.dataset.sequence !== '{sequence}'", timeout=30_000)
     after = figure_value(page, "facility_power_mw")
     assert after == pytest.approx(before / 2, rel=0.05)
     assert page.locator("#chart-buildout .main-svg").count() > 0
@@ -115,6 +115,60 @@ def test_dashboard_recomputes_when_the_accelerator_count_changes(
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     assert not errors, errors
+    page.close()
+
+
+PWN = "() => document.documentElement.dataset.pwned"
+MARK = "document.documentElement.dataset.pwned='{}'"
+HOSTILE = f"""name: "<script>{MARK.format('name')}</script>"
+description: "<img src=x onerror=\\"{MARK.format('description')}\\">"
+site: {{location: "<svg onload=\\"{MARK.format('location')}\\">", climate: abilene-tx, region: ercot-tx}}
+campus:
+  phases:
+    - {{name: "<script>{MARK.format('phase')}</script>", system: gb200-nvl72, buildings: 1,
+        systems_per_building: 20}}
+    - {{name: "<img src=y onerror=\\"{MARK.format('phase2')}\\">", system: gb200-nvl72, buildings: 1,
+        systems_per_building: 20}}
+catalog:
+  systems:
+    - {{id: gb200-nvl72, name: "<img src=z onerror=\\"{MARK.format('catalog')}\\">",
+        notes: "<script>{MARK.format('notes')}</script>"}}
+"""
+
+
+def test_no_script_from_a_scenario_runs_in_report_or_dashboard(
+    server: str, browser: object, tmp_path: Path
+) -> None:
+    """Every string field of a scenario holds a script; neither the report nor the dashboard runs one."""
+    kept = httpx.post(f"{server}/api/run", content=HOSTILE, headers={"Content-Type": "application/yaml"},
+                      timeout=120)
+    assert kept.status_code == 200, kept.text
+    run_id = kept.json()["run_id"]
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(f"{server}/api/runs/{run_id}/report?download=false")  # served inline, sandboxed
+    page.wait_for_selector("#key-figures", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.evaluate(PWN) is None
+    assert "<script>" in page.inner_text("#scenario")  # the scenario is shown, as text
+    report = tmp_path / "report.html"  # the same report opened from disk: no server header helps here
+    report.write_text(httpx.get(f"{server}/api/runs/{run_id}/report", timeout=60).text, encoding="utf-8")
+    page.goto(report.as_uri())
+    page.wait_for_selector("#key-figures", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.evaluate(PWN) is None
+    assert page.locator("#design .plotly-graph-div").count() == 1  # its own scripts still draw the charts
+    scenario = tmp_path / "hostile.yaml"
+    scenario.write_text(HOSTILE, encoding="utf-8")
+    page.goto(server + "/")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.set_input_files("#upload", str(scenario))
+    page.wait_for_function("() => document.querySelector('#scenario-name').textContent.includes('<script>')",
+                           timeout=60_000)
+    page.wait_for_function(f"() => [...document.querySelectorAll('#runs tbody tr')].some("
+                           f"(row) => row.children[2].textContent === '{run_id}')", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert "<script>" in page.inner_text("#scenario-name")
+    assert page.evaluate(PWN) is None
     page.close()
 
 

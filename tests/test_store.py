@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 
 from neocloud import Results, run
 from neocloud.errors import ScenarioError
@@ -22,7 +22,8 @@ from neocloud.store import RunNotFoundError, Store, sha256_text, store_url
 
 from .conftest import EXAMPLES
 
-PG_PORT = 55432
+# One PostgreSQL server per pytest-xdist worker (gw0, gw1, ...), each on its own port.
+PG_PORT = 55432 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_process_killed_mid_write_leaves_no_half_run(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     script = textwrap.dedent(f"""
         import os
-        from sqlalchemy import event
+        from sqlalchemy import event, inspect
         from neocloud import run
         from neocloud.store import Store
         store = Store({url!r})
@@ -231,3 +232,131 @@ def test_postgres_round_trip_and_rollback(
         event.remove(store.engine, "after_cursor_execute", fail_after_insert)
     assert store.count() == before + 2
     store.engine.dispose()
+
+
+WRITERS = 16
+
+
+def _write_at_once(url: str, results: Results, barrier: object, failures: object) -> None:
+    """One writer process: open the store (creating its tables if missing) and keep a run, all at once."""
+    try:
+        barrier.wait(timeout=120)
+        Store(url).save(results, origin="writer")
+    except BaseException as err:  # reported to the parent, which fails the test with it
+        failures.put(f"{type(err).__name__}: {err}")
+        raise
+
+
+def many_writers(url: str, results: Results) -> list[str]:
+    """Start ``WRITERS`` processes that open ``url`` and save a run at the same moment; their failures."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(WRITERS)
+    failures = context.Queue()
+    processes = [
+        context.Process(target=_write_at_once, args=(url, results, barrier, failures)) for _ in range(WRITERS)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+    errors = []
+    while not failures.empty():
+        errors.append(failures.get(timeout=5))
+    errors += [f"exit code {process.exitcode}" for process in processes if process.exitcode != 0]
+    return errors
+
+
+@pytest.fixture(scope="module")
+def small_results() -> Results:
+    """A quick run with draws, small enough for many writers."""
+    return run(EXAMPLES / "loughton.yaml", draws=4, seed=1)
+
+
+def test_sixteen_writers_keep_sixteen_runs_on_sqlite(tmp_path: Path, small_results: Results) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"  # no tables yet: every writer races to create them
+    assert many_writers(url, small_results) == []
+    assert Store(url).count() == WRITERS
+    assert many_writers(url, small_results) == []  # and again on the warm store
+    store = Store(url)
+    assert store.count() == 2 * WRITERS
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+@pytest.mark.postgres
+def test_sixteen_writers_keep_sixteen_runs_on_postgres(postgres_url: str, small_results: Results) -> None:
+    from sqlalchemy import create_engine
+
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS writers16")
+        connection.exec_driver_sql("CREATE DATABASE writers16")
+    admin.dispose()
+    url = postgres_url.rsplit("/", 1)[0] + "/writers16"
+    assert many_writers(url, small_results) == []
+    fresh = Store(url)
+    assert fresh.count() == WRITERS
+    fresh.engine.dispose()
+    assert many_writers(url, small_results) == []
+    store = Store(url)
+    assert store.count() == 2 * WRITERS
+    with store.engine.connect() as connection:
+        seed = [column for column in inspect(connection).get_columns("runs") if column["name"] == "seed"]
+    assert str(seed[0]["type"]).upper() == "BIGINT"
+    store.engine.dispose()
+
+
+def test_draws_past_the_quota_keep_a_summary_of_all_and_results_of_some(tmp_path: Path) -> None:
+    results = run(EXAMPLES / "loughton.yaml", draws=30, seed=2)
+    store = Store(f"sqlite:///{tmp_path / 'quota.db'}", max_kept_draws=10)
+    run_id = store.save(results)
+    kept = store.get(run_id)
+    assert kept.draws == 30 and kept.kept_draws == 10
+    assert kept.summary == results.summary()  # the summary is over all 30 draws
+    assert kept.dataset().sizes["draw"] == 10
+    assert kept.record()["kept_draws"] == 10 and store.list()[0]["kept_draws"] == 10
+    assert kept.results().draws == 10
+
+
+def test_a_table_from_an_older_version_gains_the_new_column(tmp_path: Path, abilene_results: Results) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    first = Store(f"sqlite:///{path}")
+    first.save(abilene_results)
+    first.engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE runs DROP COLUMN kept_draws")
+    store = Store(f"sqlite:///{path}")
+    assert store.get(1).record()["kept_draws"] == 1
+    assert store.save(abilene_results) == 2
+
+
+def test_run_ids_beyond_any_column_are_unknown_runs(sqlite_store: Store) -> None:
+    for run_id in (0, -1, 2**31, 99999999999999999999):
+        with pytest.raises(RunNotFoundError, match="no run"):
+            sqlite_store.get(run_id)
+
+
+def test_busy_errors_are_retried_and_others_are_not() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from neocloud.store import with_retries
+
+    calls = []
+
+    def busy_twice() -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return 7
+
+    assert with_retries(busy_twice) == 7 and len(calls) == 3
+
+    def broken() -> None:
+        raise OperationalError("INSERT", {}, Exception("no such column: x"))
+
+    with pytest.raises(OperationalError):
+        with_retries(broken)

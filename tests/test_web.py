@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 
 from neocloud.cli.serve import is_loopback
 from neocloud.web import create_app
+from neocloud.web.guard import LOOPBACK_HOSTS
 from neocloud.web.whatif import Inputs, _distribute, supported_inputs
 
 from .conftest import EXAMPLES
@@ -22,16 +23,24 @@ with warnings.catch_warnings():  # starlette warns at import that it prefers htt
     warnings.simplefilter("ignore")
     import schemathesis
     from fastapi.testclient import TestClient
-    from schemathesis.checks import not_a_server_error
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
 ABILENE = (EXAMPLES / "abilene.yaml").read_text(encoding="utf-8")
+YAML = {"Content-Type": "application/yaml"}
+HOSTS = ("testserver", *LOOPBACK_HOSTS)  # the test client's host name, and this machine's
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
     """An application with its own SQLite store, a small upload limit and a small draws cap."""
     folder = tmp_path_factory.mktemp("web")
-    return create_app(store_url=f"sqlite:///{folder / 'runs.db'}", max_upload_bytes=200_000, max_draws=50)
+    return create_app(store_url=f"sqlite:///{folder / 'runs.db'}", max_upload_bytes=200_000, max_draws=50,
+                      allowed_hosts=HOSTS)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +60,7 @@ def test_dashboard_page_and_assets(client: TestClient) -> None:
 
 
 def test_healthz_and_openapi(client: TestClient) -> None:
-    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/healthz").json() == {"status": "ok"}  # nothing about the version or the store
     paths = client.get("/openapi.json").json()["paths"]
     for path in (
         "/api/run",
@@ -88,7 +97,7 @@ def test_run_keeps_the_run_and_serves_its_files(client: TestClient) -> None:
 
 def test_run_as_json_with_draws_and_compare(client: TestClient) -> None:
     loughton = (EXAMPLES / "loughton.yaml").read_text(encoding="utf-8")
-    first = client.post("/api/run?draws=20&seed=1", content=loughton).json()
+    first = client.post("/api/run?draws=20&seed=1", content=loughton, headers=YAML).json()
     assert "facility_power_mw_p10" in first and first["draws"] == 20
     second = client.post("/api/run", json={"name": "json", **_as_data(loughton)}).json()
     comparison = client.get(f"/api/runs/{first['run_id']}/compare/{second['run_id']}").json()
@@ -102,9 +111,9 @@ def _as_data(text: str) -> dict:
 
 
 def test_validate(client: TestClient) -> None:
-    assert client.post("/api/validate", content=ABILENE).json()["valid"] is True
+    assert client.post("/api/validate", content=ABILENE, headers=YAML).json()["valid"] is True
     bad = ABILENE.replace("system: gb200-nvl72", "system: gb201-nvl72", 1)
-    answer = client.post("/api/validate", content=bad)
+    answer = client.post("/api/validate", content=bad, headers=YAML)
     assert answer.status_code == 422
     assert "did you mean 'gb200-nvl72'" in answer.json()["detail"]
     assert "\n" not in answer.json()["detail"]
@@ -113,27 +122,27 @@ def test_validate(client: TestClient) -> None:
 @pytest.mark.parametrize("body", ["", "name: [", "- a list", "name: x", "\xff", "{}", "null"])
 def test_bad_scenarios_are_422_with_one_line(client: TestClient, body: str) -> None:
     for path in ("/api/run", "/api/validate"):
-        answer = client.post(path, content=body.encode("latin-1"))
+        answer = client.post(path, content=body.encode("latin-1"), headers=YAML)
         assert answer.status_code == 422, (path, body, answer.text)
         assert isinstance(answer.json()["detail"], str)
 
 
 def test_draws_are_capped(client: TestClient) -> None:
-    assert client.post("/api/run?draws=51", content=ABILENE).status_code == 422
+    assert client.post("/api/run?draws=51", content=ABILENE, headers=YAML).status_code == 422
     assert client.post("/api/preview", json={"scenario": ABILENE, "draws": 51}).status_code == 422
-    assert client.post("/api/run?draws=0", content=ABILENE).status_code == 422
+    assert client.post("/api/run?draws=0", content=ABILENE, headers=YAML).status_code == 422
 
 
 def test_uploads_are_size_limited(client: TestClient) -> None:
     big = ABILENE + "#" * 250_000
-    answer = client.post("/api/run", content=big)
+    answer = client.post("/api/run", content=big, headers=YAML)
     assert answer.status_code == 413 and "at most 200,000" in answer.json()["detail"]
 
     def chunks():
         for _ in range(30):
             yield b"#" * 10_000
 
-    assert client.post("/api/validate", content=chunks()).status_code == 413
+    assert client.post("/api/validate", content=chunks(), headers=YAML).status_code == 413
 
 
 def test_no_path_is_read_or_written(client: TestClient, tmp_path: Path) -> None:
@@ -141,7 +150,7 @@ def test_no_path_is_read_or_written(client: TestClient, tmp_path: Path) -> None:
     secret.write_text("id,value\nx,1\n")
     for key in ("weather_file", "catalog_path", "output_dir"):
         body = ABILENE + f"\n{key}: {secret}\n"
-        answer = client.post("/api/run", content=body)
+        answer = client.post("/api/run", content=body, headers=YAML)
         assert answer.status_code == 422 and "never reads or writes a path" in answer.json()["detail"]
     assert client.get("/api/examples/..%2Fpyproject").status_code == 404
     assert client.get("/api/examples/%2Fetc%2Fpasswd").status_code == 404
@@ -209,18 +218,18 @@ def test_unknown_run_is_404(client: TestClient) -> None:
 
 
 def test_token_protects_the_api(tmp_path: Path) -> None:
-    guarded = TestClient(create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", token="s3cret"))
+    guarded = TestClient(create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", token="s3cret", allowed_hosts=HOSTS))
     assert guarded.get("/api/runs").status_code == 401
     assert guarded.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert guarded.get("/api/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-    assert guarded.post("/api/run", content=ABILENE).status_code == 401
+    assert guarded.post("/api/run", content=ABILENE, headers=YAML).status_code == 401
     assert guarded.get("/healthz").status_code == 200  # liveness stays open
     assert guarded.get("/").status_code == 200  # the page itself holds no data
 
 
 def test_token_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEOCLOUD_TOKEN", "from-env")
-    guarded = TestClient(create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}"))
+    guarded = TestClient(create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", allowed_hosts=HOSTS))
     assert guarded.get("/api/examples").status_code == 401
     assert guarded.get("/api/examples", headers={"Authorization": "Bearer from-env"}).status_code == 200
 
@@ -231,13 +240,88 @@ def test_serve_refuses_the_network_without_a_token() -> None:
 
 
 SCHEMA_STORE = Path(tempfile.mkdtemp(prefix="neocloud-schemathesis-")) / "runs.db"
+SCHEMA_TOKEN = "schema-token"
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(store_url=f"sqlite:///{SCHEMA_STORE}", max_upload_bytes=100_000, max_draws=5)
+    "/openapi.json",
+    create_app(store_url=f"sqlite:///{SCHEMA_STORE}", max_upload_bytes=100_000, max_draws=5, allowed_hosts=HOSTS),
 )
+guarded_schema = schemathesis.openapi.from_asgi(
+    "/openapi.json",
+    create_app(store_url=f"sqlite:///{SCHEMA_STORE}", max_upload_bytes=100_000, max_draws=5, allowed_hosts=HOSTS,
+               token=SCHEMA_TOKEN),
+)
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.mark.filterwarnings("ignore")
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_finds_no_server_error(case) -> None:
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(checks=CHECKS)
+
+
+@pytest.mark.filterwarnings("ignore")
+@guarded_schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_with_the_token_finds_no_server_error(case) -> None:
+    case.call_and_validate(checks=CHECKS, headers={"Authorization": f"Bearer {SCHEMA_TOKEN}"})
+
+
+@pytest.mark.filterwarnings("ignore")
+@guarded_schema.parametrize()
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_without_the_token_gets_nothing(case) -> None:
+    answer = case.call()
+    assert answer.status_code < 500, answer.text
+    if case.path.startswith("/api/"):  # refused: the token (401), or the request's form before it (405, 413, 415)
+        assert 400 <= answer.status_code < 500, answer.text
+
+
+def test_the_bearer_scheme_is_declared_only_where_applied() -> None:
+    open_paths = TestClient(create_app(store_url=f"sqlite:///{SCHEMA_STORE}", allowed_hosts=HOSTS))
+    assert "securitySchemes" not in open_paths.get("/openapi.json").json().get("components", {})
+    guarded = TestClient(create_app(store_url=f"sqlite:///{SCHEMA_STORE}", allowed_hosts=HOSTS, token="t"))
+    document = guarded.get("/openapi.json").json()
+    assert "HTTPBearer" in document["components"]["securitySchemes"]
+    assert document["paths"]["/api/runs"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "draws"),
+    [
+        ({"utilisation": 0.6}, 1),
+        ({"discount_rate": 0.11, "price_usd_per_gpu_hour": 2.5}, 1),
+        ({"power_price_usd_per_mwh": 41}, 1),
+        ({"power_price_usd_per_mwh": 41, "utilisation": 0.7}, 6),
+        ({"accelerators": 250_000}, 1),
+    ],
+)
+def test_a_preview_rerunning_only_downstream_stages_equals_a_full_run(inputs: dict, draws: int) -> None:
+    from neocloud.load import parse_yaml, validate
+    from neocloud.web.whatif import Previewer, run_checked
+
+    previewer = Previewer(workers=1)
+    answer = previewer.preview(ABILENE, Inputs(**inputs), draws=draws, seed=3)
+    data, lines, _ = parse_yaml(answer["scenario_text"])
+    full = run_checked(validate(data, "changed", lines), draws, 3).summary()
+    assert answer["summary"] == full
+    previewer.close()
+
+
+def test_preview_caches_are_bounded_in_bytes() -> None:
+    from neocloud.web.whatif import ByteCache, Previewer
+
+    cache = ByteCache(max_bytes=100)
+    for index in range(10):
+        cache.put(str(index), index, 30)
+    assert cache.bytes <= 100 and len(cache) == 3 and cache.get("9") == 9 and cache.get("0") is None
+    cache.put("huge", 1, 1000)
+    assert cache.get("huge") is None
+    previewer = Previewer(max_cache_bytes=3_000_000, workers=1)
+    for count in range(200_000, 206_000, 1_000):
+        previewer.preview(ABILENE, Inputs(accelerators=count))
+    assert 0 < previewer.cached_bytes() <= 3_000_000
+    with pytest.raises(Exception, match="at most 200"):
+        previewer.preview(ABILENE, Inputs(), draws=201)
+    previewer.close()

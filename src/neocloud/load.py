@@ -6,6 +6,8 @@ Errors name the file, the line, the dotted field path, the value given and what 
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -21,34 +23,83 @@ from neocloud.scenario import Scenario
 from neocloud.uncertainty import check_support, correlation_matrix, uncertain_inputs
 
 MAX_FILE_BYTES = 2_000_000
+MAX_YAML_DEPTH = 64  # nesting of mappings and lists; a scenario needs about 8
+MAX_YAML_ALIASES = 1_000  # alias uses (``*name``) in one file
+MAX_YAML_NODES = 20_000  # values once every alias is expanded (the largest example has about 200)
+MAX_NUMBER = 1e15  # no number in a scenario is larger in size (the largest are prices in USD, ~1e12)
+# control characters but tab and newlines, and lone surrogates (a JSON body's "\ud800" is not text)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # in names and ids, none at all
+NAME_KEYS = ("name", "id")
+NUMBER_TEXT = re.compile(r"[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?\.?(inf|infinity|nan)", re.IGNORECASE)
+
+
+class _CappedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing deep nesting and many aliases while it composes (before any expansion)."""
+
+    def __init__(self, stream: str, name: str) -> None:
+        super().__init__(stream)
+        self.source_name = name
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                self._refuse(f"uses more than {MAX_YAML_ALIASES:,} aliases")
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            self._refuse(f"nests deeper than {MAX_YAML_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _refuse(self, problem: str) -> None:
+        mark = self.peek_event().start_mark
+        raise ScenarioError(f"is not accepted: it {problem}", file=self.source_name, line=mark.line + 1)
 
 
 def read_yaml(path: str | Path, kind: str = "scenario") -> tuple[Any, dict[tuple[str, ...], int], str]:
-    """Parse a YAML file (a ``kind`` of file): its data, the line of every key (by field path) and its text."""
+    """Parse a YAML file (a ``kind`` of file): its data, the line of every key (by field path) and its text.
+
+    At most ``MAX_FILE_BYTES`` are read: a larger file (or a device such as ``/dev/zero``) is refused
+    before anything is parsed.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ScenarioError(f"is not a regular file; a {kind} must be a YAML file", file=str(path))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError("no such file", file=str(path)) from None
     except IsADirectoryError:
         raise ScenarioError(f"is a folder, not a {kind} file", file=str(path)) from None
+    except PermissionError:
+        raise ScenarioError("cannot be read (permission denied)", file=str(path)) from None
     return parse_yaml(raw, str(path))
 
 
 def parse_yaml(raw: bytes | str, name: str = "<scenario>") -> tuple[Any, dict[tuple[str, ...], int], str]:
-    """Parse YAML text from memory: its data, the line of every key, and the text."""
+    """Parse YAML text from memory: its data, the line of every key, and the text.
+
+    The text is composed once with caps on nesting, aliases and the size the aliases expand to, so a
+    small hostile file (an alias bomb, 5,000 nested lists) is refused quickly with one line.
+    """
     if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(f"is {len(raw):,} bytes; a scenario may have at most {MAX_FILE_BYTES:,}", file=name)
+        raise ScenarioError(f"is {len(raw):,} bytes or more; a scenario may have at most {MAX_FILE_BYTES:,}",
+                            file=name)
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as err:
         raise ScenarioError(f"is not UTF-8 text (byte {err.start})", file=name) from None
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
+        node, data = _compose_and_construct(text, name)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or "cannot be parsed"
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or "cannot be parsed"
         raise ScenarioError(f"is not valid YAML: {problem}", file=name,
                             line=mark.line + 1 if mark else None) from None
     lines: dict[tuple[str, ...], int] = {}
@@ -57,16 +108,108 @@ def parse_yaml(raw: bytes | str, name: str = "<scenario>") -> tuple[Any, dict[tu
     return data, lines, text
 
 
-def _index_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _compose_and_construct(text: str, name: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (checked for depth, aliases and expansion) and the data built from it."""
+    loader = _CappedLoader(text, name)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, name)
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, name: str) -> None:
+    """Refuse a document whose aliases expand to more than ``MAX_YAML_NODES`` nodes (counted, not expanded)."""
+    sizes: dict[int, int] = {}
+    # children before parents, without recursion: a node's expanded size is one plus its children's
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if done:
+            total = 1 + sum(sizes[id(child)] for child in children)
+            if total > MAX_YAML_NODES:
+                raise ScenarioError(f"is not accepted: its aliases expand to more than {MAX_YAML_NODES:,} values",
+                                    file=name, line=node.start_mark.line + 1)
+            sizes[id(node)] = total
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _index_lines(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int],
+                 seen: set[int] | None = None) -> None:
+    """The line of every key by field path; a node reached again through an alias is not walked again."""
+    seen = set() if seen is None else seen
     lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, str(key.value))
             lines[child] = key.start_mark.line + 1
-            _index_lines(value, child, lines)
+            _index_lines(value, child, lines, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, value in enumerate(node.value):
-            _index_lines(value, (*path, str(index)), lines)
+            _index_lines(value, (*path, str(index)), lines, seen)
+
+
+def check_values(data: Any, file: str, lines: dict[tuple[str, ...], int] | None = None,
+                 path: tuple[str, ...] = ()) -> None:
+    """Refuse, naming the field, a number that is not finite or is too large, and control characters.
+
+    Every number must be finite and at most ``MAX_NUMBER`` in size (fields check their own, narrower
+    ranges after this); text may hold tabs and newlines but no other control character, and a ``name``
+    or ``id`` none at all.
+    """
+    lines = lines or {}
+    stack: list[tuple[tuple[str, ...], Any]] = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = (*where, str(key))
+                if isinstance(key, str) and NAME_CONTROL.search(key):
+                    _refuse_value(file, lines, child, key, "a key may not hold control characters or lone surrogates")
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend(((*where, str(index)), item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            is_name = bool(where) and where[-1] in NAME_KEYS
+            if (NAME_CONTROL if is_name else CONTROL).search(value):
+                _refuse_value(file, lines, where, value, "may not contain control characters or lone surrogates")
+            if not is_name and NUMBER_TEXT.fullmatch(value.strip()):  # text a field would read as a number
+                number = float(value.strip().lstrip("+-.") if "inf" in value.lower() else value.replace("_", ""))
+                if not math.isfinite(number) or abs(number) > MAX_NUMBER:
+                    _refuse_value(file, lines, where, value, f"is not a finite number of at most {MAX_NUMBER:g}")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                _refuse_value(file, lines, where, value, "is not a finite number")
+            if abs(value) > MAX_NUMBER:
+                _refuse_value(file, lines, where, value, f"is too large; numbers here are at most {MAX_NUMBER:g}")
+
+
+def _refuse_value(file: str, lines: dict[tuple[str, ...], int], path: tuple[str, ...], value: Any,
+                  problem: str) -> None:
+    shown = repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise ScenarioError(f"{shown} {problem}", file=file, line=_line_of(lines, path), field=".".join(path) or None,
+                        value=value)
 
 
 def _line_of(lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
@@ -112,7 +255,8 @@ def validation_error(err: ValidationError, model: type[BaseModel], file: str,
         first = next((error for error in errors if any("Dist" in str(part) for part in error["loc"])), first)
     path = tuple(str(part) for part in first["loc"])
     # a union (number or distribution) reports each arm; keep the path up to the union
-    path = tuple(part for part in path if part not in ("float", "int", "str", "Dist") and "[" not in part)
+    path = tuple(part for part in path if part not in ("float", "int", "str", "Dist")
+                 and "[" not in part and not part.startswith("constrained-"))
     field = ".".join(path) or None
     kind, value = first["type"], first.get("input")
     if kind == "missing":
@@ -190,6 +334,7 @@ def validate(data: Any, file: str = "<scenario>", lines: dict[tuple[str, ...], i
     if data.get("kind") == "portfolio":
         raise ScenarioError("is a portfolio; solve it with 'neocloud optimize'", file=file,
                             line=_line_of(lines, ("kind",)), field="kind")
+    check_values(data, file, lines)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:

@@ -32,13 +32,13 @@ from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.portfolio import roll_up
 from neocloud.io import write_atomic, write_atomic_with
-from neocloud.load import check_references, load, read_yaml, validate, validation_error
+from neocloud.load import check_references, check_values, load, read_yaml, validate, validation_error
 from neocloud.pipeline import ADDITIVE_KEYS, Results, summarise, to_netcdf
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Scenario, months_between
 from neocloud.scenario.programme import ProgrammeSpec
 from neocloud.supply import MONTHS_PER_QUARTER
-from neocloud.uncertainty import realise
+from neocloud.uncertainty import MAX_SEED, check_seed, realise
 
 MW_PER_GW = 1000.0
 
@@ -89,6 +89,7 @@ def load_programme(path: str | Path) -> Programme:
         raise ScenarioError(
             "is not a programme (it needs 'kind: programme' at the top level)", file=file, line=1
         )
+    check_values(data, file, lines)
     try:
         spec = ProgrammeSpec.model_validate(data)
     except ValidationError as err:
@@ -104,6 +105,15 @@ def load_programme(path: str | Path) -> Programme:
         where = ("campuses", str(index))
         if entry.file is not None:
             campus_path = folder / entry.file
+            if not campus_path.resolve().is_relative_to(folder.resolve()):
+                raise ScenarioError(
+                    f"'{entry.file}' is outside the programme's folder ({folder})",
+                    file=file,
+                    line=lines.get((*where, "file")),
+                    field=f"campuses.{index}.file",
+                    value=entry.file,
+                    allowed="a campus file in the programme's folder or below it",
+                )
             if not campus_path.is_file():
                 raise ScenarioError(
                     f"no such campus file '{entry.file}' (looked in {folder})",
@@ -161,7 +171,8 @@ def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> Progra
             results.source_text,
         )
 
-    seeds = [seed + index for index in range(len(programme.campuses))]
+    seed = check_seed(seed)
+    seeds = [(seed + index) % (MAX_SEED + 1) for index in range(len(programme.campuses))]
     demand = [run_cached(campus.scenario, seeds[index]) for index, campus in enumerate(programme.campuses)]
     months = max(
         offset + results.dataset.sizes["month"] for offset, results in zip(offsets, demand, strict=True)

@@ -16,7 +16,10 @@ import hashlib
 import io
 import json
 import os
+import random
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -37,18 +40,33 @@ from sqlalchemy import (
     Text,
     create_engine,
     delete,
+    event,
     func,
     insert,
+    inspect,
     select,
+    text,
 )
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from neocloud.errors import NeocloudError, ScenarioError
 from neocloud.io import write_atomic
 from neocloud.load import parse_yaml, validate
 from neocloud.pipeline import Results, to_netcdf
+from neocloud.uncertainty import check_seed
 
 STORE_ENV = "NEOCLOUD_STORE"
+MAX_RUN_ID = 2**31 - 1  # run ids are a 32-bit integer column on every database
+DEFAULT_KEPT_DRAWS = 200  # draws whose full results a run keeps (about 60 kB each for a 15-year campus)
+SQLITE_BUSY_SECONDS = 30  # how long a SQLite writer waits for another's lock before it fails
+RETRIES = 8  # attempts of a write that a busy or racing database refused
 
 METADATA = MetaData()
 RUNS = Table(
@@ -65,6 +83,7 @@ RUNS = Table(
     Column("origin", String(20), nullable=False, default="python"),
     Column("summary_json", Text, nullable=False),
     Column("results_netcdf", LargeBinary, nullable=False),
+    Column("kept_draws", Integer, nullable=True),  # draws in results_netcdf (fewer than draws past the quota)
 )
 
 # Runs written with ``--out`` keep their results in that folder: the store holds the summary and this
@@ -77,7 +96,7 @@ POINTERS = Table(
 )
 
 # The columns a listing shows (no scenario text, no netCDF bytes).
-LISTED = ("id", "created", "scenario_name", "scenario_sha256", "seed", "draws", "version", "origin")
+LISTED = ("id", "created", "scenario_name", "scenario_sha256", "seed", "draws", "version", "origin", "kept_draws")
 
 
 class RunNotFoundError(ScenarioError):
@@ -93,6 +112,79 @@ def store_url(url: str | None = None) -> str:
     folder = Path(user_data_dir("neocloud", appauthor=False))
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'neocloud.db'}"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on ``url``; SQLite in WAL mode with a busy timeout, so that writers wait rather than fail."""
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(url, pool_pre_ping=True,
+                           connect_args={"timeout": SQLITE_BUSY_SECONDS} if is_sqlite else {})
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor it them
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def transient(err: BaseException) -> bool:
+    """Whether a database error is a busy lock, a deadlock or a lost race that a retry can get past."""
+    if isinstance(err, IntegrityError | ProgrammingError):  # a concurrent CREATE TABLE won the race
+        return "already exists" in str(err) or "pg_type_typname_nsp_index" in str(err)
+    if isinstance(err, OperationalError | DBAPIError):
+        message = str(getattr(err, "orig", err)).lower()
+        return any(word in message for word in ("locked", "busy", "deadlock", "could not serialize",
+                                                 "already exists"))
+    return False
+
+
+def with_retries(action: Callable[[], Any], attempts: int = RETRIES) -> Any:
+    """Call ``action``; when the database was busy or lost a race, wait a little (with jitter) and call it again."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (OperationalError, DBAPIError) as err:
+            if attempt == attempts - 1 or not transient(err):
+                raise
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def create_tables(engine: Engine, metadata: MetaData, tables: builtins.list[Table]) -> None:
+    """Create the tables that are missing, tolerating another process creating them at the same moment.
+
+    On PostgreSQL the creation runs under a transaction-scoped advisory lock; anywhere, a creation that
+    lost the race (``already exists``) is retried, and then finds the tables there.
+    """
+    def create() -> None:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(4242017)"))
+            metadata.create_all(connection, tables=tables, checkfirst=True)
+            _add_missing_columns(connection, tables)
+
+    with_retries(create)
+
+
+def _add_missing_columns(connection: Any, tables: builtins.list[Table]) -> None:
+    """Bring a table made by an older version up to date: add nullable columns it lacks, widen seeds."""
+    inspector = inspect(connection)
+    for table in tables:
+        present = {column["name"]: column for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}'))
+            elif (column.name == "seed" and connection.dialect.name == "postgresql"
+                  and str(present[column.name]["type"]).upper() == "INTEGER"):
+                connection.execute(text(f"ALTER TABLE {table.name} ALTER COLUMN seed TYPE BIGINT"))
 
 
 def neocloud_version() -> str:
@@ -137,6 +229,7 @@ class StoredRun:
     origin: str
     summary: dict[str, Any]
     results_netcdf: bytes = field(repr=False)
+    kept_draws: int | None = None  # draws whose results the netCDF holds (None: all, a run from before the quota)
     results_path: str | None = None
 
     def netcdf(self) -> bytes:
@@ -162,6 +255,7 @@ class StoredRun:
             "draws": self.draws,
             "version": self.version,
             "origin": self.origin,
+            "kept_draws": self.kept_draws if self.kept_draws is not None else self.draws,
             "summary": self.summary,
             "scenario_text": self.scenario_text,
             "results_path": self.results_path,
@@ -175,7 +269,8 @@ class StoredRun:
         """The run as ``Results`` again (its scenario re-validated from the kept text), e.g. for a report."""
         data, lines, text = parse_yaml(self.scenario_text, f"run {self.id}")
         scenario = validate(data, f"run {self.id}", lines)
-        return Results(scenario, self.dataset(), self.draws, self.seed, text)
+        dataset = self.dataset()
+        return Results(scenario, dataset, int(dataset.sizes.get("draw", self.draws)), self.seed, text)
 
 
 def _created(value: dt.datetime) -> dt.datetime:
@@ -197,11 +292,12 @@ class Store:
         ``$NEOCLOUD_STORE`` or SQLite in the user's data folder. The ``runs`` table is created if missing.
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, max_kept_draws: int = DEFAULT_KEPT_DRAWS) -> None:
         self.url = store_url(url)
+        self.max_kept_draws = max(1, int(max_kept_draws))
         try:
-            self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
-            METADATA.create_all(self.engine, tables=[RUNS, POINTERS])
+            self.engine: Engine = open_engine(self.url)
+            create_tables(self.engine, METADATA, [RUNS, POINTERS])
         except (ArgumentError, NoSuchModuleError) as err:
             raise ScenarioError(
                 f"is not a database URL SQLAlchemy can open ({err})", field="store", value=self.url
@@ -219,6 +315,8 @@ class Store:
 
         With ``results_path`` (a results file already written, e.g. by ``--out``) the store keeps the
         summary and a pointer to that file instead of a second copy of the results.
+        The summary covers every draw; the netCDF keeps the results of the first ``max_kept_draws`` draws
+        (``kept_draws`` of the record says how many). A busy database is waited for and retried.
 
         Returns
         -------
@@ -226,7 +324,13 @@ class Store:
             The new run's id.
         """
         text = scenario_text or results.source_text or results.scenario.model_dump_json(indent=2)
+        check_seed(int(results.seed))  # the store's seed column holds 0 .. 2**63 - 1
         summary = results.summary()
+        dataset = results.dataset
+        kept = min(int(results.draws), self.max_kept_draws)
+        if "draw" in dataset.dims and dataset.sizes["draw"] > kept:
+            dataset = dataset.isel(draw=slice(0, kept))
+            dataset.attrs.update(kept_draws=kept)
         row = {
             "created": dt.datetime.now(dt.UTC),
             "scenario_name": str(summary.get("scenario") or results.scenario.name)[:300],
@@ -237,14 +341,19 @@ class Store:
             "version": neocloud_version(),
             "origin": origin[:20],
             "summary_json": json.dumps(summary),
-            "results_netcdf": b"" if results_path is not None else netcdf_bytes(results.dataset),
+            "results_netcdf": b"" if results_path is not None else netcdf_bytes(dataset),
+            "kept_draws": kept,
         }
-        with self.engine.begin() as connection:
-            run_id = int(connection.execute(insert(RUNS).values(**row)).inserted_primary_key[0])
-            if results_path is not None:
-                connection.execute(insert(POINTERS).values(run_id=run_id,
-                                                           results_path=str(Path(results_path).resolve())))
-            return run_id
+        pointer = None if results_path is None else str(Path(results_path).resolve())
+
+        def write() -> int:
+            with self.engine.begin() as connection:
+                run_id = int(connection.execute(insert(RUNS).values(**row)).inserted_primary_key[0])
+                if pointer is not None:
+                    connection.execute(insert(POINTERS).values(run_id=run_id, results_path=pointer))
+                return run_id
+
+        return int(with_retries(write))
 
     def list(self, limit: int = 100, offset: int = 0) -> builtins.list[dict[str, Any]]:
         """The newest runs first: id, created, scenario name, hash, seed, draws, version and origin."""
@@ -252,7 +361,8 @@ class Store:
         query = select(*columns).order_by(RUNS.c.id.desc()).limit(max(0, limit)).offset(max(0, offset))
         with self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [{**row, "created": _created(row["created"]).isoformat()} for row in rows]
+        return [{**row, "created": _created(row["created"]).isoformat(),
+                 "kept_draws": row["kept_draws"] if row["kept_draws"] is not None else row["draws"]} for row in rows]
 
     def count(self) -> int:
         """How many runs the store keeps."""
@@ -261,6 +371,9 @@ class Store:
 
     def get(self, run_id: int) -> StoredRun:
         """The run ``run_id``; an unknown id raises ``RunNotFoundError``."""
+        if not isinstance(run_id, int) or not 1 <= run_id <= MAX_RUN_ID:  # not an id any store column holds
+            raise RunNotFoundError(f"no run {run_id} in the store", field="run", value=run_id,
+                                   allowed=f"ids from 1 to {MAX_RUN_ID:,} listed by `neocloud runs list`")
         with self.engine.connect() as connection:
             row = connection.execute(select(RUNS).where(RUNS.c.id == int(run_id))).mappings().first()
         if row is None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import (
+    BigInteger,
     Column,
     Engine,
     Integer,
@@ -23,13 +24,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
 )
 from sqlalchemy.exc import IntegrityError
 
-from neocloud.store import store_url
+from neocloud.store import create_tables, open_engine, store_url, with_retries
 
 METADATA = MetaData()
 
@@ -40,7 +40,7 @@ SWEEP_DEFINITIONS = Table(
     Column("scenario", Text, nullable=False),
     Column("grid_json", Text, nullable=False),
     Column("draws", Integer, nullable=False),
-    Column("seed", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
     Column("chunk_draws", Integer, nullable=False),
     Column("points", Integer, nullable=False),
     Column("chunks_per_point", Integer, nullable=False),
@@ -61,8 +61,8 @@ SWEEP_CHUNKS = Table(
 
 def open_store(url: str | None = None) -> Engine:
     """An engine on the store (``store_url(url)``) with the sweep tables created if missing."""
-    engine = create_engine(store_url(url))
-    METADATA.create_all(engine, checkfirst=True)
+    engine = open_engine(store_url(url))
+    create_tables(engine, METADATA, [SWEEP_DEFINITIONS, SWEEP_CHUNKS])
     return engine
 
 
@@ -106,12 +106,15 @@ def record_sweep(
         "chunks_per_point": chunks_per_point,
         "created": _now(),
     }
-    with engine.begin() as connection:
-        exists = connection.execute(
-            select(SWEEP_DEFINITIONS.c.sweep_id).where(SWEEP_DEFINITIONS.c.sweep_id == sweep_id)
-        ).first()
-        if exists is None:
-            connection.execute(insert(SWEEP_DEFINITIONS).values(**row))
+
+    def insert_once() -> None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(insert(SWEEP_DEFINITIONS).values(**row))
+        except IntegrityError:  # recorded already, by an earlier run or a concurrent one: keep that row
+            pass
+
+    with_retries(insert_once)
 
 
 def finished_chunks(engine: Engine, sweep_id: str) -> set[tuple[int, int]]:
@@ -132,12 +135,16 @@ def write_chunk(engine: Engine, sweep_id: str, point: int, chunk: int, arrays: d
         "payload": encode(arrays),
         "created": _now(),
     }
-    try:
-        with engine.begin() as connection:
-            connection.execute(insert(SWEEP_CHUNKS).values(**row))
-    except IntegrityError:
-        return False
-    return True
+
+    def insert_once() -> bool:
+        try:
+            with engine.begin() as connection:
+                connection.execute(insert(SWEEP_CHUNKS).values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    return bool(with_retries(insert_once))
 
 
 def read_chunks(engine: Engine, sweep_id: str) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:

@@ -241,6 +241,19 @@ def sample(dists: list[Dist], draws: int, seed: int, sampler: str = "latin-hyper
     return np.stack([quantiles(dist, u[index]) for index, dist in enumerate(dists)])
 
 
+MAX_SEED = 2**63 - 1
+"""A user's seed is a whole number from 0 to 2**63 - 1 everywhere: the CLI, the API, the store's 64-bit
+columns. Seeds derived inside (a sweep's chunk seeds) may use the generator's whole 64-bit range."""
+MAX_GENERATOR_SEED = 2**64 - 1
+
+
+def check_seed(seed: int, field: str = "seed", maximum: int = MAX_SEED) -> int:
+    """``seed`` when it is a whole number in ``0 .. maximum``; otherwise a one-line ScenarioError."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= maximum:
+        raise ScenarioError(f"{seed!r} is not a seed", field=field, value=seed, allowed=f"0 to {maximum:,}")
+    return int(seed)
+
+
 def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
     """A copy of ``model`` in which every ``Num`` field is a float64 array of shape (draw,).
 
@@ -249,6 +262,7 @@ def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
     """
     if draws < 1:
         raise ValueError("draws must be at least 1")
+    seed = check_seed(seed, maximum=MAX_GENERATOR_SEED)
     found = uncertain_inputs(model)
     check_support(model, found)
     paths = [".".join(path) for path, _ in found]

@@ -8,8 +8,10 @@ replace shipped rows by id.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,20 @@ import pandas as pd
 from neocloud.errors import ScenarioError, unknown_id
 
 META_TABLES = ("sources", "columns", "variables")
+MAX_CELL = 1e15  # no catalog number is larger in size
+# The physical range of a number by its unit (columns.csv); a unit not named here is a non-negative amount.
+UNIT_RANGES: dict[str, tuple[float, float]] = {
+    "-": (-MAX_CELL, MAX_CELL),
+    "see unit": (-MAX_CELL, MAX_CELL),
+    "fraction": (0.0, 1.0),
+    "fraction/year": (-1.0, 1.0),
+    "°C": (-90.0, 60.0),
+    "1/°C": (-1.0, 1.0),
+    "°": (-180.0, 180.0),
+    "year": (1900.0, 2200.0),
+}
+FILLED_COLUMNS = ("id", "source", "estimate", "notes")  # a user's new row need not give these
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def _read_csv(path: Path | Any) -> pd.DataFrame:
@@ -98,16 +114,8 @@ class Catalog:
             if name not in tables:
                 raise unknown_id("catalog table", name, self.names, field=f"catalog.{name}")
             base = tables[name]
-            for index, row in enumerate(rows):
-                if "id" not in row:
-                    raise ScenarioError("a catalog row needs an 'id'", field=f"catalog.{name}.{index}")
-                unknown = sorted(set(row) - set(base.columns))
-                if unknown:
-                    raise ScenarioError(
-                        f"unknown column '{unknown[0]}' for table {name}",
-                        field=f"catalog.{name}.{index}.{unknown[0]}",
-                        allowed=", ".join(base.columns),
-                    )
+            known = set(base["id"].astype(str))
+            rows = [check_row(name, index, row, list(base.columns), known) for index, row in enumerate(rows)]
             new = pd.DataFrame(rows)
             keep = base[~base["id"].isin(new["id"])]
             merged = []
@@ -118,6 +126,103 @@ class Catalog:
                 merged.append(filled)
             tables[name] = pd.concat([keep, pd.DataFrame(merged)], ignore_index=True)
         return Catalog(tables)
+
+
+@lru_cache(maxsize=1)
+def column_types() -> dict[str, dict[str, tuple[str, str]]]:
+    """Every table's columns with their dtype and unit, from ``columns.csv``: table -> column -> (dtype, unit)."""
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    for _, row in _shipped_tables()["columns"].iterrows():
+        out.setdefault(str(row["table"]), {})[str(row["column"])] = (str(row["dtype"]), str(row["unit"]))
+    return out
+
+
+@cache
+def required_columns(name: str) -> tuple[str, ...]:
+    """The columns a new row of a shipped table must give: those filled in every shipped row."""
+    frame = _shipped_tables().get(name)
+    if frame is None:
+        return ()
+    return tuple(column for column in frame.columns
+                 if column not in FILLED_COLUMNS and bool(frame[column].notna().all()))
+
+
+def check_row(name: str, index: int, row: Any, columns: list[str], known: set[str]) -> dict[str, Any]:
+    """A user's catalog row checked against ``columns.csv``: a cleaned copy, or a one-line ScenarioError.
+
+    The row must be a mapping with an ``id`` (text, no control characters); each value must have its
+    column's dtype and lie in its unit's physical range; a new id must give every required column.
+    """
+    where = f"catalog.{name}.{index}"
+    if not isinstance(row, Mapping):
+        raise ScenarioError(f"a catalog row must be a mapping of columns, not {type(row).__name__}", field=where)
+    if "id" not in row:
+        raise ScenarioError("a catalog row needs an 'id'", field=where)
+    types = column_types().get(name, {})
+    cleaned: dict[str, Any] = {}
+    for column, value in row.items():
+        if column not in columns:
+            raise ScenarioError(f"unknown column '{column}' for table {name}", field=f"{where}.{column}",
+                                allowed=", ".join(columns))
+        if _missing(value):
+            continue
+        dtype, unit = types.get(str(column), ("str", "-"))
+        cleaned[column] = _cell(value, dtype, unit, f"{where}.{column}")
+    if "id" not in cleaned or not cleaned["id"] or len(cleaned["id"]) > 100:
+        raise ScenarioError("a catalog row's id must be text of 1 to 100 characters", field=f"{where}.id",
+                            value=row.get("id"))
+    if cleaned["id"] not in known:
+        missing = [column for column in required_columns(name) if column not in cleaned]
+        if missing:
+            raise ScenarioError(f"is required for a new row of table {name} (id '{cleaned['id']}')",
+                                field=f"{where}.{missing[0]}", allowed=", ".join(missing))
+    return cleaned
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value) and not isinstance(value, bool))
+
+
+def _cell(value: Any, dtype: str, unit: str, field: str) -> Any:
+    """One catalog cell of ``dtype`` (str, float, int, bool) in the range of ``unit``, or a ScenarioError."""
+    shown = repr(value) if not isinstance(value, Mapping | list) else type(value).__name__
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    if isinstance(value, Mapping | list | tuple | set):
+        raise ScenarioError(f"{shown}: a catalog cell must be a single value", field=field, allowed=dtype)
+    if dtype == "bool":
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in ("true", "false"):
+            return value if isinstance(value, bool) else text == "true"
+        raise ScenarioError(f"{shown}: is not true or false", field=field, value=value, allowed="true, false")
+    if dtype in ("float", "int"):
+        return _number(value, dtype, unit, field, shown)
+    text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
+    if _CONTROL.search(text) or (field.endswith(".id") and re.search(r"\s", text)):
+        raise ScenarioError(f"{shown}: may not contain control characters or, in an id, spaces", field=field,
+                            value=value)
+    return text
+
+
+def _number(value: Any, dtype: str, unit: str, field: str, shown: str) -> float | int:
+    low, high = UNIT_RANGES.get(unit, (0.0, MAX_CELL))
+    allowed = f"{'a whole number' if dtype == 'int' else 'a number'} ({unit}) from {low:g} to {high:g}"
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None:
+        raise ScenarioError(f"{shown}: is not a number", field=field, value=value, allowed=allowed)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ScenarioError(f"{shown}: is out of range", field=field, value=value, allowed=allowed)
+    if dtype == "int":
+        if not number.is_integer():
+            raise ScenarioError(f"{shown}: is not a whole number", field=field, value=value, allowed=allowed)
+        return int(number)
+    return number
 
 
 def _singular(name: str) -> str:

@@ -23,6 +23,7 @@ from neocloud.reliability import (
     spare_turnaround_hours,
 )
 from neocloud.reliability_sim import simulate
+from neocloud.uncertainty import MAX_SEED
 from neocloud.units import HOURS_PER_DAY
 
 REPLICATIONS = 200
@@ -99,7 +100,7 @@ def reliability_command(
     checkpoint_minutes: Annotated[
         float | None, typer.Option(help="Minutes of work between checkpoints.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulator.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the simulator.")] = 0,
     replications: Annotated[int, typer.Option(help="Monte Carlo replications.")] = REPLICATIONS,
     hot_spares: Annotated[
         int | None, typer.Option(help="Hot spare accelerators (default: sized for the catalog's probability).")

@@ -26,7 +26,7 @@ from neocloud.report.programme import render_programme
 from neocloud.scenario import Scenario
 from neocloud.store import Store
 from neocloud.sweep import run_chunked
-from neocloud.uncertainty import uncertain_inputs
+from neocloud.uncertainty import MAX_SEED, uncertain_inputs
 
 MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
@@ -63,13 +63,16 @@ def keep_run(results: Results | ProgrammeResults, url: str | None, quiet: bool =
         return
     if not quiet:
         typer.echo(f"kept as run {run_id} in {opened.display_url()}", err=True)
+        if results.draws > opened.max_kept_draws:
+            typer.echo(f"the run keeps the results of the first {opened.max_kept_draws:,} of {results.draws:,} "
+                       "draws; its summary covers them all", err=True)
 
 
 @app.command("run")
 def run_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario (or programme) YAML file.")],
     draws: Annotated[int, typer.Option(min=1, max=MAX_DRAWS, help="Monte Carlo draws.")] = 1,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed (0 to 2**63 - 1).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     out: Annotated[Path | None, typer.Option(help="Folder for summary.json, results.nc, report.html.")
                    ] = None,

@@ -46,8 +46,13 @@ def serve_command(
     max_draws: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="Most draws one request may ask for.")
     ] = DEFAULT_MAX_DRAWS,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Host name the Host header may give (repeatable); default the loopback names, "
+                     "or any name when bound beyond loopback with a token."),
+    ] = None,
 ) -> None:
-    """Serve the dashboard and the JSON API (/api, /openapi.json, /docs)."""
+    """Serve the dashboard and the JSON API (/api, /openapi.json)."""
     token = token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(host) and not token:
         raise ScenarioError(
@@ -56,6 +61,8 @@ def serve_command(
             value=host,
             allowed=f"127.0.0.1, ::1, or give --token / ${TOKEN_ENV}",
         )
-    application = create_app(store_url=store, token=token, max_draws=max_draws)
+    hosts = allowed_host or (None if is_loopback(host) else ["*"])
+    application = create_app(store_url=store, token=token, max_draws=max_draws, allowed_hosts=hosts,
+                             preview_processes=True)
     typer.echo(f"neocloud dashboard on http://{host}:{port}/ (store {application.state.store.display_url()})")
     uvicorn.run(application, host=host, port=port, log_level="warning")

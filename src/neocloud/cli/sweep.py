@@ -25,6 +25,7 @@ from neocloud.cli.tables import parse_columns, print_table
 from neocloud.load import load
 from neocloud.sensitivity import DEFAULT_SOBOL_DRAWS, sensitivity
 from neocloud.sweep import DEFAULT_CHUNK_DRAWS, QUANTILES, run_sweep
+from neocloud.uncertainty import MAX_SEED
 
 MAX_DRAWS = 100_000_000
 SHOWN_KEYS = ("cost_usd_per_gpu_hour", "npv_usd", "capex_usd", "full_capacity_month")
@@ -41,7 +42,8 @@ def sweep_command(
     ] = None,
     draws: Annotated[int, typer.Option(min=1, max=MAX_DRAWS, help="Monte Carlo draws per grid point.")] = 1,
     seed: Annotated[
-        int, typer.Option(help="Random seed; chunk seeds derive from it and the chunk index.")
+        int,
+        typer.Option(min=0, max=MAX_SEED, help="Random seed (0 to 2**63 - 1); chunk seeds derive from it."),
     ] = 0,
     chunk_draws: Annotated[
         int, typer.Option(min=1, help="Draws per chunk (unit of work and of storage).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ def section(results: Any) -> str | None:
         yaxis_title="accelerators",
     )
     rows = "".join(
-        f"<tr><td>{phase}</td><td>{_month(first['phase_construction_ready_month'].values[i], dates)}</td>"
+        f"<tr><td>{html.escape(phase)}</td><td>{_month(first['phase_construction_ready_month'].values[i], dates)}</td>"
         f"<td>{_month(first['phase_equipment_ready_month'].values[i], dates)}</td>"
         f"<td>{_month(first['phase_energised_month'].values[i], dates)}</td>"
         f"<td>{_month(first['phase_online_month'].values[i], dates)}</td></tr>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import plotly.graph_objects as go
@@ -21,7 +22,7 @@ def section(results: Any) -> str:
     figure.update_layout(barmode="stack", title="Facility power in an ordinary hour at full IT load by phase (MW)",
                          yaxis_title="MW")
     rows = "".join(
-        f"<tr><td>{phase}</td><td>{int(ds['phase_buildings'].values[i])}</td>"
+        f"<tr><td>{html.escape(phase)}</td><td>{int(ds['phase_buildings'].values[i])}</td>"
         f"<td>{int(ds['phase_systems'].values[i]):,}</td><td>{int(ds['phase_accelerators'].values[i]):,}</td>"
         f"<td>{ds['phase_it_power_mw'].values[i]:,.1f}</td><td>{ds['phase_facility_power_mw'].values[i]:,.1f}</td></tr>"
         for i, phase in enumerate(phases))

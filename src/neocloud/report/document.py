@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from neocloud import formatting
@@ -26,9 +27,13 @@ from neocloud.report import inference as serving
 
 SECTIONS = (design, buildout, energy, compute, reliability, finance, serving, uncertainty)
 
+# Autoescape everything: a user's string reaches the page as text. The only markup passed in whole is
+# what the section modules build, and they escape every user string they put in it (see ``trusted``).
 _ENV = Environment(
-    loader=PackageLoader("neocloud.report", "templates"), autoescape=select_autoescape(["html"])
+    loader=PackageLoader("neocloud.report", "templates"),
+    autoescape=select_autoescape(["html"], default_for_string=True, default=True),
 )
+LINK_SCHEMES = ("https://", "http://")
 
 # Key figures shown first (the registry's headline keys carry the reader's label and unit).
 KEY_LABELS: dict[str, str] = {
@@ -219,13 +224,24 @@ def catalog_inputs(scenario: Any, catalog: Catalog, file: str | None = None) -> 
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    """A source record with empty cells (NaN) as empty strings and whole-number years as ints."""
+    """A source record with empty cells (NaN) as empty strings and whole-number years as ints.
+
+    A ``url`` that is not an http(s) address (``javascript:``, say) is dropped: the report links only to
+    web pages.
+    """
     out = {}
     for key, value in record.items():
         if isinstance(value, float):
             value = "" if not np.isfinite(value) else (int(value) if value.is_integer() else value)
         out[key] = value
+    if not str(out.get("url", "")).lower().startswith(LINK_SCHEMES):
+        out["url"] = ""
     return out
+
+
+def trusted(fragment: str) -> Markup:
+    """Markup built by this package (a section, a chart, plotly.js), every user string in it escaped."""
+    return Markup(fragment)
 
 
 def _version() -> str:
@@ -255,8 +271,8 @@ def render(results: Any) -> str:
         scenario=results.scenario,
         figures=key_figures(summary, str(results.scenario.start)),
         glossary=glossary(summary),
-        overview=overview_chart(results),
-        sections=sections,
+        overview=trusted(overview_chart(results)),
+        sections=[trusted(fragment) for fragment in sections],
         catalog_rows=inputs,
         scenario_text=scenario_text,
         meta={
@@ -266,5 +282,5 @@ def render(results: Any) -> str:
             "sha256": hashlib.sha256(scenario_text.encode("utf-8")).hexdigest(),
             "made": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
-        plotly_js=get_plotlyjs(),
+        plotly_js=trusted(get_plotlyjs()),
     )

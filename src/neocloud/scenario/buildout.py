@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from neocloud.scenario.types import Num, Section, YearMonth
+from neocloud.scenario.types import Months, Num, Section, YearMonth
 
 _QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
 
@@ -34,7 +34,7 @@ class PhaseSchedule(Section):
     construction_start: YearMonth | None = Field(
         default=None, description="Month construction starts (YYYY-MM); default the scenario start."
     )
-    construction_months: Num = Field(
+    construction_months: Months = Field(
         default=12.0, description="Months from construction start to ready for power."
     )
     equipment_ordered: YearMonth | None = Field(
@@ -63,13 +63,13 @@ class EquipmentLead(Section):
     """A lead time that replaces the catalog's for one kind of equipment."""
 
     equipment: str = Field(json_schema_extra={"catalog": "equipment"}, description="Catalog equipment id.")
-    lead_months: Num = Field(description="Months from order to delivery.")
+    lead_months: Months = Field(description="Months from order to delivery.")
 
 
 class Buildout(Section):
     """Campus-wide build-out inputs shared by the phases."""
 
-    delay_months: Num = Field(default=0.0, description="Slip added to every phase's construction (months).")
+    delay_months: Months = Field(default=0.0, description="Slip added to every phase's construction (months).")
     install_racks_per_week: Num | None = Field(
         default=None,
         description="Racks the installation crews can place and commission per week, campus-wide; "

@@ -73,8 +73,8 @@ class Dist(BaseModel):
         return self
 
 
-Num = float | Dist
-"""A number, or a distribution of numbers (the ``draw`` axis)."""
+Num = Annotated[float, Field(allow_inf_nan=False)] | Dist
+"""A finite number, or a distribution of numbers (the ``draw`` axis)."""
 
 
 def bounded(ge: float | None = None, le: float | None = None, gt: float | None = None,
@@ -91,6 +91,9 @@ Positive = bounded(gt=0, le=1e15)
 """A positive number (a price, a duration, a capacity)."""
 NonNegative = bounded(ge=0, le=1e15)
 """A number that may be zero but not negative."""
+MAX_MONTHS = 600
+Months = bounded(ge=0, le=MAX_MONTHS)
+"""A duration in months, from zero to fifty years (the longest horizon is forty)."""
 
 _YEAR_MONTH = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
 
@@ -118,4 +121,4 @@ def months_between(start: str, month: str) -> int:
 class Section(BaseModel):
     """Base of every scenario section: unknown keys are errors, values are checked on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)

@@ -1,15 +1,23 @@
 """The FastAPI application: the dashboard's page and the JSON API under ``/api``.
 
-Safety: ``neocloud serve`` binds to loopback unless given a token; request bodies are size-limited;
-scenarios are validated (a ``ScenarioError`` is a 422 with its one line); draws per request are capped;
-no request names a path the server reads or writes; an optional bearer token protects ``/api``.
+Safety (docs/web.md has the threat model): ``neocloud serve`` binds to loopback unless given a token;
+the ``Host`` header must name the server, and requests that change anything must come from its own origin
+as JSON or YAML (``guard.py``); request bodies are size-limited; scenarios are validated (a
+``ScenarioError`` is a 422 with its one line); draws per request are capped; no request names a path the
+server reads or writes; an optional bearer token protects ``/api``; reports are served sandboxed; any
+other error is a logged JSON 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import os
 import secrets
+import time
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,9 +34,12 @@ from starlette.concurrency import run_in_threadpool
 from neocloud.catalog import META_TABLES, load_catalog
 from neocloud.errors import NeocloudError, ScenarioError, unknown_id
 from neocloud.report import render
-from neocloud.store import RunNotFoundError, Store, neocloud_version
+from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store, neocloud_version
+from neocloud.uncertainty import MAX_SEED
+from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
+    MAX_PREVIEW_DRAWS,
     REPOSITORY_EXAMPLES,
     Inputs,
     Previewer,
@@ -43,6 +54,18 @@ DEFAULT_MAX_DRAWS = 2000
 DEFAULT_MAX_UPLOAD_BYTES = 1_000_000
 MAX_RUN_ID = 2_147_483_647
 STATIC = Path(__file__).parent / "static"
+LOG = logging.getLogger("neocloud.web")
+# A report is the run's own page: served sandboxed (an opaque origin: no access to the dashboard's storage
+# or API), its inline plotly allowed to draw, nothing fetched or sent anywhere.
+REPORT_POLICY = (
+    "sandbox allow-scripts allow-popups; default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+DASHBOARD_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 SCENARIO_BODY = {
     "required": True,
@@ -50,12 +73,14 @@ SCENARIO_BODY = {
     "content": {
         "application/yaml": {"schema": {"type": "string"}},
         "application/json": {"schema": {"type": "object"}},
-        "text/plain": {"schema": {"type": "string"}},
     },
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong bearer token."},
+    400: {"description": "The Host header does not name this server."},
+    403: {"description": "A request that changes something came from another origin."},
+    404: {"description": "No such run, example or catalog table."},
     413: {"description": "Request body larger than the server allows."},
+    415: {"description": "A body that is neither JSON nor YAML."},
     422: {
         "description": "Invalid input: `detail` is one line naming the field, value and what is allowed."
     },
@@ -71,7 +96,13 @@ class PreviewRequest(BaseModel):
     scenario: str = Field(min_length=1, description="The base scenario as YAML or JSON text.")
     inputs: Inputs = Field(default_factory=Inputs, description="Inputs to change; the rest stay.")
     draws: int = Field(default=1, ge=1, description="Monte Carlo draws (capped by the server).")
-    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="Random seed.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
+
+
+def one_line(err: Exception, limit: int = 1000) -> str:
+    """An error as one line of valid UTF-8 (a lone surrogate from a JSON body shown escaped), cut to ``limit``."""
+    text = " ".join(str(err).split()).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def plain(value: Any) -> Any:
@@ -98,6 +129,9 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_draws: int = DEFAULT_MAX_DRAWS,
     examples_folder: Path | None = REPOSITORY_EXAMPLES,
+    allowed_hosts: Sequence[str] | None = None,
+    max_kept_draws: int = DEFAULT_KEPT_DRAWS,
+    preview_processes: bool = False,
 ) -> FastAPI:
     """The neocloud web application.
 
@@ -114,6 +148,13 @@ def create_app(
     examples_folder
         Folder of example scenarios offered by the dashboard (the repository's ``examples/`` when present);
         a built-in default scenario is always offered.
+    allowed_hosts
+        Host names the ``Host`` header may give (default: the loopback names; ``["*"]`` for any, which
+        only a server behind a token should use).
+    max_kept_draws
+        Draws whose full results a kept run stores (its summary covers every draw).
+    preview_processes
+        Run previews in worker processes (``neocloud serve`` does), not threads of the server's process.
     """
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     application = FastAPI(
@@ -121,19 +162,22 @@ def create_app(
         version=neocloud_version(),
         description="A digital twin of AI data-center campuses: run scenarios, keep and "
         "compare runs, read the catalog.",
+        docs_url=None,  # the interactive pages load their scripts from a CDN: the schema is /openapi.json
+        redoc_url=None,
     )
-    application.state.store = Store(store_url)
+    application.state.store = Store(store_url, max_kept_draws=max_kept_draws)
     application.state.examples = read_examples(examples_folder)
-    application.state.previewer = Previewer()
+    application.state.previewer = Previewer(max_draws=min(max_draws, MAX_PREVIEW_DRAWS),
+                                            processes=preview_processes)
     application.state.max_draws = max_draws
     application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
+    application.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)
     store: Store = application.state.store
     examples = application.state.examples
+    shipped = load_catalog()  # the catalog the API shows: built once, read by every request
     previewer: Previewer = application.state.previewer
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
-        if token is None:
-            return
         given = credentials.credentials if credentials is not None else ""
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(
@@ -141,23 +185,30 @@ def create_app(
             )
 
     draws_query = Query(1, ge=1, le=max_draws, description=f"Monte Carlo draws (at most {max_draws}).")
-    seed_query = Query(0, ge=0, le=2**32 - 1, description="Random seed.")
+    seed_query = Query(0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
 
     @application.exception_handler(RunNotFoundError)
     async def run_not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=404)
+        return JSONResponse({"detail": one_line(err)}, status_code=404)
 
     @application.exception_handler(ScenarioError)
     async def scenario_error(request: Request, err: ScenarioError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        return JSONResponse({"detail": one_line(err)}, status_code=422)
 
     @application.exception_handler(NeocloudError)
     async def neocloud_error(request: Request, err: NeocloudError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        return JSONResponse({"detail": one_line(err)}, status_code=422)
+
+    @application.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        LOG.error("incident %s: %s %s", incident, request.method, request.url.path, exc_info=err)
+        return JSONResponse({"detail": f"internal error; logged as incident {incident}"}, status_code=500)
 
     @application.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        return FileResponse(STATIC / "index.html", media_type="text/html",
+                            headers={"Content-Security-Policy": DASHBOARD_POLICY})
 
     @application.get("/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
@@ -168,23 +219,28 @@ def create_app(
     application.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @application.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, Any]:
-        """Liveness: the server answers, and the store can be read."""
-        return {"status": "ok", "version": neocloud_version(), "runs": store.count()}
+    async def healthz() -> dict[str, str]:
+        """Liveness: ``{"status": "ok"}`` and nothing else, answered on the event loop (no worker thread)."""
+        return {"status": "ok"}
 
     def run_and_keep(text: str, draws: int, seed: int) -> dict[str, Any]:
         scenario, _ = parse_scenario(text)
         results = run_checked(scenario, draws, seed)
         run_id = store.save(results, origin="api", scenario_text=text)
-        return {**results.summary(), "run_id": run_id}
+        return {**results.summary(), "run_id": run_id, "kept_draws": min(draws, store.max_kept_draws)}
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)], responses=ERROR_RESPONSES)
+    guarded = {401: {"description": "Missing or wrong bearer token."}} if token is not None else {}
+    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)] if token is not None else [],
+                    responses={**ERROR_RESPONSES, **guarded})
 
     @api.post("/run", tags=["runs"], openapi_extra={"requestBody": SCENARIO_BODY})
     async def run_scenario(
         request: Request, draws: int = draws_query, seed: int = seed_query
     ) -> dict[str, Any]:
-        """Run a scenario (YAML or JSON body), keep the run, and return its JSON summary with ``run_id``."""
+        """Run a scenario (YAML or JSON body), keep the run, and return its JSON summary with ``run_id``.
+
+        The summary covers every draw; the kept run stores the full results of the first ``kept_draws``.
+        """
         text = await body_text(request)
         return await run_in_threadpool(run_and_keep, text, draws, seed)
 
@@ -194,22 +250,30 @@ def create_app(
         scenario, _ = await run_in_threadpool(parse_scenario, await body_text(request))
         return {"valid": True, "name": scenario.name, "phases": len(scenario.campus.phases)}
 
-    @api.post("/preview", tags=["scenarios"])
-    def preview(body: PreviewRequest) -> dict[str, Any]:
-        """What if: the scenario with the dashboard's inputs changed; summary and chart series (not kept)."""
-        if body.draws > max_draws:
+    @api.post("/preview", tags=["scenarios"], response_class=Response,
+              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}},
+                               "description": "summary, inputs, charts, scenario_text, draws, seed, elapsed_ms"}})
+    async def preview(body: PreviewRequest) -> Response:
+        """What if: the scenario with the dashboard's inputs changed; summary and chart series (not kept).
+
+        Runs in the server's preview workers, at most ``min(max_draws, 200)`` draws.
+        """
+        if body.draws > previewer.max_draws:
             raise ScenarioError(
-                f"{body.draws} draws asked; this server allows at most {max_draws}",
+                f"{body.draws} draws asked; a preview on this server runs at most {previewer.max_draws}",
                 field="draws",
                 value=body.draws,
             )
-        return previewer.preview(body.scenario, body.inputs, body.draws, body.seed)
+        started = time.perf_counter()
+        payload = await asyncio.wrap_future(previewer.submit_json(body.scenario, body.inputs, body.draws, body.seed))
+        elapsed = f', "elapsed_ms": {1000 * (time.perf_counter() - started):.2f}}}'.encode()
+        return Response(payload[:-1] + elapsed, media_type="application/json")  # serialised by the worker
 
     @api.get("/inputs", tags=["scenarios"])
     def inputs() -> dict[str, Any]:
         """The inputs the dashboard can change, with their bounds, and the systems to choose from."""
         fields = Inputs.model_json_schema()["properties"]
-        systems = load_catalog().table("systems")
+        systems = shipped.table("systems")
         return {
             "inputs": {name: fields[name] for name in supported_inputs()},
             "systems": [
@@ -265,7 +329,10 @@ def create_app(
         disposition = "attachment" if download else "inline"
         return HTMLResponse(
             html,
-            headers={"Content-Disposition": f'{disposition}; filename="neocloud-run-{run_id}-report.html"'},
+            headers={
+                "Content-Disposition": f'{disposition}; filename="neocloud-run-{run_id}-report.html"',
+                "Content-Security-Policy": REPORT_POLICY,
+            },
         )
 
     @api.get(
@@ -284,12 +351,12 @@ def create_app(
     @api.get("/catalog", tags=["catalog"])
     def catalog_tables() -> list[str]:
         """The catalog's tables."""
-        return [*load_catalog().names, *META_TABLES]
+        return [*shipped.names, *META_TABLES]
 
     @api.get("/catalog/{table}", tags=["catalog"])
     def catalog_table(table: Annotated[str, PathParameter(max_length=100)]) -> dict[str, Any]:
         """One catalog table's rows (with their sources), by table name."""
-        catalog = load_catalog()
+        catalog = shipped
         if table not in (*catalog.names, *META_TABLES):
             raise HTTPException(
                 404, str(unknown_id("catalog table", table, [*catalog.names, *META_TABLES], field="table"))

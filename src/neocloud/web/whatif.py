@@ -3,15 +3,24 @@
 The dashboard changes a handful of inputs (system, accelerator count, buildings, power price, price per
 GPU-hour, utilisation, discount rate). ``apply_inputs`` writes them into the scenario's data, so every
 change is an ordinary, validated scenario; ``preview`` runs it and returns the summary and the series.
+
+A preview reruns only the stages downstream of what changed (a finance input reruns finance alone, the
+power price energy onwards) from the base run's cached stages, runs in a pool of worker threads sized to
+the machine, at a bounded number of draws, and keeps recent runs and answers in caches bounded in bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import multiprocessing
+import os
+import sys
 import time
 from collections import OrderedDict
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -25,14 +34,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import parse_yaml, scenario_catalog, validate
-from neocloud.pipeline import Results
+from neocloud.pipeline import STAGES, Results, base_dataset
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Dist, Finance, Scenario
-from neocloud.uncertainty import quantiles
+from neocloud.uncertainty import quantiles, realise, uncertain_inputs
 from neocloud.web import panels
 
 PACKAGE_DEFAULT = Path(__file__).parent / "static" / "default-scenario.yaml"
 REPOSITORY_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+MAX_PREVIEW_DRAWS = 200  # previews run at most this many draws, whatever the server allows for kept runs
+DEFAULT_CACHE_BYTES = 256 * 2**20  # the preview caches together hold at most this many bytes
+# The first pipeline stage that reads each dashboard input: a change reruns that stage and those after it.
+FIRST_STAGE = {
+    "system": "design",
+    "accelerators": "design",
+    "buildings": "design",
+    "power_price_usd_per_mwh": "energy",
+    "price_usd_per_gpu_hour": "finance",
+    "utilisation": "finance",
+    "discount_rate": "finance",
+}
+STAGE_NAMES = [name for name, _ in STAGES]
 
 # Keys whose names say they name a file or folder: the API never reads or writes a path a request names.
 PATH_SUFFIXES = ("_file", "_path", "_folder", "_dir", "_directory")
@@ -275,57 +298,188 @@ def current_inputs(scenario: Scenario, summary: dict[str, Any], dataset: xr.Data
     return values
 
 
-class Previewer:
-    """Runs what-if changes of a scenario; remembers recent base runs and answers (bounded LRU caches)."""
+class ByteCache:
+    """A least-recently-used cache bounded by the bytes its entries hold (estimated by the caller)."""
 
-    def __init__(self, max_cached: int = 64) -> None:
-        self.max_cached = max_cached
-        self._bases: OrderedDict[str, tuple[Scenario, dict[str, Any], Catalog, Results]] = OrderedDict()
-        self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._lock = Lock()
 
-    def _remember(self, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    def get(self, key: str) -> Any:
+        """The value kept under ``key`` (now the most recent), or None."""
         with self._lock:
-            cache[key] = value
-            cache.move_to_end(key)
-            while len(cache) > self.max_cached:
-                cache.popitem(last=False)
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key][0]
 
-    def _recall(self, cache: OrderedDict[str, Any], key: str) -> Any:
+    def put(self, key: str, value: Any, size: int) -> None:
+        """Keep ``value``, dropping the least recently used entries until the total fits."""
+        if size > self.max_bytes:
+            return
         with self._lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-            return None
+            if key in self._entries:
+                self.bytes -= self._entries.pop(key)[1]
+            self._entries[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                self.bytes -= self._entries.popitem(last=False)[1][1]
 
-    def base(self, text: str, draws: int, seed: int) -> tuple[Scenario, dict[str, Any], Catalog, Results]:
-        """The scenario in ``text``, its data, its catalog and its run (cached by text, draws and seed)."""
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True)
+class BaseRun:
+    """A scenario's run with what a later change can reuse: the Dataset before each stage."""
+
+    scenario: Scenario
+    data: dict[str, Any]
+    catalog: Catalog
+    results: Results
+    before_stage: tuple[xr.Dataset, ...]  # before_stage[k]: the Dataset stage k was given
+    uncertain: tuple[str, ...]  # the scenario's uncertain inputs, by path (they fix the random samples)
+
+    def nbytes(self) -> int:
+        """Bytes held: the arrays of the final Dataset (earlier states share them) and the scenario text."""
+        return int(self.results.dataset.nbytes) + len(json.dumps(self.data, default=str)) + 10_000
+
+
+def uncertain_paths(scenario: Scenario) -> tuple[str, ...]:
+    """The dotted paths of a scenario's uncertain inputs, in sampling order."""
+    return tuple(".".join(path) for path, _ in uncertain_inputs(scenario))
+
+
+def run_stages(scenario: Scenario, draws: int, seed: int, catalog: Catalog,
+               reuse: BaseRun | None = None, first: int = 0) -> tuple[Results, tuple[xr.Dataset, ...]]:
+    """Run the pipeline's stages from stage ``first`` on, the earlier ones taken from ``reuse``.
+
+    With ``first == 0`` this is the pipeline's own ``evaluate``; the Datasets each stage was given are
+    kept, so that a later change can restart from any stage.
+    """
+    realised = realise(scenario, draws, seed)
+    if reuse is not None and first > 0:
+        states = list(reuse.before_stage[: first + 1])
+        dataset = states[first]
+    else:
+        first, dataset = 0, base_dataset(scenario, draws)
+        states = [dataset]
+    for index in range(first, len(STAGES)):
+        dataset = dataset.merge(STAGES[index][1](realised, catalog, dataset), compat="override")
+        if index + 1 < len(STAGES):
+            states.append(dataset)
+    dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
+    return Results(scenario, dataset, draws, seed), tuple(states)
+
+
+def _answer_bytes(answer: dict[str, Any]) -> int:
+    return len(json.dumps(answer, default=str)) + sys.getsizeof(answer)
+
+
+class Previewer:
+    """Runs what-if changes of a scenario in a pool of worker threads, from cached upstream stages.
+
+    Parameters
+    ----------
+    max_cache_bytes
+        Bytes the caches of base runs and of answers may hold together (about two thirds for runs).
+    workers
+        Preview workers (default: the machine's CPU count); further previews wait for a free one.
+    max_draws
+        Most draws a preview runs (a kept run may have more).
+    processes
+        Workers are processes (each with its own caches), so that previews never hold the server's
+        interpreter lock while it answers reads and ``/healthz``; else threads of this process.
+    """
+
+    def __init__(self, max_cache_bytes: int = DEFAULT_CACHE_BYTES, workers: int | None = None,
+                 max_draws: int = MAX_PREVIEW_DRAWS, processes: bool = False) -> None:
+        self.max_draws = max_draws
+        self.max_cache_bytes = max_cache_bytes
+        self._bases = ByteCache(max_cache_bytes * 2 // 3)
+        self._answers = ByteCache(max_cache_bytes - max_cache_bytes * 2 // 3)
+        self._payloads = ByteCache(max_cache_bytes // 8)  # answers as JSON, in the serving process
+        self.workers = workers or os.cpu_count() or 1
+        self.processes = processes
+        self._pool: Executor
+        if processes:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=_start_worker, initargs=(max_cache_bytes // 2, max_draws))
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="neocloud-preview")
+
+    def cached_bytes(self) -> int:
+        """Bytes the caches of this process hold now."""
+        return self._bases.bytes + self._answers.bytes + self._payloads.bytes
+
+    def submit_json(self, text: str, inputs: Inputs, draws: int = 1, seed: int = 0) -> Future[bytes]:
+        """The preview's answer as JSON bytes (without ``elapsed_ms``), computed in the worker pool."""
+        given = inputs.model_dump(exclude_none=True)
+        key = hashlib.sha256(f"{draws}:{seed}:{json.dumps(given, sort_keys=True)}:{text}".encode()).hexdigest()
+        cached = self._payloads.get(key)
+        if cached is not None:
+            done: Future[bytes] = Future()
+            done.set_result(cached)
+            return done
+        if self.processes:
+            future = self._pool.submit(_worker_json, text, given, draws, seed)
+        else:
+            future = self._pool.submit(_answer_json, self, text, given, draws, seed)
+        future.add_done_callback(lambda finished: self._keep_payload(key, finished))
+        return future
+
+    def _keep_payload(self, key: str, finished: Future[bytes]) -> None:
+        if not finished.cancelled() and finished.exception() is None:
+            payload = finished.result()
+            self._payloads.put(key, payload, len(payload))
+
+    def close(self) -> None:
+        """Stop the worker pool (previews already queued are dropped)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def base(self, text: str, draws: int, seed: int) -> BaseRun:
+        """The scenario in ``text`` run with its stages kept (cached by text, draws and seed)."""
         key = hashlib.sha256(f"{draws}:{seed}:{text}".encode()).hexdigest()
-        cached = self._recall(self._bases, key)
+        cached = self._bases.get(key)
         if cached is None:
             scenario, data = parse_scenario(text)
             catalog = scenario_catalog(scenario)
-            cached = (scenario, data, catalog, run_checked(scenario, draws, seed, catalog))
-            self._remember(self._bases, key, cached)
+            results, states = checked(run_stages, scenario, draws, seed, catalog)
+            cached = BaseRun(scenario, data, catalog, results, states, uncertain_paths(scenario))
+            self._bases.put(key, cached, cached.nbytes())
         return cached
+
+    def changed(self, base: BaseRun, inputs: Inputs, draws: int, seed: int) -> tuple[Scenario, Results, str]:
+        """The base scenario with ``inputs`` applied, run from the first stage they reach."""
+        given = inputs.model_dump(exclude_none=True)
+        # the inputs never touch the scenario's own catalog rows, so the base's catalog serves
+        changed = apply_inputs(base.data, inputs, base.results, base.catalog)
+        changed_text = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
+        scenario = validate(changed, "scenario with the dashboard's inputs", catalog=base.catalog)
+        first = min(STAGE_NAMES.index(FIRST_STAGE[name]) for name in given)
+        if uncertain_paths(scenario) != base.uncertain:  # other random samples: every stage again
+            first = 0
+        results, _ = checked(run_stages, scenario, draws, seed, base.catalog, base, first)
+        return scenario, results, changed_text
 
     def preview(self, text: str, inputs: Inputs, draws: int = 1, seed: int = 0) -> dict[str, Any]:
         """The summary, input values, chart series and scenario text of ``text`` with ``inputs`` applied."""
         started = time.perf_counter()
+        if draws > self.max_draws:
+            raise ScenarioError(f"{draws} draws asked; a preview runs at most {self.max_draws}", field="draws",
+                                value=draws, allowed=f"1 to {self.max_draws}; keep a run for more")
         given = inputs.model_dump(exclude_none=True)
-        key = hashlib.sha256(
-            f"{draws}:{seed}:{json.dumps(given, sort_keys=True)}:{text}".encode()
-        ).hexdigest()
-        answer = self._recall(self._answers, key)
+        key = hashlib.sha256(f"{draws}:{seed}:{json.dumps(given, sort_keys=True)}:{text}".encode()).hexdigest()
+        answer = self._answers.get(key)
         if answer is None:
-            scenario, data, catalog, results = self.base(text, draws, seed)
-            changed_text = text
+            base = self.base(text, draws, seed)
+            scenario, results, changed_text = base.scenario, base.results, text
             if given:
-                # the inputs never touch the scenario's own catalog rows, so the base's catalog serves
-                changed = apply_inputs(data, inputs, results, catalog)
-                changed_text = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
-                scenario = validate(changed, "scenario with the dashboard's inputs", catalog=catalog)
-                results = run_checked(scenario, draws, seed, catalog)
+                scenario, results, changed_text = self.changed(base, inputs, draws, seed)
             summary = results.summary()
             answer = {
                 "summary": summary,
@@ -337,8 +491,45 @@ class Previewer:
                 "draws": draws,
                 "seed": seed,
             }
-            self._remember(self._answers, key, answer)
+            self._answers.put(key, answer, _answer_bytes(answer))
         return {**answer, "elapsed_ms": round(1000 * (time.perf_counter() - started), 2)}
+
+
+_WORKER: Previewer | None = None  # a worker process's own previewer (and caches)
+
+
+WORKER_NICENESS = 3  # preview workers yield some CPU to the serving process (reads, /healthz)
+
+
+def _start_worker(max_cache_bytes: int, max_draws: int) -> None:
+    global _WORKER
+    with contextlib.suppress(OSError):  # a platform without nice: the same priority
+        os.nice(WORKER_NICENESS)
+    _WORKER = Previewer(max_cache_bytes=max_cache_bytes, workers=1, max_draws=max_draws)
+
+
+def _answer_json(previewer: Previewer, text: str, given: dict[str, Any], draws: int, seed: int) -> bytes:
+    answer = previewer.preview(text, Inputs(**given), draws, seed)
+    answer.pop("elapsed_ms", None)
+    return json.dumps(answer, allow_nan=False).encode("utf-8")
+
+
+def _worker_json(text: str, given: dict[str, Any], draws: int, seed: int) -> bytes:
+    if _WORKER is None:  # pragma: no cover - the pool's initializer always runs first
+        _start_worker(DEFAULT_CACHE_BYTES // 2, MAX_PREVIEW_DRAWS)
+    assert _WORKER is not None
+    return _answer_json(_WORKER, text, given, draws, seed)
+
+
+def checked(function: Any, scenario: Scenario, *args: Any) -> Any:
+    """Call a pipeline function; a value error that the scenario's numbers cause becomes a ScenarioError."""
+    try:
+        with np.errstate(all="ignore"):
+            return function(scenario, *args)
+    except ScenarioError:
+        raise
+    except (ValueError, ArithmeticError, OverflowError) as err:
+        raise ScenarioError(f"could not be run: {err}", field="scenario", value=scenario.name) from None
 
 
 def run_checked(scenario: Scenario, draws: int, seed: int, catalog: Catalog | None = None) -> Results:
