@@ -18,8 +18,8 @@ def open_dashboard(server: str, browser: object) -> object:  # noqa: F811
     page.goto(server + "/")
     page.wait_for_selector("body[data-ready=true]", timeout=60_000)
     page.select_option("#example", "abilene")
-    page.wait_for_function("document.querySelector('#accelerators').value === '399744'", timeout=60_000)
-    page.wait_for_function("document.body.dataset.stale === 'false'", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#accelerators').value === '399744'", timeout=60_000)
+    page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=60_000)
     return page
 
 
@@ -51,7 +51,7 @@ def test_a_failed_change_marks_the_figures_stale_with_a_clean_message(server: st
     assert "stale" in page.locator("#status").inner_text()
     assert page.locator(".figure[data-key=facility_power_mw] .value").inner_text() == before  # kept, marked
     page.fill("#accelerators", "200000")
-    page.wait_for_function("document.body.dataset.stale === 'false'", timeout=30_000)
+    page.wait_for_function("() => document.body.dataset.stale === 'false'", timeout=30_000)
     assert not page.locator("#stale-note").is_visible()
     page.close()
 
@@ -61,7 +61,7 @@ def test_the_example_name_follows_an_upload(server: str, browser: object, tmp_pa
     upload = tmp_path / "my-campus.yaml"
     upload.write_text((EXAMPLES / "loughton.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     page.set_input_files("#upload", str(upload))
-    page.wait_for_function("document.querySelector('#scenario-name').textContent.includes('my-campus.yaml')",
+    page.wait_for_function("() => document.querySelector('#scenario-name').textContent.includes('my-campus.yaml')",
                            timeout=60_000)
     assert page.locator("#scenario-name").inner_text() == "Nscale Loughton (from my-campus.yaml)"
     chosen = page.evaluate("document.querySelector('#example').selectedOptions[0].textContent")

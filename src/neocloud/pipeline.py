@@ -194,7 +194,12 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) ->
         dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
         if name == "buildout":  # refused before later stages price a campus that never powers on
             check_first_power(scenario, dataset)
-    for new_key, old_key in RENAMED_KEYS.items():  # clearer names beside the kept ones
+    return with_renamed_keys(dataset)
+
+
+def with_renamed_keys(dataset: xr.Dataset) -> xr.Dataset:
+    """The dataset with each key added under a clearer name (``RENAMED_KEYS``) beside the kept one."""
+    for new_key, old_key in RENAMED_KEYS.items():
         if old_key in dataset:
             dataset[new_key] = dataset[old_key].copy()
     return dataset

@@ -33,7 +33,8 @@ UNIT_RANGES: dict[str, tuple[float, float]] = {
     "°": (-180.0, 180.0),
     "year": (1900.0, 2200.0),
 }
-FILLED_COLUMNS = ("id", "source", "estimate", "notes")  # a user's new row need not give these
+# A user's new row need not give these: bookkeeping, and a climate's longitude (used only to map campuses).
+FILLED_COLUMNS = ("id", "source", "estimate", "notes", "longitude")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 

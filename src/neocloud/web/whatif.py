@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import parse_yaml, scenario_catalog, validate
-from neocloud.pipeline import STAGES, Results, base_dataset
+from neocloud.pipeline import STAGES, Results, base_dataset, with_renamed_keys
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Dist, Finance, Scenario
 from neocloud.uncertainty import quantiles, realise, uncertain_inputs
@@ -370,6 +370,7 @@ def run_stages(scenario: Scenario, draws: int, seed: int, catalog: Catalog,
         dataset = dataset.merge(STAGES[index][1](realised, catalog, dataset), compat="override")
         if index + 1 < len(STAGES):
             states.append(dataset)
+    dataset = with_renamed_keys(dataset)
     dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
     return Results(scenario, dataset, draws, seed), tuple(states)
 
