@@ -9,6 +9,7 @@ import numpy as np
 
 from neocloud.catalog import Catalog
 from neocloud.optimize.economics import PlannedPhase, campus_scenario, unit_economics
+from neocloud.optimize.greedy import greedy_builds, unmet_of
 from neocloud.optimize.model import (
     EARLIEST_TOLERANCE,
     Fixed,
@@ -58,13 +59,25 @@ def plan_of(inputs: Inputs, builds: np.ndarray) -> list[PlannedPhase]:
     return sorted(phases, key=lambda phase: (phase.start, phase.site, phase.design))
 
 
+def greedy_start(inputs: Inputs) -> dict[str, np.ndarray]:
+    """The greedy plan as values of the MILP's variables, a first incumbent for HiGHS."""
+    builds = greedy_builds(inputs)
+    return {
+        "build": builds,
+        "online": np.cumsum(builds, axis=2),
+        "unmet": unmet_of(inputs, builds),
+        **({"open": (builds.sum(axis=(1, 2)) > 0).astype(float)} if (inputs.fixed_cost_usd > 0).any() else {}),
+    }
+
+
 def _solve(
     inputs: Inputs, time_limit: float | None, gap: float | None, threads: int | None
 ) -> tuple[Outcome, float | None]:
+    start = greedy_start(inputs)
     if inputs.portfolio.objective != "earliest_capacity":
-        return solve_model(build_model(inputs), time_limit, gap, threads), None
+        return solve_model(build_model(inputs), time_limit, gap, threads, start), None
     began = time.perf_counter()
-    first = solve_model(build_model(inputs, stage="unmet"), time_limit, gap, threads)
+    first = solve_model(build_model(inputs, stage="unmet"), time_limit, gap, threads, start)
     limit = first.objective * (1 + EARLIEST_TOLERANCE) + EARLIEST_TOLERANCE
     left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
     second = solve_model(build_model(inputs, unmet_limit=limit), left, gap, threads)
@@ -314,6 +327,7 @@ def optimize(
         "objective_usd": None,
         "gap": outcome.gap if np.isfinite(outcome.gap) else None,
         "solve_seconds": outcome.seconds,
+        "gap_progress": [[seconds, value] for seconds, value in outcome.extra.get("gap_progress", [])],
         "plan": [
             {
                 "site": phase.site,
