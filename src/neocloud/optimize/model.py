@@ -361,6 +361,14 @@ def gap_progress(log: str) -> list[tuple[float, float]]:
     return progress
 
 
+def objective_scale(model: linopy.Model) -> int:
+    """The power of two that brings the objective's largest coefficient to about 1e6 (0 where it is already
+    smaller): costs in USD reach 1e11, far beyond HiGHS's tolerances, which slows its LPs and cuts."""
+    coefficients = np.abs(np.asarray(model.objective.coeffs.values, dtype=float))
+    largest = float(np.nanmax(coefficients)) if coefficients.size else 0.0
+    return -int(np.ceil(np.log2(largest / 1e6))) if largest > 1e6 else 0
+
+
 def solve_model(
     model: linopy.Model,
     time_limit: float | None = None,
@@ -370,6 +378,7 @@ def solve_model(
 ) -> Outcome:
     """Solve with HiGHS: status ``optimal``, ``time_limit`` or ``infeasible``; HiGHS's relative MIP gap.
 
+    The objective is scaled by a power of two for the solver (``objective_scale``), not in what it reports.
     ``start``: values by variable name given to HiGHS as a first incumbent (``write_start``). The gap's
     progress, (seconds, gap) pairs read from the solver's log, is in ``extra["gap_progress"]``.
     """
@@ -380,6 +389,9 @@ def solve_model(
         options["mip_rel_gap"] = float(gap)
     if threads is not None:
         options["threads"] = int(threads)
+    scale = objective_scale(model)
+    if scale:
+        options["user_objective_scale"] = scale
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "highs.log"
         options["log_file"] = str(log)
