@@ -5,6 +5,7 @@ pipeline is timed on its own (the merge of its output into the dataset counted a
 adds are counted, and, in a second pass, its Python function calls (built-in calls included). Beside them:
 numpy's copy bandwidth measured here on warm 400 MB arrays, the time each stage's output would take to
 write at that bandwidth, and the floor of the energy stage's exact dispatch in nanoseconds per hour-draw.
+100,000 draws hold about 12 GB at their peak (about 120 kB per draw): give ``--draws`` to stay smaller.
 Usage: ``python benchmarks/profile_pipeline.py [--quick] [--draws N ...]``; the last line is the summary.
 """
 
