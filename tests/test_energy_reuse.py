@@ -7,9 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from neocloud.energy import simulate
+from neocloud.buildout import buildout
+from neocloud.design import design
+from neocloud.energy import energy, simulate
 from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
-from tests.test_energy import site
+from neocloud.pipeline import base_dataset
+from neocloud.uncertainty import realise
+from tests.test_energy import scenario, site
 
 
 def supplied(catalog: Any, draws: int, rng: np.random.Generator, **fields: Any) -> Any:
@@ -104,3 +108,20 @@ def test_the_grid_is_only_tried_for_large_classes(catalog: Any) -> None:
     report = Reuse()
     simulate_reused(model, report, tolerance=1e-6, min_draws=draws + 1)
     assert report.errors == [] and report.draws_exact == draws
+
+
+def test_the_stage_reports_its_method_and_agrees_with_its_exact_path(catalog: Any) -> None:
+    draws = 200
+    model = scenario(finance={"horizon_years": 2, "utilisation": {"dist": "uniform", "low": 0.6, "high": 0.9}})
+    realised = realise(model, draws, seed=2)
+    upstream = base_dataset(model, draws)
+    for stage in (design, buildout):
+        upstream = upstream.merge(stage(realised, catalog, upstream), compat="override")
+    exact = energy(realised, catalog, upstream, tolerance=0)
+    mapped = energy(realised, catalog, upstream, min_draws=50)
+    assert "0 on a utilisation grid" in exact["annual_energy_mwh"].attrs["method"]
+    method = mapped["annual_energy_mwh"].attrs["method"]
+    # one supply epoch, identical to the final supply's year: simulated once, every draw on the grid
+    assert "1 typical years simulated, 1 reused" in method and f"{draws} on a utilisation grid" in method
+    for key in ("annual_energy_mwh", "energy_cost_usd_per_year", "facility_energy_mwh", "energy_cost_usd"):
+        np.testing.assert_allclose(mapped[key].values, exact[key].values, rtol=1e-6, atol=1e-9)
