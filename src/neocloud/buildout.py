@@ -322,9 +322,8 @@ def buildout(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Datase
 
     delay = np.asarray(scenario.buildout.delay_months, dtype=float)
     require_non_negative(delay, "buildout.delay_months")
-    building_equipment = [
-        str(name) for name, row in catalog.table("equipment").iterrows() if row["scope"] == "building"
-    ]
+    equipment = catalog.table("equipment")
+    building_equipment = [str(name) for name in equipment.index[equipment["scope"] == "building"]]
     equipment_lead = np.max(
         [lead_months(scenario, catalog, name, draws) for name in building_equipment], axis=0
     )

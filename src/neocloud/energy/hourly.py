@@ -483,7 +483,9 @@ def simulate(site: Site) -> dict[str, np.ndarray]:
             sums["curtailed_it"] = np.add.reduceat(work["curtailed_it"], MONTH_START_HOUR, axis=-1)
         grid_cost = sums["weighted_grid"] if shape.weighted else sums["grid"]
         it_mwh = it_by_hour.sum(axis=-1)[:, None] * DAYS_IN_MONTH
-        facility_mwh = it_by_hour @ shape.pue_by_month.T - sums["curtailed"]
+        # summed per draw, so a draw gives the same bits whichever draws share its chunk (a matrix product
+        # would not)
+        facility_mwh = (it_by_hour[:, None, :] * shape.pue_by_month).sum(axis=-1) - sums["curtailed"]
         it_served = it_mwh - sums["curtailed_it"]
         values = {
             "facility_mwh": facility_mwh,

@@ -1,19 +1,22 @@
 """The build-out MILP: which sites, which designs, how many buildings, in which quarter (linopy + HiGHS).
 
 Sets: sites ``s``, designs ``d``, quarters ``t`` (the quarter a building comes online), demand regions
-``g``. Variables: ``build[s,d,t]`` (integer buildings), ``phase[s,d,t]`` (binary: a phase starts),
-``open[s]`` (binary: the site is used, where it has a fixed cost), ``online[s,d,t]`` (continuous buildings
-online) and ``unmet[g,t]`` (continuous unmet demand). See docs/methods/optimize.md for the equations.
+``g``. Variables: ``build[s,d,t]`` (integer buildings), ``open[s]`` (binary: the site is used, where it has
+a fixed cost; its buildings <= max_buildings x open), ``online[s,d,t]`` (continuous buildings online) and
+``unmet[g,t]`` (continuous unmet demand). See docs/methods/optimize.md for the equations.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import linopy
 import numpy as np
@@ -197,7 +200,7 @@ class Outcome:
     gap: float
     seconds: float
     model: linopy.Model
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _coords(inputs: Inputs) -> dict[str, pd.Index]:
@@ -218,12 +221,12 @@ def build_model(
 ) -> linopy.Model:
     """The linopy model: ``stage`` is ``cost`` (cost plus penalised unmet demand) or ``unmet`` (unmet only).
 
-    With ``fixed``, the phase binaries are held at their values and ``build`` is continuous within
-    [phase, max_buildings x phase]: the LP whose duals are the shadow prices.
+    With ``fixed``, only the (site, design, quarter) entries where a phase was chosen may build, each
+    continuous within [1, max_buildings]: the LP whose duals are the shadow prices.
     """
     coords = _coords(inputs)
     sd, sdt = ("site", "design"), ("site", "design", "quarter")
-    model = linopy.Model()
+    model = linopy.Model(set_names_in_solver_io=fixed is None)  # names let a start be read by name
     max_b = np.broadcast_to(inputs.max_buildings[:, None, None], inputs.valid.shape).astype(float)
     valid = inputs.valid if fixed is None else inputs.valid & (fixed.phase > 0.5)
     mask = _array(valid, coords, *sdt)
@@ -236,20 +239,10 @@ def build_model(
             name="build",
             mask=mask,
         )
-        phase = model.add_variables(binary=True, coords=mask.coords, name="phase", mask=mask)
-        model.add_constraints(
-            build.fillna(0) - _array(max_b, coords, *sdt) * phase.fillna(0) <= 0,
-            name="phase_upper",
-            mask=mask,
-        )
-        model.add_constraints(phase.fillna(0) - build.fillna(0) <= 0, name="phase_lower", mask=mask)
         charged = inputs.fixed_cost_usd > 0
         if charged.any():
             site_mask = _array(charged, coords, "site")
-            opened = model.add_variables(binary=True, coords=site_mask.coords, name="open", mask=site_mask)
-            model.add_constraints(
-                phase.fillna(0) - opened.fillna(0) <= 0, name="open_link", mask=mask & site_mask
-            )
+            model.add_variables(binary=True, coords=site_mask.coords, name="open", mask=site_mask)
     else:
         build = model.add_variables(
             lower=_array(np.where(valid, 1.0, 0.0), coords, *sdt),
@@ -266,10 +259,12 @@ def build_model(
         <= _array(inputs.power_mw, coords, "site", "quarter"),
         name="site_power",
     )
-    model.add_constraints(
-        build0.sum(["design", "quarter"]) <= _array(inputs.max_buildings.astype(float), coords, "site"),
-        name="max_buildings",
-    )
+    total = build0.sum(["design", "quarter"])
+    if "open" in model.variables:  # a site with a fixed cost builds only where it is open
+        charged = inputs.fixed_cost_usd > 0
+        total = total - _array(inputs.max_buildings * charged, coords, "site") * model.variables["open"].fillna(0)
+    limit = inputs.max_buildings * ~(inputs.fixed_cost_usd > 0) if "open" in model.variables else inputs.max_buildings
+    model.add_constraints(total <= _array(limit.astype(float), coords, "site"), name="max_buildings")
     unmet = model.add_variables(lower=0, coords=[coords["group"], coords["quarter"]], name="unmet")
     groups = xr.DataArray(inputs.group_of_site, coords=[coords["site"]], name="group")
     capacity = (
@@ -338,25 +333,81 @@ def _quiet_stdout(to_stderr: bool = False) -> Iterator[None]:
         os.close(saved)
 
 
+def write_start(model: linopy.Model, values: dict[str, np.ndarray], path: Path) -> None:
+    """A HiGHS solution file that gives every column of ``model`` a start value: ``values`` by variable name
+    (arrays shaped like the variables' labels), 0 for the variables not named."""
+    start = np.zeros(model._xCounter)
+    for name, value in values.items():
+        labels = model.variables[name].labels.values
+        present = labels >= 0
+        start[labels[present]] = np.broadcast_to(value, labels.shape)[present]
+    columns = model.matrices.vlabels
+    lines = [f"x{label} {start[label]:.17g}" for label in columns]
+    header = ["Model status", "Unknown", "", "# Primal solution values", "Feasible", "Objective 0"]
+    path.write_text("\n".join([*header, f"# Columns {len(columns)}", *lines, "# Rows 0", ""]), encoding="utf-8")
+
+
+def gap_progress(log: str) -> list[tuple[float, float]]:
+    """(seconds, relative gap) from each row of HiGHS's branch-and-bound table with a finite gap: the rows
+    whose second percentage is the gap and whose last field is the time (``12.3s``)."""
+    progress = []
+    for line in log.splitlines():
+        fields = line.split()
+        percents = [item[:-1] for item in fields if item.endswith("%")]
+        if len(percents) != 2 or not fields[-1].endswith("s"):
+            continue
+        try:
+            progress.append((float(fields[-1][:-1]), float(percents[1]) / 100))
+        except ValueError:  # an infinite gap ("inf", "Large") or not a table row
+            continue
+    return progress
+
+
+def objective_scale(model: linopy.Model) -> int:
+    """The power of two that brings the objective's largest coefficient to about 1e6 (0 where it is already
+    smaller): costs in USD reach 1e11, far beyond HiGHS's tolerances, which slows its LPs and cuts."""
+    coefficients = np.abs(np.asarray(model.objective.coeffs.values, dtype=float))
+    largest = float(np.nanmax(coefficients)) if coefficients.size else 0.0
+    return -int(np.ceil(np.log2(largest / 1e6))) if largest > 1e6 else 0
+
+
 def solve_model(
-    model: linopy.Model, time_limit: float | None = None, gap: float | None = None, threads: int | None = None,
+    model: linopy.Model,
+    time_limit: float | None = None,
+    gap: float | None = None,
+    threads: int | None = None,
+    start: dict[str, np.ndarray] | None = None,
     verbose: bool = False,
 ) -> Outcome:
     """Solve with HiGHS: status ``optimal``, ``time_limit`` or ``infeasible``; HiGHS's relative MIP gap.
 
-    ``verbose`` writes HiGHS's log to standard error.
+    The objective is scaled by a power of two for the solver (``objective_scale``), not in what it reports.
+    ``start``: values by variable name given to HiGHS as a first incumbent (``write_start``). The gap's
+    progress, (seconds, gap) pairs read from the solver's log, is in ``extra["gap_progress"]``. ``verbose``
+    also writes HiGHS's log to standard error.
     """
-    options: dict[str, float | int | bool] = {"output_flag": verbose, "log_to_console": verbose}
+    options: dict[str, float | int | bool | str] = {"output_flag": True, "log_to_console": verbose}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     if gap is not None:
         options["mip_rel_gap"] = float(gap)
     if threads is not None:
         options["threads"] = int(threads)
-    began = time.perf_counter()
-    with _quiet_stdout(to_stderr=verbose):
-        _, condition = model.solve(solver_name="highs", io_api="direct", **options)
-    seconds = time.perf_counter() - began
+    scale = objective_scale(model)
+    if scale:
+        options["user_objective_scale"] = scale
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "highs.log"
+        options["log_file"] = str(log)
+        warm = None
+        if start is not None:
+            warm = Path(folder) / "start.sol"
+            write_start(model, start, warm)
+        began = time.perf_counter()
+        with _quiet_stdout(to_stderr=verbose):
+            _, condition = model.solve(solver_name="highs", io_api="direct", warmstart_fn=warm, **options)
+        seconds = time.perf_counter() - began
+        progress = gap_progress(log.read_text(encoding="utf-8", errors="replace")) if log.exists() else []
     condition = str(condition)
     has_solution = model.objective.value is not None and np.isfinite(model.objective.value)
     if condition == "optimal":
@@ -376,4 +427,5 @@ def solve_model(
         gap=mip_gap,
         seconds=seconds,
         model=model,
+        extra={"gap_progress": progress},
     )

@@ -10,6 +10,7 @@ import numpy as np
 
 from neocloud.catalog import Catalog
 from neocloud.optimize.economics import PlannedPhase, campus_scenario, unit_economics
+from neocloud.optimize.greedy import greedy_builds, unmet_of
 from neocloud.optimize.model import (
     EARLIEST_TOLERANCE,
     Fixed,
@@ -59,21 +60,33 @@ def plan_of(inputs: Inputs, builds: np.ndarray) -> list[PlannedPhase]:
     return sorted(phases, key=lambda phase: (phase.start, phase.site, phase.design))
 
 
+def greedy_start(inputs: Inputs) -> dict[str, np.ndarray]:
+    """The greedy plan as values of the MILP's variables, a first incumbent for HiGHS."""
+    builds = greedy_builds(inputs)
+    return {
+        "build": builds,
+        "online": np.cumsum(builds, axis=2),
+        "unmet": unmet_of(inputs, builds),
+        **({"open": (builds.sum(axis=(1, 2)) > 0).astype(float)} if (inputs.fixed_cost_usd > 0).any() else {}),
+    }
+
+
 def _solve(
     inputs: Inputs, time_limit: float | None, gap: float | None, threads: int | None, verbose: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Outcome, float | None]:
     say = progress or (lambda _: None)
+    start = greedy_start(inputs)
     if inputs.portfolio.objective != "earliest_capacity":
         say("solving the plan (HiGHS MILP)")
-        return solve_model(build_model(inputs), time_limit, gap, threads, verbose), None
+        return solve_model(build_model(inputs), time_limit, gap, threads, start=start, verbose=verbose), None
     began = time.perf_counter()
     say("solving for the least unmet demand (HiGHS MILP, 1 of 2)")
-    first = solve_model(build_model(inputs, stage="unmet"), time_limit, gap, threads, verbose)
+    first = solve_model(build_model(inputs, stage="unmet"), time_limit, gap, threads, start=start, verbose=verbose)
     limit = first.objective * (1 + EARLIEST_TOLERANCE) + EARLIEST_TOLERANCE
     left = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
     say("solving for the earliest capacity (HiGHS MILP, 2 of 2)")
-    second = solve_model(build_model(inputs, unmet_limit=limit), left, gap, threads, verbose)
+    second = solve_model(build_model(inputs, unmet_limit=limit), left, gap, threads, verbose=verbose)
     second.seconds += first.seconds
     if first.status == "time_limit" and second.status == "optimal":
         second.status = "time_limit"
@@ -325,6 +338,7 @@ def optimize(
         "objective_usd": None,
         "gap": outcome.gap if np.isfinite(outcome.gap) else None,
         "solve_seconds": outcome.seconds,
+        "gap_progress": [[seconds, value] for seconds, value in outcome.extra.get("gap_progress", [])],
         "plan": [
             {
                 "site": phase.site,

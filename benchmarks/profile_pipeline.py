@@ -1,0 +1,145 @@
+"""Where the time goes: seconds, bytes and Python calls per stage per draw, beside this machine's bandwidth.
+
+For the Abilene example at 1,000, 10,000 and 100,000 draws (``--quick``: 1,000 and 10,000), each stage of the
+pipeline is timed on its own (the merge of its output into the dataset counted apart), the bytes of what it
+adds are counted, and, in a second pass, its Python function calls (built-in calls included). Beside them:
+numpy's copy bandwidth measured here on warm 400 MB arrays, the time each stage's output would take to
+write at that bandwidth, and the floor of the energy stage's exact dispatch in nanoseconds per hour-draw.
+100,000 draws hold about 12 GB at their peak (about 120 kB per draw): give ``--draws`` to stay smaller.
+Usage: ``python benchmarks/profile_pipeline.py [--quick] [--draws N ...]``; the last line is the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import neocloud
+from neocloud.buildout import grid_capacity_mw
+from neocloud.energy import configure, simulate, site_model
+from neocloud.energy.hourly import HOURS_PER_YEAR
+from neocloud.load import scenario_catalog
+from neocloud.pipeline import STAGES, base_dataset
+from neocloud.uncertainty import realise
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"
+COPY_BYTES = 400_000_000
+
+
+def copy_bandwidth_bytes_per_s(repeats: int = 5) -> float:
+    """numpy's copy bandwidth on warm arrays (read plus write bytes per second), best of ``repeats``."""
+    source = np.ones(COPY_BYTES // 8)
+    target = np.empty_like(source)
+    np.copyto(target, source)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - start)
+    return 2 * COPY_BYTES / best
+
+
+def count_calls(function: Callable[[], Any]) -> tuple[Any, int]:
+    """The result of ``function()`` and the number of Python and built-in calls it made."""
+    calls = 0
+
+    def hook(frame: Any, event: str, argument: Any) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(hook)
+    try:
+        result = function()
+    finally:
+        sys.setprofile(None)
+    return result, calls
+
+
+def profile(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int, counted: bool) -> list[dict]:
+    """One row per stage (and one for the merges): seconds, bytes added and, if ``counted``, calls."""
+    realised = realise(scenario, draws, seed=0)
+    dataset = base_dataset(scenario, draws)
+    rows, merge_seconds, merge_calls = [], 0.0, 0
+    for name, stage in STAGES:
+        start = time.perf_counter()
+        produced = stage(realised, catalog, dataset)
+        seconds = time.perf_counter() - start
+        calls = count_calls(lambda stage=stage, data=dataset: stage(realised, catalog, data))[1] if counted else 0
+        start = time.perf_counter()
+        dataset = dataset.merge(produced, compat="override")
+        merge_seconds += time.perf_counter() - start
+        if counted:
+            merge_calls += count_calls(lambda data=dataset, new=produced: data.merge(new, compat="override"))[1]
+        rows.append({"stage": name, "seconds": seconds, "bytes": produced.nbytes, "calls": calls})
+    rows.append({"stage": "merges", "seconds": merge_seconds, "bytes": 0, "calls": merge_calls})
+    return rows
+
+
+def dispatch_ns_per_hour_draw(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> float:
+    """Nanoseconds per hour-draw of the exact dispatch: the final supply with every draw's own utilisation."""
+    realised = realise(scenario, draws, seed=0)
+    dataset = base_dataset(scenario, draws)
+    for _, stage in STAGES[:2]:
+        dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
+    months = dataset.sizes["month"]
+    grid = grid_capacity_mw(realised, catalog, months, draws)
+    site = configure(realised, catalog, site_model(realised, catalog, draws), months - 1, grid[:, -1],
+                     dataset["it_power_mw"].values)
+    start = time.perf_counter()
+    simulate(site)
+    return (time.perf_counter() - start) / (draws * HOURS_PER_YEAR) * 1e9
+
+
+def print_table(draws: int, rows: list[dict], bandwidth: float) -> float:
+    """Print one size's table; return the pipeline's seconds."""
+    total = sum(row["seconds"] for row in rows)
+    print(f"\n{draws:,} draws: {total:.2f} s in all, {draws / total:,.0f} draws/s")
+    print(f"{'stage':<12}{'s':>8}{'share':>8}{'us/draw':>10}{'kB/draw':>10}{'calls/draw':>12}{'write at bw':>13}")
+    for row in rows:
+        bound = row["bytes"] / bandwidth
+        print(
+            f"{row['stage']:<12}{row['seconds']:>8.3f}{row['seconds'] / total:>8.1%}"
+            f"{row['seconds'] / draws * 1e6:>10.1f}{row['bytes'] / draws / 1e3:>10.2f}"
+            f"{row['calls'] / draws:>12.2f}{bound * 1e3:>11.2f}ms"
+        )
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 draws")
+    parser.add_argument("--draws", type=int, nargs="*", default=None)
+    args = parser.parse_args()
+    sizes = args.draws or ([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
+    scenario = neocloud.load(EXAMPLE)
+    catalog = scenario_catalog(scenario)
+    profile(scenario, catalog, 16, counted=False)  # warm imports and caches
+    bandwidth = copy_bandwidth_bytes_per_s()
+    print(f"numpy copy bandwidth here: {bandwidth / 1e9:.1f} GB/s (read + write, warm {COPY_BYTES / 1e6:.0f} MB)")
+    results = {}
+    for draws in sizes:
+        rows = profile(scenario, catalog, draws, counted=draws <= 10_000)
+        results[draws] = (rows, print_table(draws, rows, bandwidth))
+    ns = dispatch_ns_per_hour_draw(scenario, catalog, min(sizes[-1], 2_000))
+    largest = sizes[-1]
+    rows, total = results[largest]
+    out_bytes = sum(row["bytes"] for row in rows) / largest
+    bound = bandwidth / out_bytes
+    floor = 1e9 / (ns * HOURS_PER_YEAR)
+    print(f"\nexact dispatch: {ns:.0f} ns per hour-draw ({ns * HOURS_PER_YEAR / 1e6:.2f} ms per draw-year): "
+          f"{floor:,.0f} draw-years/s on one core")
+    print(f"results: {out_bytes / 1e3:.1f} kB per draw; written at the copy bandwidth: {bound:,.0f} draws/s")
+    energy = next(row for row in rows if row["stage"] == "energy")
+    print(f"profile: {largest / total:,.0f} draws/s at {largest:,} draws (energy {energy['seconds'] / total:.0%}); "
+          f"bandwidth bound {bound:,.0f} draws/s; ratio {largest / total / bound:.3f}")
+
+
+if __name__ == "__main__":
+    main()

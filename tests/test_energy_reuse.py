@@ -1,0 +1,127 @@
+"""Reuse in the energy stage: identical epochs and draws simulated once, the checked utilisation grid."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from neocloud.buildout import buildout
+from neocloud.design import design
+from neocloud.energy import energy, simulate
+from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
+from neocloud.pipeline import base_dataset
+from neocloud.uncertainty import realise
+from tests.test_energy import scenario, site
+
+
+def supplied(catalog: Any, draws: int, rng: np.random.Generator, **fields: Any) -> Any:
+    """A site with grid, gas and a battery, utilisation and price drawn per draw."""
+    values = {
+        "it_mw": np.full(draws, 80.0),
+        "grid_mw": np.full(draws, 70.0),
+        "gas_mw": np.full(draws, 60.0),
+        "gas_unit_mw": 20.0,
+        "gas_min_load_frac": 0.3,
+        "gas_min_up_hours": 3,
+        "gas_availability": 0.95,
+        "gas_derate_per_c": 0.007,
+        "gas_cost_usd_per_mwh": np.full(draws, 55.0),
+        "battery_mw": np.full(draws, 10.0),
+        "battery_mwh": np.full(draws, 20.0),
+        "battery_efficiency": 0.85,
+        "utilisation": rng.uniform(0.6, 0.95, draws),
+        "price_usd_per_mwh": rng.uniform(60, 90, draws),
+    }
+    values.update(fields)
+    return site(catalog, draws, **values)
+
+
+def assert_identical(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key].tobytes() == value.tobytes(), key
+
+
+def test_repeated_draws_are_simulated_once_and_give_the_same_bits(catalog: Any) -> None:
+    rng = np.random.default_rng(3)
+    distinct = supplied(catalog, 5, rng)
+    repeated = distinct.take(np.array([0, 1, 0, 2, 3, 1, 4, 4, 0]))
+    report = Reuse()
+    got = simulate_reused(repeated, report, tolerance=0)
+    assert report.draws_exact == 5 and report.draws_interpolated == 0
+    assert_identical(got, simulate(repeated))
+
+
+def test_the_exact_path_is_the_plain_simulation(catalog: Any) -> None:
+    model = supplied(catalog, 12, np.random.default_rng(4))
+    report = Reuse()
+    assert_identical(simulate_reused(model, report, tolerance=0), simulate(model))
+    assert report.draws_exact == 12
+
+
+def test_an_identical_epoch_is_reused(catalog: Any) -> None:
+    model = supplied(catalog, 4, np.random.default_rng(5))
+    years = YearCache(tolerance=0)
+    first = years(model)
+    again = years(replace(model, it_mw=model.it_mw.copy()))  # equal values in another array
+    assert again is first and years.report.years_reused == 1 and years.report.years_simulated == 1
+    other = years(replace(model, it_mw=model.it_mw * 1.01))
+    assert other is not first and years.report.years_simulated == 2
+
+
+def test_the_utilisation_grid_agrees_with_the_exact_path_within_its_reported_error(catalog: Any) -> None:
+    draws = 400
+    # grid only, never short: the dispatch is linear in utilisation between the daily cycle's kinks
+    none = np.zeros(draws)
+    model = supplied(catalog, draws, np.random.default_rng(6), grid_mw=np.full(draws, 500.0), gas_mw=none,
+                     battery_mw=none)
+    report = Reuse()
+    got = simulate_reused(model, report, tolerance=1e-6, min_draws=100)
+    assert report.draws_interpolated == draws and report.classes_interpolated == 1
+    assert report.largest_error <= 1e-6
+    exact = simulate(model)
+    for key, value in exact.items():
+        scale = max(float(np.abs(value).max()), 1e-300)
+        assert float(np.abs(got[key] - value).max()) / scale <= 10 * max(report.largest_error, 1e-12), key
+    # the cost follows the price: two draws at one utilisation and different prices differ
+    assert not np.allclose(got["cost_usd"][0], got["cost_usd"][1])
+
+
+def test_a_grid_above_the_tolerance_is_flagged_and_the_draws_run_exactly(catalog: Any) -> None:
+    draws = 300
+    # turbines committed in whole units: energy by source steps with utilisation, which a grid cannot follow
+    model = supplied(catalog, draws, np.random.default_rng(7), grid_mw=np.full(draws, 30.0),
+                     price_usd_per_mwh=np.full(draws, 80.0))
+    report = Reuse()
+    got = simulate_reused(model, report, tolerance=1e-9, min_draws=100)
+    assert report.classes_rejected == 1 and report.draws_interpolated == 0
+    assert report.errors[0] > 1e-9
+    assert_identical(got, simulate(model))
+    assert "above it" in report.describe(1e-9)
+
+
+def test_the_grid_is_only_tried_for_large_classes(catalog: Any) -> None:
+    draws = 2 * GRID_POINTS
+    model = supplied(catalog, draws, np.random.default_rng(8))
+    report = Reuse()
+    simulate_reused(model, report, tolerance=1e-6, min_draws=draws + 1)
+    assert report.errors == [] and report.draws_exact == draws
+
+
+def test_the_stage_reports_its_method_and_agrees_with_its_exact_path(catalog: Any) -> None:
+    draws = 200
+    model = scenario(finance={"horizon_years": 2, "utilisation": {"dist": "uniform", "low": 0.6, "high": 0.9}})
+    realised = realise(model, draws, seed=2)
+    upstream = base_dataset(model, draws)
+    for stage in (design, buildout):
+        upstream = upstream.merge(stage(realised, catalog, upstream), compat="override")
+    exact = energy(realised, catalog, upstream, tolerance=0)
+    mapped = energy(realised, catalog, upstream, min_draws=50)
+    assert "0 on a utilisation grid" in exact["annual_energy_mwh"].attrs["method"]
+    method = mapped["annual_energy_mwh"].attrs["method"]
+    # one supply epoch, identical to the final supply's year: simulated once, every draw on the grid
+    assert "1 typical years simulated, 1 reused" in method and f"{draws} on a utilisation grid" in method
+    for key in ("annual_energy_mwh", "energy_cost_usd_per_year", "facility_energy_mwh", "energy_cost_usd"):
+        np.testing.assert_allclose(mapped[key].values, exact[key].values, rtol=1e-6, atol=1e-9)
