@@ -59,7 +59,7 @@ class RequestGuard:
         problem = self.problem(scope, headers)
         if problem is not None:
             status, detail = problem
-            await _answer(send, status, detail)
+            await answer_detail(send, status, detail)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -90,7 +90,8 @@ class RequestGuard:
         return None
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
+async def answer_detail(send: Send, status: int, detail: str) -> None:
+    """Answer a request with ``{"detail": ...}`` as JSON, with the security headers."""
     body = json.dumps({"detail": detail}).encode()
     headers: list[Any] = [
         (b"content-type", b"application/json"),

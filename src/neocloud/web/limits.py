@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from neocloud.web.guard import answer_detail
 
 
 class BodyTooLargeError(Exception):
@@ -28,10 +27,10 @@ class BodyLimit:
             try:
                 length = int(declared)
             except ValueError:
-                await self._answer(send, 400, "Content-Length is not a whole number")
+                await answer_detail(send, 400, "Content-Length is not a whole number")
                 return
             if length > self.max_bytes:
-                await self._answer(send, 413, self._too_large(length))
+                await answer_detail(send, 413, self._too_large(length))
                 return
         received = 0
         started = False
@@ -55,17 +54,8 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracked_send)
         except BodyTooLargeError:
             if not started:
-                await self._answer(send, 413, self._too_large(received))
+                await answer_detail(send, 413, self._too_large(received))
 
     def _too_large(self, size: int) -> str:
         return f"body: {size:,} bytes or more; this server accepts at most {self.max_bytes:,}"
 
-    @staticmethod
-    async def _answer(send: Send, status: int, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        headers: list[Any] = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
