@@ -12,13 +12,13 @@ import xarray as xr
 from rich.console import Console
 
 from neocloud import Results, run
-from neocloud.cli import main
 from neocloud.cli.progress import steps
 from neocloud.errors import NeocloudError, ScenarioError
 from neocloud.pipeline import to_netcdf
 from neocloud.store import RUNS, Store
 
 from .conftest import EXAMPLES
+from .test_cli import invoke
 
 MB = 1e6
 
@@ -31,16 +31,6 @@ def loughton() -> Results:
 @pytest.fixture
 def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'runs.db'}"
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_out_runs_keep_a_pointer_and_twenty_stay_under_5_mb(url: str, tmp_path: Path, loughton: Results,
