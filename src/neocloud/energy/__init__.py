@@ -302,6 +302,18 @@ def energy(
     fixed_om = plant_fixed_om_usd(plant_items(scenario, catalog, draws), months, draws)
     per_month["cost_usd"] = per_month["cost_usd"] + fixed_om
     fixed_om_per_year = fixed_om[:, -1] * MONTHS_PER_YEAR
+    out = energy_dataset(per_month, full, base.price_usd_per_mwh, fixed_om_per_year)
+    out["annual_energy_mwh"].attrs["method"] = years.report.describe(tolerance)
+    return out
+
+
+def energy_dataset(
+    per_month: dict[str, np.ndarray], full: dict[str, np.ndarray], price_usd_per_mwh: np.ndarray,
+    fixed_om_per_year: np.ndarray,
+) -> xr.Dataset:
+    """The energy stage's Dataset: monthly lines (draw, month), the typical week of the complete campus and
+    its annual summary figures (draw,), with units."""
+    keys = MONTHLY_KEYS
 
     def by_month(values: np.ndarray, units: str) -> xr.DataArray:
         return xr.DataArray(values, dims=("draw", "month"), attrs={"units": units})
@@ -320,7 +332,7 @@ def energy(
                 dims=("draw", "month", "source"),
                 attrs={"units": "MWh"},
             ),
-            "power_price_usd_per_mwh": xr.DataArray(base.price_usd_per_mwh, dims="draw", attrs={"units": "USD/MWh"}),
+            "power_price_usd_per_mwh": xr.DataArray(price_usd_per_mwh, dims="draw", attrs={"units": "USD/MWh"}),
             "typical_week_supply_mw": xr.DataArray(
                 full["week"], dims=("draw", "hour_of_week", "source"), attrs={"units": "MW"}
             ),
@@ -356,5 +368,4 @@ def energy(
     for key, (values, units) in summary.items():
         out[key] = xr.DataArray(values, dims="draw", attrs={"summary": 1, "units": units})
     out["curtailed_mwh_per_year"].attrs["long_name"] = "IT energy that could not be supplied"
-    out["annual_energy_mwh"].attrs["method"] = years.report.describe(tolerance)
     return out
