@@ -220,3 +220,55 @@ def test_catalog_reloads_identically() -> None:
     first, second = load_catalog(), load_catalog()
     for name in TABLES:
         pd.testing.assert_frame_equal(first.table(name), second.table(name))
+
+
+# --- columns.csv enforces itself: dtype, unit and range at load ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_every_number_column_declares_its_range(name: str) -> None:
+    documented = COLUMNS[COLUMNS["table"] == name]
+    for row in documented.itertuples(index=False):
+        if row.dtype in {"float", "int"}:
+            assert row.min != "" and row.max != "", f"{name}.{row.column}: no range"
+            assert float(row.min) < float(row.max), f"{name}.{row.column}: empty range"
+        else:
+            assert row.min == "" and row.max == "", f"{name}.{row.column}: a range on a {row.dtype}"
+
+
+def test_shipped_cells_out_of_range_name_file_row_and_column() -> None:
+    from neocloud.catalog import check_table, column_types
+
+    frame = raw("cooling").replace({"": None})
+    frame.loc[frame["id"] == "air", "pue_min"] = "0.5"
+    with pytest.raises(ScenarioError) as caught:
+        check_table("cooling", frame, column_types()["cooling"])
+    assert str(caught.value).startswith("cooling.csv: cooling.air.pue_min: '0.5': is not a number")
+    frame = raw("cooling").assign(colour="red")
+    with pytest.raises(ScenarioError, match=r"colour.*not declared"):
+        check_table("cooling", frame, column_types()["cooling"])
+
+
+def test_user_folder_rows_name_their_file(tmp_path) -> None:
+    (tmp_path / "cooling.csv").write_text("id,pue_min\ndirect-liquid,0.2\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_catalog([tmp_path])
+    assert str(caught.value).startswith(f"{tmp_path / 'cooling.csv'}: catalog.cooling.0.pue_min")
+
+
+@pytest.mark.parametrize("cell", ["abc", "0.5", "3.5", ".nan"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_override_is_one_line_and_exit_2(tmp_path, capsys, command: str, cell: str) -> None:
+    from neocloud.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nsite: {location: Abilene, climate: abilene-tx, region: ercot-tx}\n"
+                    "campus: {phases: [{name: one, system: gb200-nvl72, buildings: 1, systems_per_building: 1}]}\n"
+                    f"catalog: {{cooling: [{{id: direct-liquid, pue_min: {cell}}}]}}\n", encoding="utf-8")
+    args = [command, str(path)] + (["--no-store"] if command == "run" else [])
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "catalog.cooling.0.pue_min" in err and ("from 1 to 3" in err or cell == ".nan")

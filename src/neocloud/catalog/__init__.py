@@ -14,25 +14,14 @@ from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from neocloud.errors import ScenarioError, unknown_id
 
 META_TABLES = ("sources", "columns", "variables")
-MAX_CELL = 1e15  # no catalog number is larger in size
-# The physical range of a number by its unit (columns.csv); a unit not named here is a non-negative amount.
-UNIT_RANGES: dict[str, tuple[float, float]] = {
-    "-": (-MAX_CELL, MAX_CELL),
-    "see unit": (-MAX_CELL, MAX_CELL),
-    "fraction": (0.0, 1.0),
-    "fraction/year": (-1.0, 1.0),
-    "°C": (-90.0, 60.0),
-    "1/°C": (-1.0, 1.0),
-    "°": (-180.0, 180.0),
-    "year": (1900.0, 2200.0),
-}
 # A user's new row need not give these: bookkeeping, and a climate's longitude (used only to map campuses).
 FILLED_COLUMNS = ("id", "source", "estimate", "notes", "longitude")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -45,14 +34,62 @@ def _read_csv(path: Path | Any) -> pd.DataFrame:
     return frame
 
 
+class Column(NamedTuple):
+    """One column of a catalog table as ``columns.csv`` declares it: dtype, unit and, for numbers, range."""
+
+    dtype: str
+    unit: str
+    low: float
+    high: float
+
+
 @lru_cache(maxsize=1)
 def _shipped_tables() -> dict[str, pd.DataFrame]:
+    """The shipped tables, each checked against ``columns.csv`` (a ScenarioError names the bad cell)."""
     folder = resources.files("neocloud.catalog") / "data"
     tables = {}
     for entry in sorted(folder.iterdir(), key=lambda item: item.name):
         if entry.name.endswith(".csv"):
             tables[entry.name[: -len(".csv")]] = _read_csv(entry)
+    declared = _declared_columns(tables["columns"])
+    for name, frame in tables.items():
+        if name not in META_TABLES:
+            check_table(name, frame, declared.get(name, {}))
     return tables
+
+
+def _declared_columns(columns: pd.DataFrame) -> dict[str, dict[str, Column]]:
+    out: dict[str, dict[str, Column]] = {}
+    for row in columns.itertuples(index=False):
+        low = float(row.min) if pd.notna(row.min) else -math.inf
+        high = float(row.max) if pd.notna(row.max) else math.inf
+        out.setdefault(str(row.table), {})[str(row.column)] = Column(str(row.dtype), str(row.unit), low, high)
+    return out
+
+
+def check_table(name: str, frame: pd.DataFrame, declared: Mapping[str, Column]) -> None:
+    """Check a whole table against its declared columns: each one declared, numbers of their dtype in range.
+
+    Raises a one-line ScenarioError naming the file ``<name>.csv``, the row id and the column.
+    """
+    file = f"{name}.csv"
+    for column in frame.columns:
+        spec = declared.get(str(column))
+        if spec is None:
+            raise ScenarioError(f"column '{column}' is not declared in columns.csv", file=file,
+                                field=str(column), allowed=", ".join(declared))
+        if spec.dtype not in ("float", "int"):
+            continue
+        cells = frame[column]
+        values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+        bad = cells.notna().to_numpy() & ~(np.isfinite(values) & (values >= spec.low) & (values <= spec.high))
+        if spec.dtype == "int":
+            bad |= np.isfinite(values) & (values != np.round(values))
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            row_id = frame["id"].iloc[at] if "id" in frame.columns else at
+            raise ScenarioError(f"{cells.iloc[at]!r}: is not {_allowed(spec)}", file=file,
+                                field=f"{name}.{row_id}.{column}", value=cells.iloc[at])
 
 
 class Catalog:
@@ -130,12 +167,9 @@ class Catalog:
 
 
 @lru_cache(maxsize=1)
-def column_types() -> dict[str, dict[str, tuple[str, str]]]:
-    """Every table's columns with their dtype and unit, from ``columns.csv``: table -> column -> (dtype, unit)."""
-    out: dict[str, dict[str, tuple[str, str]]] = {}
-    for _, row in _shipped_tables()["columns"].iterrows():
-        out.setdefault(str(row["table"]), {})[str(row["column"])] = (str(row["dtype"]), str(row["unit"]))
-    return out
+def column_types() -> dict[str, dict[str, Column]]:
+    """Every table's declared columns from ``columns.csv``: table -> column -> Column(dtype, unit, low, high)."""
+    return _declared_columns(_shipped_tables()["columns"])
 
 
 @cache
@@ -152,7 +186,7 @@ def check_row(name: str, index: int, row: Any, columns: list[str], known: set[st
     """A user's catalog row checked against ``columns.csv``: a cleaned copy, or a one-line ScenarioError.
 
     The row must be a mapping with an ``id`` (text, no control characters); each value must have its
-    column's dtype and lie in its unit's physical range; a new id must give every required column.
+    column's dtype and lie in its declared physical range; a new id must give every required column.
     """
     where = f"catalog.{name}.{index}"
     if not isinstance(row, Mapping):
@@ -167,8 +201,8 @@ def check_row(name: str, index: int, row: Any, columns: list[str], known: set[st
                                 allowed=", ".join(columns))
         if _missing(value):
             continue
-        dtype, unit = types.get(str(column), ("str", "-"))
-        cleaned[column] = _cell(value, dtype, unit, f"{where}.{column}")
+        spec = types.get(str(column), Column("str", "-", -math.inf, math.inf))
+        cleaned[column] = _cell(value, spec, f"{where}.{column}")
     if "id" not in cleaned or not cleaned["id"] or len(cleaned["id"]) > 100:
         raise ScenarioError("a catalog row's id must be text of 1 to 100 characters", field=f"{where}.id",
                             value=row.get("id"))
@@ -184,8 +218,9 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value) and not isinstance(value, bool))
 
 
-def _cell(value: Any, dtype: str, unit: str, field: str) -> Any:
-    """One catalog cell of ``dtype`` (str, float, int, bool) in the range of ``unit``, or a ScenarioError."""
+def _cell(value: Any, spec: Column, field: str) -> Any:
+    """One catalog cell of the column's dtype (str, float, int, bool) within its range, or a ScenarioError."""
+    dtype = spec.dtype
     shown = repr(value) if not isinstance(value, Mapping | list) else type(value).__name__
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     if isinstance(value, Mapping | list | tuple | set):
@@ -196,7 +231,7 @@ def _cell(value: Any, dtype: str, unit: str, field: str) -> Any:
             return value if isinstance(value, bool) else text == "true"
         raise ScenarioError(f"{shown}: is not true or false", field=field, value=value, allowed="true, false")
     if dtype in ("float", "int"):
-        return _number(value, dtype, unit, field, shown)
+        return _number(value, spec, field, shown)
     text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
     if _CONTROL.search(text) or (field.endswith(".id") and re.search(r"\s", text)):
         raise ScenarioError(f"{shown}: may not contain control characters or, in an id, spaces", field=field,
@@ -204,9 +239,14 @@ def _cell(value: Any, dtype: str, unit: str, field: str) -> Any:
     return text
 
 
-def _number(value: Any, dtype: str, unit: str, field: str, shown: str) -> float | int:
-    low, high = UNIT_RANGES.get(unit, (0.0, MAX_CELL))
-    allowed = f"{'a whole number' if dtype == 'int' else 'a number'} ({unit}) from {low:g} to {high:g}"
+def _allowed(spec: Column) -> str:
+    kind = "a whole number" if spec.dtype == "int" else "a number"
+    return f"{kind} ({spec.unit}) from {spec.low:g} to {spec.high:g}"
+
+
+def _number(value: Any, spec: Column, field: str, shown: str) -> float | int:
+    dtype, low, high = spec.dtype, spec.low, spec.high
+    allowed = _allowed(spec)
     number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
@@ -239,8 +279,11 @@ def load_catalog(paths: Iterable[str | Path] = (),
         folder = Path(folder)
         if not folder.is_dir():
             raise ScenarioError("is not a folder", field="catalog", value=str(folder))
-        extra = {path.stem: _read_csv(path).to_dict("records") for path in sorted(folder.glob("*.csv"))}
-        catalog = catalog.with_rows(extra)
+        for path in sorted(folder.glob("*.csv")):
+            try:
+                catalog = catalog.with_rows({path.stem: _read_csv(path).to_dict("records")})
+            except ScenarioError as err:
+                raise err.located(file=str(path)) from None
     if overrides:
         catalog = catalog.with_rows(overrides)
     return catalog
