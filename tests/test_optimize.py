@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import yaml
 
+from neocloud.calendar import quarter_index, quarter_label
 from neocloud.cli import main
 from neocloud.errors import ScenarioError
 from neocloud.optimize import load_portfolio, optimize, unit_economics, validate_portfolio
 from neocloud.optimize.greedy import plan_cost_usd
 from neocloud.optimize.model import Inputs, build_model, gap_progress, prepare, solve_model
-from neocloud.optimize.portfolio import quarter_index, quarter_label
 from neocloud.optimize.solve import greedy_start, plan_of
 from neocloud.report.optimize import render_optimization
 

@@ -12,26 +12,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neocloud.calendar import MONTHS_PER_QUARTER, QUARTERS_PER_YEAR, add_months, quarter_of, quarter_of_year
 from neocloud.catalog import Catalog
 from neocloud.pipeline import Results
 from neocloud.scenario import Scenario, months_between
 from neocloud.scenario.programme import ProgrammeSpec
-from neocloud.supply import MONTHS_PER_QUARTER, supply
+from neocloud.supply import supply
 from neocloud.units import MONTHS_PER_YEAR
 
 DEFAULT_VENDOR_SHARE_ROW = "nvidia-ai-accelerators-2024"
-
-
-def add_months(month: str, months: int) -> str:
-    """``YYYY-MM`` moved by a whole number of months."""
-    year, month_of_year = (int(part) for part in month.split("-"))
-    index = year * MONTHS_PER_YEAR + month_of_year - 1 + months
-    return f"{index // MONTHS_PER_YEAR:04d}-{index % MONTHS_PER_YEAR + 1:02d}"
-
-
-def quarter_of(month: str) -> str:
-    """The quarter (``YYYY-Qn``) of a month written ``YYYY-MM``."""
-    return f"{month[:4]}-Q{(int(month[5:]) - 1) // MONTHS_PER_QUARTER + 1}"
 
 
 def constrained_scenario(
@@ -118,13 +107,13 @@ def monthly_supply(
     elif plan.schedule is not None:
         for quarter, count in plan.schedule.accelerators_per_quarter.items():
             in_quarter = (years == int(quarter[:4])) & (
-                (month_of_year - 1) // MONTHS_PER_QUARTER == int(quarter[-1]) - 1
+                quarter_of_year(month_of_year) == int(quarter[-1])
             )
             per_month[:, in_quarter] += count / MONTHS_PER_QUARTER
     else:
         fab_stage = supply(plan.fabs, catalog)
         first_year = int(fab_stage["year"].values[0])
-        quarter = (years - first_year) * 4 + (month_of_year - 1) // MONTHS_PER_QUARTER
+        quarter = (years - first_year) * QUARTERS_PER_YEAR + quarter_of_year(month_of_year) - 1
         inside = (quarter >= 0) & (quarter < fab_stage.sizes["quarter"])
         made = fab_stage["accelerators_made_per_quarter"].values
         per_month[:, inside] = made[:, quarter[inside]] / MONTHS_PER_QUARTER

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from neocloud.calendar import add_months
 from neocloud.catalog import load_catalog
-from neocloud.units import MONTHS_PER_YEAR
 
 STAGE_TITLES = {
     "scenario": "Scenario", "design": "Design", "buildout": "Build-out", "energy": "Energy",
@@ -61,13 +61,6 @@ def description(key: str) -> str:
     """What a summary key means, from the registry (empty when unknown)."""
     entry = _entry(key)
     return str(entry["description"]) if entry else ""
-
-
-def add_months(month: str, months: int) -> str:
-    """``YYYY-MM`` moved by a whole number of months."""
-    year, month_of_year = (int(part) for part in month.split("-"))
-    index = year * MONTHS_PER_YEAR + month_of_year - 1 + months
-    return f"{index // MONTHS_PER_YEAR:04d}-{index % MONTHS_PER_YEAR + 1:02d}"
 
 
 def significant(value: float, digits: int = 3) -> str:

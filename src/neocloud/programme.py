@@ -19,7 +19,6 @@ import xarray as xr
 from pydantic import ValidationError
 
 from neocloud.allocation import (
-    add_months,
     allocate_phases,
     campus_deliveries,
     capex_by_month,
@@ -28,6 +27,7 @@ from neocloud.allocation import (
     supply_start,
     to_calendar,
 )
+from neocloud.calendar import MONTHS_PER_QUARTER, add_months, months_between, months_into_quarter
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.portfolio import roll_up
@@ -35,12 +35,10 @@ from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import check_references, check_values, load, read_yaml, validate, validation_error
 from neocloud.pipeline import ADDITIVE_KEYS, Results, summarise, to_netcdf
 from neocloud.pipeline import run as run_pipeline
-from neocloud.scenario import Scenario, months_between
-from neocloud.scenario.programme import ProgrammeSpec
-from neocloud.supply import MONTHS_PER_QUARTER
+from neocloud.scenario import Scenario
+from neocloud.scenario.programme import ProgrammeSpec, RealisedProgramme
 from neocloud.uncertainty import MAX_SEED, check_seed, realise
-
-MW_PER_GW = 1000.0
+from neocloud.units import MW_PER_GW
 
 
 @dataclass(frozen=True)
@@ -218,8 +216,7 @@ def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> Progra
                 need["ready"] = (
                     need["ready"]
                     + MONTHS_PER_QUARTER
-                    - months_between(f"{calendar_start[:4]}-01", add_months(calendar_start, need["ready"]))
-                    % MONTHS_PER_QUARTER
+                    - months_into_quarter(add_months(calendar_start, need["ready"]))
                 )
     else:
         supply_month = None
@@ -281,7 +278,7 @@ class ProgrammeResults:
     def __init__(
         self,
         programme: Programme,
-        realised: Any,
+        realised: RealisedProgramme,
         demand: list[Results],
         final: list[Results | None],
         campus_rows: list[dict[str, Any]],
@@ -310,7 +307,7 @@ class ProgrammeResults:
 
     def _build(
         self,
-        realised: Any,
+        realised: RealisedProgramme,
         offsets: list[int],
         calendar_start: str,
         months: int,

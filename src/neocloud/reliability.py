@@ -19,9 +19,9 @@ from scipy import special, stats
 
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
-from neocloud.units import HOURS_PER_DAY
+from neocloud.scenario import Realised
+from neocloud.units import HOURS_PER_DAY, MINUTES_PER_HOUR
 
-MINUTES_PER_HOUR = 60.0
 CURVE_MINUTES = np.geomspace(1.0, 480.0, 40)
 """Checkpoint intervals (minutes of work) at which the goodput curve is reported."""
 
@@ -354,7 +354,7 @@ def mix_goodput(catalog: Catalog, job: dict[str, Any], mix: list[Any] | None) ->
     return each @ shares / shares.sum(), each[:, int(np.argmax(sizes))]
 
 
-def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Interruptions, goodput, checkpoint interval and spares of the scenario's jobs, per draw.
 
     ``goodput`` is the campus's job mix's (``workload.job_mix``; without one, the reference job's);

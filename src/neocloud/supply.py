@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neocloud.calendar import MONTHS_PER_QUARTER, QUARTERS_PER_YEAR
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 
-QUARTERS_PER_YEAR = 4
-MONTHS_PER_QUARTER = 3
 MM2_PER_CM2 = 100.0
 WAFERS_PER_CAPACITY_UNIT = 10_000.0  # catalog capex is per 10k wafers/month
 LEGS = ("logic", "packaging", "memory")

@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from neocloud.calendar import MONTHS_PER_QUARTER, QUARTERS_PER_YEAR, add_months
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance import capital_recovery_factor
 from neocloud.optimize.portfolio import (
-    MONTHS_PER_QUARTER,
-    QUARTERS_PER_YEAR,
     CandidateDesign,
     CandidateSite,
     Portfolio,
@@ -137,9 +136,7 @@ def campus_scenario(
 
 
 def _month(portfolio: Portfolio, quarter: int) -> str:
-    year, month = (int(part) for part in portfolio.start_month.split("-"))
-    total = year * 12 + month - 1 + quarter * MONTHS_PER_QUARTER
-    return f"{total // 12}-{total % 12 + 1:02d}"
+    return add_months(portfolio.start_month, quarter * MONTHS_PER_QUARTER)
 
 
 def _value(dataset: Any, key: str) -> float | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from neocloud.calendar import check_year_month
 
 DistKind = Literal["uniform", "triangular", "normal", "lognormal", "pert", "choice", "empirical"]
 
@@ -95,27 +96,8 @@ MAX_MONTHS = 600
 Months = bounded(ge=0, le=MAX_MONTHS)
 """A duration in months, from zero to fifty years (the longest horizon is forty)."""
 
-_YEAR_MONTH = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
-
-
-def _year_month(value: str) -> str:
-    if not _YEAR_MONTH.match(value):
-        raise ValueError(f"'{value}' is not a month written YYYY-MM")
-    return value
-
-
-YearMonth = Annotated[str, AfterValidator(_year_month)]
+YearMonth = Annotated[str, AfterValidator(check_year_month)]
 """A calendar month, ``YYYY-MM``."""
-
-
-def months_between(start: str, month: str) -> int:
-    """Months from ``start`` to ``month`` (both ``YYYY-MM``).
-
-    Example: ``months_between('2024-06', '2025-01') == 7``.
-    """
-    start_year, start_month = (int(part) for part in start.split("-"))
-    year, month_of_year = (int(part) for part in month.split("-"))
-    return (year - start_year) * 12 + (month_of_year - start_month)
 
 
 class Section(BaseModel):

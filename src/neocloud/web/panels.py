@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from neocloud import formatting
-from neocloud.scenario.types import months_between
+from neocloud.calendar import months_between
 
 
 def figures(summary: dict[str, Any], start: str) -> list[dict[str, str]]:
