@@ -272,3 +272,18 @@ def test_bad_override_is_one_line_and_exit_2(tmp_path, capsys, command: str, cel
     assert exited.value.code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert "catalog.cooling.0.pue_min" in err and ("from 1 to 3" in err or cell == ".nan")
+
+
+def test_scenario_defaults_are_cited_catalog_rows() -> None:
+    from neocloud.scenario.buildout import PhaseSchedule
+    from neocloud.scenario.finance import Finance
+    from neocloud.scenario.workload import Workload
+
+    rows = raw("defaults").set_index("id")
+    assert (rows["source"] != "").all()
+    models = {"finance": Finance(), "workload": Workload(), "phase": PhaseSchedule()}
+    for field, row in rows.iterrows():
+        section, name = field.split(".")
+        if section in models:
+            assert getattr(models[section], name) == float(row["value"]), field
+    assert Finance().utilisation == float(rows.loc["finance.utilisation", "value"]) == 0.8

@@ -18,6 +18,7 @@ from scipy import optimize
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.reliability import job_reliability, parameter, workload_inputs
+from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_PFLOP
 
 FITTED = ("gemm_efficiency", "memory_bytes_width_per_flop", "network_bits_per_flop", "expert_bits_per_flop")
@@ -208,7 +209,7 @@ def run_arrays(catalog: Catalog, runs: pd.DataFrame) -> dict[str, np.ndarray]:
         active = float(run["params"]) if pd.isna(run["active_params"]) else float(run["active_params"])
         layers = None if pd.isna(run.get("layers")) else float(run["layers"])
         d_model = None if pd.isna(run.get("d_model")) else float(run["d_model"])
-        tokens = float(run["tokens"]) if not pd.isna(run["tokens"]) else 1e12
+        tokens = float(run["tokens"]) if not pd.isna(run["tokens"]) else catalog.value("defaults", "compute.run_tokens")
         accelerator = str(run["accelerator"])
         out["flops"].append(float(training_flops(run["params"], tokens, active, run["seq_tokens"], aspect,
                                                  layers, d_model)))
@@ -318,7 +319,7 @@ def _summary(values: Any, units: str) -> xr.DataArray:
     return array
 
 
-def compute(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Peak PFLOP/s by precision, delivered PFLOP/s by month, the reference run's days, decode tokens/s."""
     phase_accelerators = upstream["phase_accelerators"]
     out = xr.Dataset()

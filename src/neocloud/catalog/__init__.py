@@ -266,6 +266,19 @@ def _number(value: Any, spec: Column, field: str, shown: str) -> float | int:
     return number
 
 
+def world_default(field: str) -> float:
+    """The shipped default (``defaults.csv``) of a scenario field named ``section.field``, in the row's unit.
+
+    Scenario fields whose default is a fact about the world take it from here, cited, not from code. The
+    shipped row is read (a user's catalog rows do not change a default; the scenario sets the field).
+    """
+    frame = _shipped_tables()["defaults"]
+    match = frame.loc[frame["id"] == field, "value"]
+    if match.empty:
+        raise KeyError(f"defaults.csv has no row {field!r}")
+    return float(match.iloc[0])
+
+
 def _singular(name: str) -> str:
     return {"accelerators": "accelerator", "systems": "system", "climates": "climate", "regions": "region",
             "fabrics": "fabric", "cooling": "cooling technology"}.get(name, f"{name} id")

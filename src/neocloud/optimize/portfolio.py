@@ -13,39 +13,25 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from neocloud.catalog import Catalog, load_catalog
+from neocloud.calendar import (
+    MONTHS_PER_QUARTER,
+    check_quarter,
+    months_between,
+    quarter_first_month,
+    quarter_index,
+    quarter_label,
+)
+from neocloud.catalog import Catalog, load_catalog, world_default
 from neocloud.errors import ScenarioError
 from neocloud.load import check_references, read_yaml, validation_error
-from neocloud.scenario.types import Section, YearMonth, months_between
+from neocloud.scenario.types import Section, YearMonth
 
-_QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-MONTHS_PER_QUARTER = 3
-QUARTERS_PER_YEAR = 4
-
-
-def quarter_index(start: str, quarter: str) -> int:
-    """Quarters from ``start`` to ``quarter`` (``YYYY-Qn``): ``quarter_index('2025-Q3', '2026-Q1') == 2``."""
-    start_year, start_q = int(start[:4]), int(start[-1])
-    year, number = int(quarter[:4]), int(quarter[-1])
-    return (year - start_year) * QUARTERS_PER_YEAR + number - start_q
-
-
-def quarter_label(start: str, index: int) -> str:
-    """The ``YYYY-Qn`` label of the quarter ``index`` quarters after ``start``."""
-    total = int(start[:4]) * QUARTERS_PER_YEAR + int(start[-1]) - 1 + index
-    return f"{total // QUARTERS_PER_YEAR}-Q{total % QUARTERS_PER_YEAR + 1}"
-
-
-def quarter_first_month(quarter: str) -> str:
-    """The first month (``YYYY-MM``) of a quarter: ``quarter_first_month('2025-Q3') == '2025-07'``."""
-    return f"{quarter[:4]}-{(int(quarter[-1]) - 1) * MONTHS_PER_QUARTER + 1:02d}"
 
 
 def _quarter_keys(value: dict[str, float], what: str) -> dict[str, float]:
-    bad = [key for key in value if not _QUARTER.match(str(key))]
-    if bad:
-        raise ValueError(f"'{bad[0]}' is not a quarter written YYYY-Qn")
+    for key in value:
+        check_quarter(key)
     negative = [key for key, number in value.items() if not number >= 0 or not math.isfinite(number)]
     if negative:
         raise ValueError(f"{what} for {negative[0]} must be a finite number >= 0, got {value[negative[0]]}")
@@ -123,7 +109,8 @@ class CandidateDesign(Section):
         description="Catalog fabric id of the scale-out network; default the campus format's.",
     )
     construction_months: float = Field(
-        default=12.0, gt=0, le=120, description="Months from construction start to ready for power."
+        default=world_default("phase.construction_months"), gt=0, le=120,
+        description="Months from construction start to ready for power.",
     )
 
     @field_validator("id")
@@ -185,7 +172,8 @@ class Portfolio(Section):
         description="least_cost (present cost), max_npv, or earliest_capacity (then cost).",
     )
     discount_rate: float = Field(
-        default=0.08, gt=-1, le=1, description="Nominal discount rate per year (fraction)."
+        default=world_default("finance.discount_rate"), gt=-1, le=1,
+        description="Nominal discount rate per year (fraction).",
     )
     utilisation: float | None = Field(
         default=None,
@@ -223,9 +211,7 @@ class Portfolio(Section):
     @field_validator("start")
     @classmethod
     def _start(cls, value: str) -> str:
-        if not _QUARTER.match(value):
-            raise ValueError(f"'{value}' is not a quarter written YYYY-Qn")
-        return value
+        return check_quarter(value)
 
     @field_validator("gpu_supply_by_quarter")
     @classmethod

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from neocloud.calendar import check_quarter
+from neocloud.catalog import world_default
 from neocloud.scenario.types import Months, Num, Section, YearMonth
 
-_QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
-
-
-def _quarter(value: str) -> str:
-    if not _QUARTER.match(value):
-        raise ValueError(f"'{value}' is not a quarter written YYYY-Qn (e.g. 2025-Q3)")
-    return value
-
-
-Quarter = Annotated[str, AfterValidator(_quarter)]
+Quarter = Annotated[str, AfterValidator(check_quarter)]
 """A calendar quarter, ``YYYY-Qn``."""
-
-
-def quarter_first_month(quarter: str) -> str:
-    """The first month (``YYYY-MM``) of a quarter written ``YYYY-Qn``: ``'2025-Q3'`` -> ``'2025-07'``."""
-    year, number = quarter.split("-Q")
-    return f"{year}-{3 * (int(number) - 1) + 1:02d}"
 
 
 class PhaseSchedule(Section):
@@ -35,7 +21,8 @@ class PhaseSchedule(Section):
         default=None, description="Month construction starts (YYYY-MM); default the scenario start."
     )
     construction_months: Months = Field(
-        default=12.0, description="Months from construction start to ready for power."
+        default=world_default("phase.construction_months"),
+        description="Months from construction start to ready for power.",
     )
     equipment_ordered: YearMonth | None = Field(
         default=None,

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from neocloud.catalog import world_default
 from neocloud.scenario.types import Fraction, NonNegative, Positive, Rate, Section, YearMonth
 
 
@@ -163,18 +164,26 @@ class Tranche(Section):
 class Finance(Section):
     """Inputs of the finance stage."""
 
-    discount_rate: Rate = Field(default=0.08, description="Nominal discount rate per year (fraction).")
+    discount_rate: Rate = Field(
+        default=world_default("finance.discount_rate"), description="Nominal discount rate per year (fraction)."
+    )
     utilisation: Fraction = Field(
-        default=0.8, description="Share of accelerator-hours used; on-demand GPU-hours sold (fraction)."
+        default=world_default("finance.utilisation"),
+        description="Share of accelerator-hours used; on-demand GPU-hours sold (fraction).",
     )
     power_price_usd_per_mwh: Positive | None = Field(
         default=None, description="Delivered power price; replaces the site's and the region's."
     )
-    it_life_years: Positive = Field(default=5.0, description="Depreciation life of IT equipment (years).")
-    facility_life_years: Positive = Field(
-        default=20.0, description="Depreciation life of the facility (years)."
+    it_life_years: Positive = Field(
+        default=world_default("finance.it_life_years"), description="Depreciation life of IT equipment (years)."
     )
-    horizon_years: int = Field(default=15, ge=1, le=40, description="Years modelled from the scenario start.")
+    facility_life_years: Positive = Field(
+        default=world_default("finance.facility_life_years"), description="Depreciation life of the facility (years)."
+    )
+    horizon_years: int = Field(
+        default=int(world_default("finance.horizon_years")), ge=1, le=40,
+        description="Years modelled from the scenario start.",
+    )
     business_model: Literal["gpu_cloud", "lease", "owner_operator"] = Field(
         default="gpu_cloud",
         description="gpu_cloud: owns the accelerators and sells GPU-hours; lease: leases the powered campus "

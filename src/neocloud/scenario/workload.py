@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from neocloud.catalog import world_default
 from neocloud.scenario.types import Num, Section
 
 
@@ -25,8 +26,12 @@ class Workload(Section):
     kind: Literal["training", "inference", "mixed"] = Field(
         default="training", description="Dominant workload."
     )
-    params: float = Field(default=405e9, gt=0, description="Reference training run: parameters (total).")
-    tokens: float = Field(default=15e12, gt=0, description="Reference training run: training tokens.")
+    params: float = Field(
+        default=world_default("workload.params"), gt=0, description="Reference training run: parameters (total)."
+    )
+    tokens: float = Field(
+        default=world_default("workload.tokens"), gt=0, description="Reference training run: training tokens."
+    )
     active_params: float | None = Field(
         default=None,
         gt=0,
