@@ -17,14 +17,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neocloud.calendar import months_between, quarter_first_month
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError, unknown_id
-from neocloud.scenario import months_between
-from neocloud.scenario.buildout import quarter_first_month
-from neocloud.units import DAYS_PER_YEAR, KW_PER_MW, MONTHS_PER_YEAR
+from neocloud.scenario import Realised
+from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, WEEKS_PER_MONTH
 
-DAYS_PER_WEEK = 7
-WEEKS_PER_MONTH = DAYS_PER_YEAR / MONTHS_PER_YEAR / DAYS_PER_WEEK
 ISO_TEMPERATURE_C = 15.0  # gas turbine ratings are quoted at ISO conditions
 
 COMPLETE, CONSTRUCTION, EQUIPMENT, POWER, GPUS, INSTALLATION, SEQUENCE = range(7)
@@ -48,7 +46,7 @@ class GasBlock:
     field: str
 
 
-def lead_months(scenario: Any, catalog: Catalog, equipment: str, draws: int) -> np.ndarray:
+def lead_months(scenario: Realised, catalog: Catalog, equipment: str, draws: int) -> np.ndarray:
     """Lead time (months, per draw) of one kind of equipment: the scenario's override, else the catalog's."""
     for index, override in enumerate(scenario.buildout.equipment_leads):
         if override.equipment == equipment:
@@ -76,7 +74,7 @@ def derate(row: Any, temperature_c: np.ndarray | float) -> np.ndarray:
     return np.clip(1.0 - float(row["derate_frac_per_c"]) * excess, 0.0, 1.0)
 
 
-def grid_capacity_mw(scenario: Any, catalog: Catalog, months: int, draws: int) -> np.ndarray:
+def grid_capacity_mw(scenario: Realised, catalog: Catalog, months: int, draws: int) -> np.ndarray:
     """Firm grid import capacity (MW) per draw and month: the steps of ``power.grid``, else the site's."""
     supply = scenario.power
     if not supply.grid:
@@ -110,7 +108,7 @@ def grid_capacity_mw(scenario: Any, catalog: Catalog, months: int, draws: int) -
     return capacity
 
 
-def gas_blocks(scenario: Any, catalog: Catalog, draws: int) -> list[GasBlock]:
+def gas_blocks(scenario: Realised, catalog: Catalog, draws: int) -> list[GasBlock]:
     """The gas turbine blocks with the month each starts and stops running."""
     blocks = []
     for index, block in enumerate(scenario.power.gas_turbines):
@@ -173,7 +171,7 @@ class PlantItem:
         return bool(np.isfinite(self.end_month))
 
 
-def plant_items(scenario: Any, catalog: Catalog, draws: int) -> list[PlantItem]:
+def plant_items(scenario: Realised, catalog: Catalog, draws: int) -> list[PlantItem]:
     """Every gas turbine block, battery and solar plant of the site, with its size and commissioning."""
     items = []
     zeros = np.zeros(draws)
@@ -226,7 +224,7 @@ def gas_capacity_mw(blocks: list[GasBlock], months: int, draws: int, temperature
     return capacity
 
 
-def storage_peak_mw(scenario: Any, catalog: Catalog, months: int, draws: int) -> np.ndarray:
+def storage_peak_mw(scenario: Realised, catalog: Catalog, months: int, draws: int) -> np.ndarray:
     """Power (MW) per draw and month that batteries can hold through the design day's afternoon peak: each
     battery's power limit, or less where its energy cannot last ``design_day_peak_hours``."""
     hours = catalog.value("parameters", "design_day_peak_hours")
@@ -240,7 +238,7 @@ def storage_peak_mw(scenario: Any, catalog: Catalog, months: int, draws: int) ->
     return capacity
 
 
-def commissioning_month(scenario: Any, month: str | None) -> float:
+def commissioning_month(scenario: Realised, month: str | None) -> float:
     """Months from the scenario start to a commissioning month (0 when none is given)."""
     return 0.0 if month is None else float(months_between(scenario.start, month))
 
@@ -255,7 +253,7 @@ def _future_minimum(values: np.ndarray) -> np.ndarray:
     return np.flip(np.minimum.accumulate(np.flip(values, -1), axis=-1), -1)
 
 
-def _check_sequence(scenario: Any) -> dict[int, int]:
+def _check_sequence(scenario: Realised) -> dict[int, int]:
     """The phase each phase must follow (index -> index); raise for an impossible order."""
     phases = scenario.campus.phases
     names = [phase.name for phase in phases]
@@ -288,7 +286,7 @@ def _check_sequence(scenario: Any) -> dict[int, int]:
     return follows
 
 
-def delivered_systems(scenario: Any, months: int, draws: int) -> dict[str, np.ndarray]:
+def delivered_systems(scenario: Realised, months: int, draws: int) -> dict[str, np.ndarray]:
     """Cumulative systems delivered by the end of each month, per system type: (draw, month) arrays."""
     month = np.arange(months)[None, :]
     installed_types = {phase.system for phase in scenario.campus.phases}
@@ -310,7 +308,7 @@ def delivered_systems(scenario: Any, months: int, draws: int) -> dict[str, np.nd
     return delivered
 
 
-def buildout(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Month by month: phases energised, systems installed, accelerators, IT and facility MW online, and
     the binding constraint; per phase the months it is ready, energised and complete."""
     months, draws = upstream.sizes["month"], upstream.sizes["draw"]

@@ -19,7 +19,7 @@ import xarray as xr
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import check_references
-from neocloud.scenario import Campus, Scenario
+from neocloud.scenario import Campus, Realised, Scenario
 from neocloud.uncertainty import realise
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, W_PER_KW
 
@@ -102,7 +102,7 @@ def phase_counts(campus: Any, catalog: Catalog, cooling: Any, network: Any, stor
 
 
 
-def design(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
     campus, site = scenario.campus, scenario.site
     draws = upstream.sizes["draw"]

@@ -23,6 +23,8 @@ from scipy import optimize
 
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
+from neocloud.scenario import Realised
+from neocloud.units import MS_PER_S, SECONDS_PER_HOUR, TOKENS_PER_MILLION, US_PER_S, W_PER_MW
 
 PRECISIONS = ("bf16", "fp8", "fp4")
 PRECISION_COLUMN = {"bf16": "bf16_tflops", "fp8": "fp8_tflops", "fp4": "fp4_tflops"}
@@ -38,11 +40,6 @@ LOWER = (0.05, 0.05, 0.1, 0.1, 0.02, 0.05, 0.001)
 UPPER = (0.8, 0.8, 1.0, 500.0, 1.0, 1.0, 1.0)
 LOO_EVALUATIONS = 200  # a leave-one-out refit starts from the full fit and moves little
 BLOCK_ROWS = 1024  # rows (draws) evaluated at once: keeps the (row, group, batch) arrays cache-sized
-MS_PER_S = 1e3
-US_PER_S = 1e6
-S_PER_HOUR = 3600.0
-W_PER_MW = 1e6
-TOKENS_PER_MILLION = 1e6
 
 
 def parameter(catalog: Catalog, name: str) -> float:
@@ -219,7 +216,7 @@ def serve(hw: dict[str, Any], shape: dict[str, Any], input_tokens: Any, output_t
 
 def economics(tokens_per_s: Any, power_w: Any, usd_per_gpu_hour: Any) -> dict[str, np.ndarray]:
     """Tokens per MWh of accelerator power and US dollars per million output tokens."""
-    tokens_per_hour = np.asarray(tokens_per_s, dtype=float) * S_PER_HOUR
+    tokens_per_hour = np.asarray(tokens_per_s, dtype=float) * SECONDS_PER_HOUR
     return {"tokens_per_mwh": tokens_per_hour / (np.asarray(power_w, dtype=float) / W_PER_MW),
             "usd_per_million_tokens": np.asarray(usd_per_gpu_hour, dtype=float) / tokens_per_hour
             * TOKENS_PER_MILLION}
@@ -342,7 +339,7 @@ def serving_share(workload: Any) -> float:
     return {"training": 0.0, "inference": 1.0, "mixed": 0.5}[workload.kind]
 
 
-def campus_serving(scenario: Any, catalog: Catalog, accelerator: str) -> dict[str, float]:
+def campus_serving(scenario: Realised, catalog: Catalog, accelerator: str) -> dict[str, float]:
     """The scenario's served model on the campus's main accelerator: the best configuration's figures."""
     work = scenario.workload
     row = catalog.row("accelerators", accelerator, field="accelerator")
@@ -363,7 +360,7 @@ def campus_serving(scenario: Any, catalog: Catalog, accelerator: str) -> dict[st
     return {key: float(value[0]) for key, value in result.items()}
 
 
-def inference(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+def inference(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """The campus's serving share: tokens/s, tokens per MWh of facility energy, US dollars per million tokens.
 
     Runs after finance: the cost per million tokens uses the campus's own cost per GPU-hour.
@@ -382,10 +379,10 @@ def inference(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Datas
     out["tokens_per_s_per_accelerator"] = _summary(np.full(accelerators.shape, per_accelerator), "tokens/s")
     out["serve_ttft_ms"] = _summary(np.full(accelerators.shape, served["ttft_ms"]), "ms")
     out["serve_tpot_ms"] = _summary(np.full(accelerators.shape, served["tpot_ms"]), "ms")
-    out["tokens_per_mwh"] = _summary(per_accelerator * S_PER_HOUR / (facility_w / W_PER_MW), "tokens/MWh")
+    out["tokens_per_mwh"] = _summary(per_accelerator * SECONDS_PER_HOUR / (facility_w / W_PER_MW), "tokens/MWh")
     if "cost_usd_per_gpu_hour" in upstream:
         cost = np.asarray(upstream["cost_usd_per_gpu_hour"].values, dtype=float)
-        out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * S_PER_HOUR) * TOKENS_PER_MILLION,
+        out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * SECONDS_PER_HOUR) * TOKENS_PER_MILLION,
                                                  "USD/Mtoken")
     online = upstream["accelerators_online"].transpose("draw", "month")
     out["serving_tokens_per_s"] = online * share * per_accelerator

@@ -22,11 +22,11 @@ from neocloud.inference import inference
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
 from neocloud.reliability import reliability
-from neocloud.scenario import Scenario
+from neocloud.scenario import Realised, Scenario
 from neocloud.uncertainty import realise, uncertain_inputs
 from neocloud.units import MONTHS_PER_YEAR
 
-Stage = Callable[[Any, Catalog, xr.Dataset], xr.Dataset]
+Stage = Callable[[Realised, Catalog, xr.Dataset], xr.Dataset]
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("design", design),
     ("buildout", buildout),

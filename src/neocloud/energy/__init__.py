@@ -41,6 +41,7 @@ from neocloud.energy.hourly import (
 )
 from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache
 from neocloud.errors import ScenarioError
+from neocloud.scenario import Realised
 from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_YEAR, MONTHS_PER_YEAR
 
 __all__ = [
@@ -265,7 +266,7 @@ def supply_changes(scenario: Any, catalog: Catalog, grid: np.ndarray, months: in
 
 
 def energy(
-    scenario: Any,
+    scenario: Realised,
     catalog: Catalog,
     upstream: xr.Dataset,
     tolerance: float = INTERPOLATION_TOLERANCE,

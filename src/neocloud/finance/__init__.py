@@ -34,6 +34,7 @@ from neocloud.finance.revenue import (
     resale_frac,
 )
 from neocloud.finance.statements import OPEX_ITEMS, depreciation, operations, statements, tax_paid
+from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
 __all__ = ["capital_recovery_factor", "finance"]
@@ -213,7 +214,7 @@ def size_debt(
     )
 
 
-def finance(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Capex, opex, revenue, debt and equity month by month for every draw, and what they are worth.
 
     Reads ``accelerators_online``, ``it_power_online_mw`` and ``phase_online_month`` (build-out) and

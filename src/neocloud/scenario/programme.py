@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
+from neocloud.calendar import check_quarter
 from neocloud.scenario.types import Num, Positive, Section, YearMonth
 
-_QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
 _FIRST_YEAR, _LAST_YEAR = 1990, 2100
 
 
@@ -83,9 +82,8 @@ class Schedule(Section):
     def _quarters(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         if value is None:
             return None
-        bad = [key for key in value if not _QUARTER.match(str(key))]
-        if bad:
-            raise ValueError(f"'{bad[0]}' is not a quarter written YYYY-Qn")
+        for key in value:
+            check_quarter(key)
         negative = [key for key, number in value.items() if number < 0]
         if negative:
             raise ValueError(f"the supply for {negative[0]} is negative")
@@ -175,6 +173,21 @@ class Supply(Section):
         if (self.schedule is None) == (self.fabs is None):
             raise ValueError("give exactly one of schedule or fabs")
         return self
+
+
+class RealisedProgramme(Protocol):
+    """A programme as its run reads it, after ``realise``: the sections of :class:`ProgrammeSpec`, with every
+    ``Num`` field a float64 array of shape (draw,) (sections typed ``Any`` for that reason)."""
+
+    kind: str
+    name: str
+    description: str
+    start: str
+    capital: Any
+    campuses: list[Any]
+    supply: Any
+    valuation_usd: Any
+    catalog: dict[str, list[dict[str, Any]]]
 
 
 class ProgrammeSpec(Section):
