@@ -12,10 +12,18 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.calendar import MONTHS_PER_QUARTER, QUARTERS_PER_YEAR, add_months, quarter_of, quarter_of_year
+from neocloud.calendar import (
+    MONTHS_PER_QUARTER,
+    QUARTERS_PER_YEAR,
+    add_months,
+    months_between,
+    quarter_first_month,
+    quarter_of,
+    quarter_of_year,
+)
 from neocloud.catalog import Catalog
 from neocloud.pipeline import Results
-from neocloud.scenario import Scenario, months_between
+from neocloud.scenario import Scenario
 from neocloud.scenario.programme import ProgrammeSpec
 from neocloud.supply import supply
 from neocloud.units import MONTHS_PER_YEAR
@@ -193,7 +201,10 @@ def supply_start(spec: ProgrammeSpec) -> str | None:
         return None
     if spec.supply.fabs is not None:
         return f"{min(spec.supply.fabs.capital_usd_by_year)}-01"
-    if spec.supply.schedule.accelerators_per_year is not None:
-        return f"{min(spec.supply.schedule.accelerators_per_year)}-01"
-    first = min(spec.supply.schedule.accelerators_per_quarter)
-    return f"{first[:4]}-{3 * (int(first[-1]) - 1) + 1:02d}"
+    schedule = spec.supply.schedule
+    if schedule is None:  # a supply has fabs or a schedule (the format checks it)
+        return None
+    if schedule.accelerators_per_year is not None:
+        return f"{min(schedule.accelerators_per_year)}-01"
+    quarters = schedule.accelerators_per_quarter
+    return quarter_first_month(min(quarters)) if quarters else None

@@ -115,7 +115,7 @@ def training_rows(catalog: Catalog) -> list[dict[str, Any]]:
     runs = catalog.table("training_runs")
     out = []
     for run_id, row in compute.leave_one_out(catalog).iterrows():
-        ref = runs.loc[run_id]
+        ref = runs.loc[str(run_id)]
         unit = "GPU-hours" if row["metric"] == "gpu_hours" else "fraction"
         out.append(_row("training", str(ref.get("name", run_id)), row["predicted"], row["reported"], unit,
                         str(ref["source"]), str(run_id), f"{row['metric']} (leave-one-out)"))
@@ -139,7 +139,7 @@ def serving_rows(catalog: Catalog) -> list[dict[str, Any]]:
     refs = catalog.table("inference_results")
     out = []
     for row_id, row in _SERVING_CACHE[key].iterrows():
-        ref = refs.loc[row_id]
+        ref = refs.loc[str(row_id)]
         fitted = str(ref["fitted"]).lower() == "true"
         name = f"{ref['model']} on {ref['accelerator']} ({ref['precision']}, {ref['scenario']}, " \
                f"{ref['input_tokens']:g}/{ref['output_tokens']:g} tokens)"
@@ -179,9 +179,9 @@ def _monthly(path: Path, catalog: Catalog) -> tuple[Any, dict[str, Any]]:
     from neocloud.programme import is_programme_file, load_programme, run_programme
 
     if is_programme_file(path):
-        results = run_programme(load_programme(path), draws=1, seed=0)
-        built = [campus for campus in results.campus_results if campus is not None]
-        return roll_up(built), results.summary()
+        programme = run_programme(load_programme(path), draws=1, seed=0)
+        built = [campus for campus in programme.campus_results if campus is not None]
+        return roll_up(built), programme.summary()
     results = run(path, draws=1, seed=0, catalog=catalog)
     return results.dataset, results.summary()
 

@@ -308,16 +308,9 @@ def delivered_systems(scenario: Realised, months: int, draws: int) -> dict[str, 
     return delivered
 
 
-def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
-    """Month by month: phases energised, systems installed, accelerators, IT and facility MW online, and
-    the binding constraint; per phase the months it is ready, energised and complete."""
-    months, draws = upstream.sizes["month"], upstream.sizes["draw"]
-    phases = scenario.campus.phases
-    month = np.arange(months)
-    follows = _check_sequence(scenario)
-    climate = catalog.row("climates", scenario.site.climate, field="site.climate")
-    design_day_c = float(climate["design_day_c"])
-
+def ready_months(scenario: Realised, catalog: Catalog, draws: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per phase, the month (from start) its construction is finished and its long-lead equipment is in,
+    each (draw, phase)."""
     delay = np.asarray(scenario.buildout.delay_months, dtype=float)
     require_non_negative(delay, "buildout.delay_months")
     equipment = catalog.table("equipment")
@@ -326,7 +319,7 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
         [lead_months(scenario, catalog, name, draws) for name in building_equipment], axis=0
     )
     construction_ready, equipment_ready = [], []
-    for index, phase in enumerate(phases):
+    for index, phase in enumerate(scenario.campus.phases):
         schedule = phase.schedule
         duration = np.asarray(schedule.construction_months, dtype=float)
         require_non_negative(duration, f"campus.phases.{index}.schedule.construction_months")
@@ -336,8 +329,94 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
         )
         construction_ready.append(np.ceil(start + duration + delay))
         equipment_ready.append(ordered + np.ceil(equipment_lead))
-    construction_ready_month = np.stack(construction_ready, axis=1)  # (draw, phase)
-    equipment_ready_month = np.stack(equipment_ready, axis=1)
+    return np.stack(construction_ready, axis=1), np.stack(equipment_ready, axis=1)
+
+
+def held_systems(scenario: Realised, systems_total: np.ndarray, is_energised: np.ndarray) -> np.ndarray:
+    """Systems each phase holds, delivered and energised, (draw, month, phase): deliveries of a system
+    type serve the phases listed first, and a phase never gives back what it holds."""
+    draws, months, phases = is_energised.shape
+    delivered = delivered_systems(scenario, months, draws)
+    held = np.zeros((draws, months, phases))
+    claimed = {system: np.zeros((draws, months)) for system in delivered}
+    for index, phase in enumerate(scenario.campus.phases):
+        total = systems_total[:, index][:, None]
+        if phase.system in delivered:
+            leftover = delivered[phase.system] - claimed[phase.system]
+            take = np.minimum(total, _future_minimum(np.maximum(leftover, 0.0)))
+            take = np.where(is_energised[:, :, index], take, 0.0)
+            take = np.maximum.accumulate(take, axis=1)
+            claimed[phase.system] = claimed[phase.system] + take
+        else:
+            take = np.where(is_energised[:, :, index], total, 0.0)
+        held[:, :, index] = take
+    return held
+
+
+def installed_racks(scenario: Realised, arrived_racks: np.ndarray) -> np.ndarray:
+    """Racks installed per phase (draw, month, phase) from the racks arrived, at the crews' rate
+    (``buildout.install_racks_per_week``, campus-wide, phases in order); all of them when no rate is set."""
+    rate = scenario.buildout.install_racks_per_week
+    if rate is None:
+        return arrived_racks
+    month = np.arange(arrived_racks.shape[1])
+    rate = np.asarray(rate, dtype=float)
+    require_non_negative(rate, "buildout.install_racks_per_week", strictly=True)
+    per_month = (rate * WEEKS_PER_MONTH)[:, None]
+    arrived = arrived_racks.sum(-1)
+    # a crew of fixed throughput: installed(m) = min over k <= m of arrived(k) + rate (m - k),
+    # and at most rate (m + 1)
+    installed = np.minimum(
+        np.minimum.accumulate(arrived - per_month * month, axis=1) + per_month * month,
+        per_month * (month + 1),
+    )
+    earlier = np.cumsum(arrived_racks, axis=-1) - arrived_racks  # racks of phases listed before, arrived
+    share = np.clip(installed[:, :, None] - earlier, 0.0, arrived_racks)
+    return np.moveaxis(_future_minimum(np.moveaxis(share, 1, -1)), -1, 1)
+
+
+def binding_codes(
+    complete: np.ndarray, ready: tuple[np.ndarray, np.ndarray], power_month: np.ndarray,
+    is_energised: np.ndarray, installed: np.ndarray, arrived_racks: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The binding constraint of each phase (draw, month, phase) and of the campus, that of its first
+    unfinished phase (draw, month); ``ready`` is (construction ready, equipment ready) per phase."""
+    construction_ready_month, equipment_ready_month = ready
+    m = np.arange(complete.shape[1])[None, :, None]
+    code = np.where(
+        complete,
+        COMPLETE,
+        np.where(
+            m < np.maximum(construction_ready_month, equipment_ready_month)[:, None, :],
+            np.where(equipment_ready_month > construction_ready_month, EQUIPMENT, CONSTRUCTION)[:, None, :],
+            np.where(
+                m < np.nan_to_num(power_month, nan=np.inf)[:, None, :],
+                POWER,
+                np.where(
+                    ~is_energised,
+                    SEQUENCE,
+                    np.where(installed >= arrived_racks - 1e-9, GPUS, INSTALLATION),
+                ),
+            ),
+        ),
+    )
+    unfinished = code != COMPLETE
+    first = unfinished.argmax(-1)
+    campus_code = np.where(
+        unfinished.any(-1), np.take_along_axis(code, first[..., None], -1)[..., 0], COMPLETE
+    )
+    return code, campus_code
+
+
+def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """Month by month: phases energised, systems installed, accelerators, IT and facility MW online, and
+    the binding constraint; per phase the months it is ready, energised and complete."""
+    months, draws = upstream.sizes["month"], upstream.sizes["draw"]
+    month = np.arange(months)
+    follows = _check_sequence(scenario)
+    climate = catalog.row("climates", scenario.site.climate, field="site.climate")
+    design_day_c = float(climate["design_day_c"])
+    construction_ready_month, equipment_ready_month = ready_months(scenario, catalog, draws)
     ready = np.maximum(construction_ready_month, equipment_ready_month)
 
     grid = grid_capacity_mw(scenario, catalog, months, draws)
@@ -354,70 +433,28 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
     systems_total = upstream["phase_systems"].values
     racks_per_system = upstream["phase_racks"].values / np.maximum(systems_total, 1)
     is_energised = month[None, :, None] >= np.where(np.isnan(energised), np.inf, energised)[:, None, :]
-    delivered = delivered_systems(scenario, months, draws)
-    held = np.zeros((draws, months, len(phases)))  # systems a phase holds (delivered and energised)
-    claimed = {system: np.zeros((draws, months)) for system in delivered}
-    for index, phase in enumerate(phases):
-        total = systems_total[:, index][:, None]
-        if phase.system in delivered:
-            leftover = delivered[phase.system] - claimed[phase.system]
-            take = np.minimum(total, _future_minimum(np.maximum(leftover, 0.0)))
-            take = np.where(is_energised[:, :, index], take, 0.0)
-            take = np.maximum.accumulate(take, axis=1)
-            claimed[phase.system] = claimed[phase.system] + take
-        else:
-            take = np.where(is_energised[:, :, index], total, 0.0)
-        held[:, :, index] = take
-    arrived_racks = held * racks_per_system[:, None, :]
-
-    rate = scenario.buildout.install_racks_per_week
-    if rate is None:
-        installed_racks = arrived_racks
-    else:
-        rate = np.asarray(rate, dtype=float)
-        require_non_negative(rate, "buildout.install_racks_per_week", strictly=True)
-        per_month = (rate * WEEKS_PER_MONTH)[:, None]
-        arrived = arrived_racks.sum(-1)
-        # a crew of fixed throughput: installed(m) = min over k <= m of arrived(k) + rate (m - k),
-        # and at most rate (m + 1)
-        installed = np.minimum(
-            np.minimum.accumulate(arrived - per_month * month, axis=1) + per_month * month,
-            per_month * (month + 1),
-        )
-        earlier = np.cumsum(arrived_racks, axis=-1) - arrived_racks  # racks of phases listed before, arrived
-        share = np.clip(installed[:, :, None] - earlier, 0.0, arrived_racks)
-        installed_racks = _future_minimum(np.moveaxis(share, 1, -1))
-        installed_racks = np.moveaxis(installed_racks, -1, 1)
+    arrived_racks = held_systems(scenario, systems_total, is_energised) * racks_per_system[:, None, :]
+    installed = installed_racks(scenario, arrived_racks)
     systems_online = np.minimum(
-        np.floor(installed_racks / racks_per_system[:, None, :] + 1e-9), systems_total[:, None, :]
+        np.floor(installed / racks_per_system[:, None, :] + 1e-9), systems_total[:, None, :]
     )
-
     complete = systems_online >= systems_total[:, None, :]
-    m = month[None, :, None]
-    code = np.where(
-        complete,
-        COMPLETE,
-        np.where(
-            m < ready[:, None, :],
-            np.where(equipment_ready_month > construction_ready_month, EQUIPMENT, CONSTRUCTION)[:, None, :],
-            np.where(
-                m < np.nan_to_num(power_month, nan=np.inf)[:, None, :],
-                POWER,
-                np.where(
-                    ~is_energised,
-                    SEQUENCE,
-                    np.where(installed_racks >= arrived_racks - 1e-9, GPUS, INSTALLATION),
-                ),
-            ),
-        ),
-    )
-    unfinished = code != COMPLETE
-    first = unfinished.argmax(-1)
-    campus_code = np.where(
-        unfinished.any(-1), np.take_along_axis(code, first[..., None], -1)[..., 0], COMPLETE
-    )
+    code, campus_code = binding_codes(complete, (construction_ready_month, equipment_ready_month), power_month,
+                                      is_energised, installed, arrived_racks)
+    return _buildout_dataset(upstream, {
+        "phase_construction_ready_month": construction_ready_month,
+        "phase_equipment_ready_month": equipment_ready_month, "phase_energised_month": energised,
+        "phase_online_month": _first_true(np.moveaxis(complete, 1, -1)), "phase_systems_online": systems_online,
+        "phase_binding_constraint": code, "binding_constraint": campus_code, "grid_capacity_mw": grid,
+        "firm_power_mw": firm, "is_energised": is_energised,
+    })
 
-    phase_online = _first_true(np.moveaxis(complete, 1, -1))
+
+def _buildout_dataset(upstream: xr.Dataset, parts: dict[str, np.ndarray]) -> xr.Dataset:
+    """The build-out stage's Dataset from its arrays (``parts``) and the design's per-phase totals."""
+    systems_total = upstream["phase_systems"].values
+    systems_online, energised, phase_online = (parts[key] for key in (
+        "phase_systems_online", "phase_energised_month", "phase_online_month"))
     per_system = {
         key: upstream[key].values / np.maximum(systems_total, 1)
         for key in ("phase_accelerators", "phase_it_power_mw", "phase_facility_power_mw")
@@ -430,34 +467,33 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
     def by_phase(values: np.ndarray, **attrs: Any) -> xr.DataArray:
         return xr.DataArray(values, dims=("draw", "phase"), attrs=attrs)
 
+    def online(key: str) -> xr.DataArray:
+        return by_month((systems_online * per_system[key][:, None, :]).sum(-1))
+
     out = xr.Dataset(
         {
-            "phase_construction_ready_month": by_phase(construction_ready_month, units="months from start"),
-            "phase_equipment_ready_month": by_phase(equipment_ready_month, units="months from start"),
+            "phase_construction_ready_month": by_phase(parts["phase_construction_ready_month"],
+                                                       units="months from start"),
+            "phase_equipment_ready_month": by_phase(parts["phase_equipment_ready_month"], units="months from start"),
             "phase_energised_month": by_phase(energised, units="months from start"),
             "phase_online_month": by_phase(
                 phase_online, units="months from start", long_name="month every system of the phase is online"
             ),
             "phase_systems_online": xr.DataArray(systems_online, dims=("draw", "month", "phase")),
             "phase_binding_constraint": xr.DataArray(
-                code.astype(np.int8), dims=("draw", "month", "phase"), attrs=BINDING_ATTRS
+                parts["phase_binding_constraint"].astype(np.int8), dims=("draw", "month", "phase"),
+                attrs=BINDING_ATTRS
             ),
             "binding_constraint": xr.DataArray(
-                campus_code.astype(np.int8), dims=("draw", "month"), attrs=BINDING_ATTRS
+                parts["binding_constraint"].astype(np.int8), dims=("draw", "month"), attrs=BINDING_ATTRS
             ),
-            "grid_capacity_mw": by_month(grid),
-            "firm_power_mw": by_month(firm),
-            "buildings_energised": by_month((is_energised * buildings[:, None, :]).sum(-1)),
+            "grid_capacity_mw": by_month(parts["grid_capacity_mw"]),
+            "firm_power_mw": by_month(parts["firm_power_mw"]),
+            "buildings_energised": by_month((parts["is_energised"] * buildings[:, None, :]).sum(-1)),
             "systems_installed": by_month(systems_online.sum(-1)),
-            "accelerators_online": by_month(
-                (systems_online * per_system["phase_accelerators"][:, None, :]).sum(-1)
-            ),
-            "it_power_online_mw": by_month(
-                (systems_online * per_system["phase_it_power_mw"][:, None, :]).sum(-1)
-            ),
-            "facility_power_online_mw": by_month(
-                (systems_online * per_system["phase_facility_power_mw"][:, None, :]).sum(-1)
-            ),
+            "accelerators_online": online("phase_accelerators"),
+            "it_power_online_mw": online("phase_it_power_mw"),
+            "facility_power_online_mw": online("phase_facility_power_mw"),
         }
     )
     out["firm_power_mw"].attrs.update(

@@ -42,7 +42,7 @@ def variables() -> pd.DataFrame:
 def _entry(key: str) -> dict[str, Any] | None:
     table = variables()
     base = key[: -len("_p10")] if key.endswith(("_p10", "_p90")) else key
-    return table.loc[base].to_dict() if base in table.index else None
+    return {str(key): value for key, value in table.loc[base].items()} if base in table.index else None
 
 
 def label(key: str) -> str:

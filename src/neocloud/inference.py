@@ -75,7 +75,7 @@ def hardware(catalog: Catalog, accelerator: str, precision: str) -> dict[str, fl
     power_w = (float((own["typical_power_kw"] / own["accelerators_per_system"]).min()) * 1e3
                if len(own) else float(row["tdp_w"]))
     scale_up = catalog.table("scale_up")
-    link = float(scale_up.loc[accelerator, "gb_per_s"]) if accelerator in scale_up.index else 450.0
+    link = catalog.value("scale_up", accelerator, "gb_per_s") if accelerator in scale_up.index else 450.0
     return {"peak_flops": peak * 1e12, "bf16_flops": float(row["bf16_tflops"]) * 1e12,
             "hbm_bytes": float(row["hbm_gb"]) * 1e9,
             "hbm_bytes_per_s": float(row["hbm_tb_per_s"]) * 1e12, "domain": domain,
@@ -115,8 +115,8 @@ def _groups(domain: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarr
     A row with a ``fixed`` tensor-parallel size (not NaN) runs that size without pipeline stages.
     """
     sizes = [size for size in TENSOR_PARALLEL if size <= max(float(np.max(domain)), 1.0)]
-    tp, pp = np.meshgrid(sizes, PIPELINE_PARALLEL, indexing="ij")
-    tp, pp = tp.ravel().astype(float), pp.ravel().astype(float)
+    tp_grid, pp_grid = np.meshgrid(sizes, PIPELINE_PARALLEL, indexing="ij")
+    tp, pp = tp_grid.ravel().astype(float), pp_grid.ravel().astype(float)
     allowed = tp[None, :] <= domain[:, None]
     chosen = ~np.isnan(fixed)[:, None]
     allowed &= ~chosen | ((tp[None, :] == fixed[:, None]) & (pp[None, :] == 1))
@@ -248,8 +248,8 @@ def infer(accelerator: str, input_tokens: float, output_tokens: float, model: st
                             value=tpot_ms or shape["params"], allowed="a looser target or a smaller model")
     if usd_per_gpu_hour is None:
         prices = catalog.table("gpu_rental_prices")
-        usd_per_gpu_hour = (float(prices.loc[accelerator, "price_usd_per_gpu_hour"]) if accelerator in prices.index
-                            else float("nan"))
+        usd_per_gpu_hour = (catalog.value("gpu_rental_prices", accelerator, "price_usd_per_gpu_hour")
+                            if accelerator in prices.index else float("nan"))
     money = economics(result["tokens_per_s_per_accelerator"], hw["power_w"], usd_per_gpu_hour)
     out = {key: float(value[0]) for key, value in {**result, **money}.items()}
     out["accelerator_power_w"] = hw["power_w"]

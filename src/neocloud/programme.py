@@ -145,43 +145,41 @@ def load_programme(path: str | Path) -> Programme:
     return Programme(spec, tuple(campuses), catalog, file)
 
 
-def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> ProgrammeResults:
-    """Run every campus of a programme through the pipeline under the shared supply, and roll them up."""
-    spec = programme.spec
-    realised = realise(spec, draws, seed)
-    offsets_raw = [months_between(spec.start, campus.scenario.start) for campus in programme.campuses]
-    shift = -min(0, *offsets_raw, months_between(spec.start, supply_start(spec) or spec.start))
-    calendar_start = add_months(spec.start, -shift)
-    offsets = [offset + shift for offset in offsets_raw]
+class _CachedRuns:
+    """Campus pipeline runs kept by scenario (less its name) and seed: a campus served in full is not re-run."""
 
-    cache: dict[str, Results] = {}
+    def __init__(self, draws: int) -> None:
+        self.draws = draws
+        self.cache: dict[str, Results] = {}
 
-    def run_cached(scenario: Scenario, campus_seed: int) -> Results:
+    def __call__(self, scenario: Scenario, campus_seed: int) -> Results:
+        """The results of ``scenario`` under ``campus_seed``, labelled with the scenario's name."""
         key = scenario.model_copy(update={"name": ""}).model_dump_json() + f"|{campus_seed}"
-        if key not in cache:
-            cache[key] = run_pipeline(scenario, draws=draws, seed=campus_seed)
-        results = cache[key]
+        if key not in self.cache:
+            self.cache[key] = run_pipeline(scenario, draws=self.draws, seed=campus_seed)
+        results = self.cache[key]
         return Results(
             scenario,
             results.dataset.assign_attrs(scenario=scenario.name),
-            draws,
+            self.draws,
             campus_seed,
             results.source_text,
         )
 
-    seed = check_seed(seed)
-    seeds = [(seed + index) % (MAX_SEED + 1) for index in range(len(programme.campuses))]
-    demand = [run_cached(campus.scenario, seeds[index]) for index, campus in enumerate(programme.campuses)]
-    months = max(
-        offset + results.dataset.sizes["month"] for offset, results in zip(offsets, demand, strict=True)
-    )
-    if spec.supply is not None and spec.supply.fabs is not None:
-        fab_end = months_between(
-            calendar_start, f"{min(spec.supply.fabs.capital_usd_by_year) + spec.supply.fabs.years}-01"
-        )
-        months = max(months, fab_end)
 
-    needs = []
+def programme_calendar(programme: Programme) -> tuple[str, list[int]]:
+    """Month 0 of the programme calendar (``YYYY-MM``, the earliest start of the programme, its campuses
+    and its supply) and each campus's start in months from it."""
+    spec = programme.spec
+    offsets_raw = [months_between(spec.start, campus.scenario.start) for campus in programme.campuses]
+    shift = -min(0, *offsets_raw, months_between(spec.start, supply_start(spec) or spec.start))
+    return add_months(spec.start, -shift), [offset + shift for offset in offsets_raw]
+
+
+def phase_needs(programme: Programme, demand: list[Results], offsets: list[int]) -> list[dict[str, Any]]:
+    """Every phase of every campus, unconstrained: accelerators it wants (median) and the calendar month it
+    needs them by (its median online month; the campus horizon where it never comes online)."""
+    needs: list[dict[str, Any]] = []
     for index, results in enumerate(demand):
         phase_demand = np.median(results.dataset["phase_accelerators"].values, axis=0)
         online_month = results.dataset["phase_online_month"].values
@@ -200,29 +198,41 @@ def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> Progra
                     "order": len(needs),
                 }
             )
-    demand_month = np.zeros((draws, months))
-    for index, results in enumerate(demand):
-        online = results.dataset["accelerators_online"].values
-        demand_month += np.diff(to_calendar(online, offsets[index], months, hold=True), axis=1, prepend=0.0)
+    return needs
 
-    fab_stage = None
-    cumulative = None
-    if spec.supply is not None:
-        supply_month, fab_stage = monthly_supply(programme.catalog, realised, calendar_start, months, draws)
-        cumulative = np.median(np.cumsum(supply_month, axis=1), axis=0)
-        allocate_phases(needs, cumulative)
-        for need in needs:  # made by the end of a quarter, delivered from the start of the next
-            if need["ready"] is not None:
-                need["ready"] = (
-                    need["ready"]
-                    + MONTHS_PER_QUARTER
-                    - months_into_quarter(add_months(calendar_start, need["ready"]))
-                )
-    else:
-        supply_month = None
+
+def allocate_supply(
+    programme: Programme, realised: RealisedProgramme, needs: list[dict[str, Any]], calendar_start: str,
+    months: int, draws: int,
+) -> tuple[np.ndarray | None, xr.Dataset | None, np.ndarray | None]:
+    """Serve the phases from the shared supply, setting each need's delivered count and ready month.
+
+    Returns the supply by month (draw, month), the fab stage where fabs make it, and the median
+    cumulative supply; all None (every phase served as it asks) when the programme has no supply.
+    """
+    if programme.spec.supply is None:
         for need in needs:
             need.update(delivered=need["demand"], ready=need["need"], start=0.0)
+        return None, None, None
+    supply_month, fab_stage = monthly_supply(programme.catalog, realised, calendar_start, months, draws)
+    cumulative = np.median(np.cumsum(supply_month, axis=1), axis=0)
+    allocate_phases(needs, cumulative)
+    for need in needs:  # made by the end of a quarter, delivered from the start of the next
+        if need["ready"] is not None:
+            need["ready"] = (
+                need["ready"]
+                + MONTHS_PER_QUARTER
+                - months_into_quarter(add_months(calendar_start, need["ready"]))
+            )
+    return supply_month, fab_stage, cumulative
 
+
+def serve_campuses(
+    programme: Programme, needs: list[dict[str, Any]], demand: list[Results], cumulative: np.ndarray | None,
+    calendar_start: str, run_cached: _CachedRuns, seeds: list[int],
+) -> tuple[list[Results | None], list[dict[str, Any]]]:
+    """Each campus as served: its own results where every phase got what it asked when it asked, else its
+    scenario cut to what was delivered and run again (None where nothing is built); and a row per campus."""
     final: list[Results | None] = []
     campus_rows = []
     for index, campus in enumerate(programme.campuses):
@@ -255,6 +265,33 @@ def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> Progra
                 "delay_months": max(delays) if delays else 0,
             }
         )
+    return final, campus_rows
+
+
+def run_programme(programme: Programme, draws: int = 1, seed: int = 0) -> ProgrammeResults:
+    """Run every campus of a programme through the pipeline under the shared supply, and roll them up."""
+    spec = programme.spec
+    realised = realise(spec, draws, seed)
+    calendar_start, offsets = programme_calendar(programme)
+    run_cached = _CachedRuns(draws)
+    seed = check_seed(seed)
+    seeds = [(seed + index) % (MAX_SEED + 1) for index in range(len(programme.campuses))]
+    demand = [run_cached(campus.scenario, seeds[index]) for index, campus in enumerate(programme.campuses)]
+    months = max(
+        offset + results.dataset.sizes["month"] for offset, results in zip(offsets, demand, strict=True)
+    )
+    if spec.supply is not None and spec.supply.fabs is not None:
+        fab_end = months_between(
+            calendar_start, f"{min(spec.supply.fabs.capital_usd_by_year) + spec.supply.fabs.years}-01"
+        )
+        months = max(months, fab_end)
+    needs = phase_needs(programme, demand, offsets)
+    demand_month = np.zeros((draws, months))
+    for index, results in enumerate(demand):
+        online = results.dataset["accelerators_online"].values
+        demand_month += np.diff(to_calendar(online, offsets[index], months, hold=True), axis=1, prepend=0.0)
+    supply_month, fab_stage, cumulative = allocate_supply(programme, realised, needs, calendar_start, months, draws)
+    final, campus_rows = serve_campuses(programme, needs, demand, cumulative, calendar_start, run_cached, seeds)
     return ProgrammeResults(
         programme,
         realised,
@@ -314,13 +351,60 @@ class ProgrammeResults:
         demand_month: np.ndarray,
         supply_month: np.ndarray | None,
     ) -> xr.Dataset:
+        """The programme's Dataset: flows by month and year, campus figures and the rolled-up summary."""
+        draws = self.draws
+        built = [(index, results) for index, results in enumerate(self.campus_results) if results is not None]
+        dataset, supplied = self._flows(built, offsets, calendar_start, months, demand_month, supply_month)
+        names = [row["name"] for row in self.campus_rows]
+        campus_values = {key: np.zeros((draws, len(names))) for key in ADDITIVE_KEYS}
+        for index, results in built:
+            for key in ADDITIVE_KEYS:
+                if key in results.dataset:
+                    campus_values[key][:, index] = results.dataset[key].values
+        for key in ("accelerators", "facility_power_mw", "it_power_mw", "capex_usd"):
+            dataset[f"campus_{key}"] = (("draw", "campus"), campus_values[key])
+        dataset["campus_delivered_frac"] = (("campus",), [row["delivered_frac"] for row in self.campus_rows])
+        dataset["campus_delay_months"] = (("campus",), [row["delay_months"] for row in self.campus_rows])
+
+        for key in ADDITIVE_KEYS:
+            if any(key in results.dataset for results in self.demand_results):
+                counted = key in ("accelerators", "systems", "racks")
+                unit = "accelerators" if counted else key.rsplit("_", 1)[-1]
+                _summary(dataset, key, campus_values[key].sum(axis=1), unit, int(counted))
+        _summary(dataset, "campuses", len(built), "campuses", 1)
+        _summary(dataset, "campuses_planned", len(self.campus_rows), "campuses", 1)
+        totals = {key: campus_values[key].sum(axis=1) for key in ("facility_power_mw", "accelerators", "capex_usd")}
+        _summary(dataset, "gw", totals["facility_power_mw"] / MW_PER_GW, "GW")
+        demanded = sum(results.dataset["accelerators"].values for results in self.demand_results)
+        _summary(dataset, "accelerators_demanded", demanded, "accelerators", 1)
+        total_supplied = supplied.sum(axis=1)
+        _summary(dataset, "accelerators_supplied", total_supplied, "accelerators", 1)
+        _summary(dataset, "supply_shortfall_accelerators", np.maximum(0.0, demanded - total_supplied),
+                 "accelerators", 1)
+        if realised.capital is not None:
+            _capital_summaries(dataset, realised.capital, totals)
+        if self.fab_stage is not None:
+            dataset = _fab_summaries(dataset, self.fab_stage, totals)
+        if built:
+            company = roll_up([results for _, results in built], valuation_usd=realised.valuation_usd)
+            for name, variable in company.data_vars.items():
+                if variable.dims == ("draw",) and name not in dataset:
+                    dataset[name] = variable.assign_attrs(summary=1)
+        dataset.attrs.update(programme=self.name, draws=draws, seed=self.seed, calendar_start=calendar_start)
+        return dataset
+
+    def _flows(
+        self, built: list[tuple[int, Results]], offsets: list[int], calendar_start: str, months: int,
+        demand_month: np.ndarray, supply_month: np.ndarray | None,
+    ) -> tuple[xr.Dataset, np.ndarray]:
+        """The calendar's coordinates and the accelerator and capex flows by month and by year, with the
+        accelerators supplied by month (draw, month): the supply's, or as delivered where there is none."""
         draws = self.draws
         start = np.datetime64(calendar_start, "M")
         dates = start + np.arange(months)
         years = dates.astype("datetime64[Y]").astype(int) + 1970
         year_values = np.unique(years)
         by_year = (years[:, None] == year_values[None, :]).astype(float)
-        built = [(index, results) for index, results in enumerate(self.campus_results) if results is not None]
         online = np.zeros((draws, months))
         capex_month = np.zeros((draws, months))
         for index, results in built:
@@ -330,14 +414,13 @@ class ProgrammeResults:
             capex_month += capex_by_month(results, offsets[index], months)
         delivered_month = np.diff(online, axis=1, prepend=0.0)
         supplied = delivered_month if supply_month is None else supply_month
-        names = [row["name"] for row in self.campus_rows]
         dataset = xr.Dataset(
             coords={
                 "draw": np.arange(draws),
                 "month": np.arange(months),
                 "date": ("month", dates.astype("datetime64[ns]")),
                 "year": year_values,
-                "campus": names,
+                "campus": [row["name"] for row in self.campus_rows],
             }
         )
         dataset["accelerators_online"] = (("draw", "month"), online)
@@ -351,88 +434,7 @@ class ProgrammeResults:
             ("capex_usd_per_year", capex_month),
         ):
             dataset[key] = (("draw", "year"), values @ by_year)
-        campus_values = {key: np.zeros((draws, len(names))) for key in ADDITIVE_KEYS}
-        for index, results in built:
-            for key in ADDITIVE_KEYS:
-                if key in results.dataset:
-                    campus_values[key][:, index] = results.dataset[key].values
-        for key in ("accelerators", "facility_power_mw", "it_power_mw", "capex_usd"):
-            dataset[f"campus_{key}"] = (("draw", "campus"), campus_values[key])
-        dataset["campus_delivered_frac"] = (("campus",), [row["delivered_frac"] for row in self.campus_rows])
-        dataset["campus_delay_months"] = (("campus",), [row["delay_months"] for row in self.campus_rows])
-
-        def summary(key: str, values: Any, unit: str, integer: int = 0) -> None:
-            dataset[key] = xr.DataArray(
-                np.broadcast_to(np.asarray(values, dtype=float), (draws,)).copy(),
-                dims="draw",
-                attrs={"summary": 1, "units": unit, "integer": integer},
-            )
-
-        for key in ADDITIVE_KEYS:
-            if any(key in results.dataset for results in self.demand_results):
-                unit = (
-                    "accelerators" if key in ("accelerators", "systems", "racks") else key.rsplit("_", 1)[-1]
-                )
-                summary(
-                    key,
-                    campus_values[key].sum(axis=1),
-                    unit,
-                    int(key in ("accelerators", "systems", "racks")),
-                )
-        summary("campuses", len(built), "campuses", 1)
-        summary("campuses_planned", len(self.campus_rows), "campuses", 1)
-        facility_mw = campus_values["facility_power_mw"].sum(axis=1)
-        accelerators = campus_values["accelerators"].sum(axis=1)
-        capex = campus_values["capex_usd"].sum(axis=1)
-        summary("gw", facility_mw / MW_PER_GW, "GW")
-        demanded = sum(results.dataset["accelerators"].values for results in self.demand_results)
-        summary("accelerators_demanded", demanded, "accelerators", 1)
-        total_supplied = supplied.sum(axis=1)
-        summary("accelerators_supplied", total_supplied, "accelerators", 1)
-        summary(
-            "supply_shortfall_accelerators", np.maximum(0.0, demanded - total_supplied), "accelerators", 1
-        )
-        spec = realised
-        if spec.capital is not None:
-            envelope = np.asarray(spec.capital.envelope_usd, dtype=float)
-            summary("capital_envelope_usd", envelope, "USD")
-            summary("capital_used_frac", capex / envelope, "fraction")
-            summary(
-                "envelope_gw", envelope / np.where(capex > 0, capex, np.nan) * facility_mw / MW_PER_GW, "GW"
-            )
-            summary(
-                "envelope_accelerators",
-                envelope / np.where(capex > 0, capex, np.nan) * accelerators,
-                "accelerators",
-                1,
-            )
-            phasing = spec.capital.phasing_by_year or {}
-            dataset["capital_envelope_usd_per_year"] = (
-                ("draw", "year"),
-                envelope[:, None] * np.array([phasing.get(int(year), 0.0) for year in year_values])[None, :],
-            )
-        if self.fab_stage is not None:
-            for key, variable in self.fab_stage.data_vars.items():
-                if variable.dims == ("draw",):
-                    dataset[key] = variable
-            made = self.fab_stage["accelerators_made_per_year"].values
-            dataset = dataset.assign_coords(fab_year=self.fab_stage["year"].values)
-            dataset["accelerators_made_per_year"] = (("draw", "fab_year"), made)
-            per_accelerator_mw = facility_mw / np.where(accelerators > 0, accelerators, np.nan)
-            per_accelerator_usd = capex / np.where(accelerators > 0, accelerators, np.nan)
-            summary(
-                "gw_needed_per_year_at_full_ramp", made[:, -1] * per_accelerator_mw / MW_PER_GW, "GW/year"
-            )
-            summary(
-                "campus_capex_needed_usd_per_year_at_full_ramp", made[:, -1] * per_accelerator_usd, "USD/year"
-            )
-        if built:
-            company = roll_up([results for _, results in built], valuation_usd=realised.valuation_usd)
-            for key, variable in company.data_vars.items():
-                if variable.dims == ("draw",) and key not in dataset:
-                    dataset[key] = variable.assign_attrs(summary=1)
-        dataset.attrs.update(programme=self.name, draws=draws, seed=self.seed, calendar_start=calendar_start)
-        return dataset
+        return dataset, supplied
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary: rolled-up campus keys, supply against demand by year, capital, campus rows."""
@@ -485,3 +487,48 @@ class ProgrammeResults:
         if report is not None:
             paths["report"] = write_atomic(folder / "report.html", report(self))
         return paths
+
+
+def _summary(dataset: xr.Dataset, key: str, values: Any, unit: str, integer: int = 0) -> None:
+    """Put a summary figure (draw,) into ``dataset``, broadcast from a number or an array."""
+    dataset[key] = xr.DataArray(
+        np.broadcast_to(np.asarray(values, dtype=float), (dataset.sizes["draw"],)).copy(),
+        dims="draw",
+        attrs={"summary": 1, "units": unit, "integer": integer},
+    )
+
+
+def _capital_summaries(dataset: xr.Dataset, capital: Any, totals: dict[str, np.ndarray]) -> None:
+    """The capital envelope (USD, draw) against the capex used: share used, and the GW and accelerators
+    it would buy at the programme's capex per MW and per accelerator; its phasing by year."""
+    capex = totals["capex_usd"]
+    envelope = np.asarray(capital.envelope_usd, dtype=float)
+    _summary(dataset, "capital_envelope_usd", envelope, "USD")
+    _summary(dataset, "capital_used_frac", capex / envelope, "fraction")
+    per_capex = envelope / np.where(capex > 0, capex, np.nan)
+    _summary(dataset, "envelope_gw", per_capex * totals["facility_power_mw"] / MW_PER_GW, "GW")
+    _summary(dataset, "envelope_accelerators", per_capex * totals["accelerators"], "accelerators", 1)
+    phasing = capital.phasing_by_year or {}
+    year_values = dataset["year"].values
+    dataset["capital_envelope_usd_per_year"] = (
+        ("draw", "year"),
+        envelope[:, None] * np.array([phasing.get(int(year), 0.0) for year in year_values])[None, :],
+    )
+
+
+def _fab_summaries(dataset: xr.Dataset, fab_stage: xr.Dataset, totals: dict[str, np.ndarray]) -> xr.Dataset:
+    """The fabs' figures, accelerators made by year, and the GW and capex per year their last year's output
+    would need at the programme's MW and capex per accelerator."""
+    for name, variable in fab_stage.data_vars.items():
+        if variable.dims == ("draw",):
+            dataset[name] = variable
+    made = fab_stage["accelerators_made_per_year"].values
+    dataset = dataset.assign_coords(fab_year=fab_stage["year"].values)
+    dataset["accelerators_made_per_year"] = (("draw", "fab_year"), made)
+    accelerators = totals["accelerators"]
+    per_accelerator_mw = totals["facility_power_mw"] / np.where(accelerators > 0, accelerators, np.nan)
+    per_accelerator_usd = totals["capex_usd"] / np.where(accelerators > 0, accelerators, np.nan)
+    _summary(dataset, "gw_needed_per_year_at_full_ramp", made[:, -1] * per_accelerator_mw / MW_PER_GW, "GW/year")
+    _summary(dataset, "campus_capex_needed_usd_per_year_at_full_ramp", made[:, -1] * per_accelerator_usd,
+             "USD/year")
+    return dataset

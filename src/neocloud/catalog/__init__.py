@@ -60,10 +60,11 @@ def _shipped_tables() -> dict[str, pd.DataFrame]:
 
 def _declared_columns(columns: pd.DataFrame) -> dict[str, dict[str, Column]]:
     out: dict[str, dict[str, Column]] = {}
-    for row in columns.itertuples(index=False):
-        low = float(row.min) if pd.notna(row.min) else -math.inf
-        high = float(row.max) if pd.notna(row.max) else math.inf
-        out.setdefault(str(row.table), {})[str(row.column)] = Column(str(row.dtype), str(row.unit), low, high)
+    for row in columns.to_dict("records"):
+        low = float(row["min"]) if pd.notna(row["min"]) else -math.inf
+        high = float(row["max"]) if pd.notna(row["max"]) else math.inf
+        out.setdefault(str(row["table"]), {})[str(row["column"])] = Column(
+            str(row["dtype"]), str(row["unit"]), low, high)
     return out
 
 
@@ -125,7 +126,8 @@ class Catalog:
         frame = self.table(name)
         if row_id not in frame.index:
             raise unknown_id(_singular(name), row_id, frame.index, field=field)
-        return frame.loc[row_id]
+        found = frame.loc[row_id]
+        return found if isinstance(found, pd.Series) else found.iloc[-1]  # ids are unique; the last would win
 
     def value(self, name: str, row_id: str, column: str = "value") -> float:
         """One number from a table, as a float (NaN where the cell is empty)."""
@@ -138,10 +140,10 @@ class Catalog:
         out = []
         for source_id in (part.strip() for part in cited.split(";")):
             if source_id and source_id in sources.index:
-                out.append({"id": source_id, **sources.loc[source_id].to_dict()})
+                out.append({"id": source_id, **{str(key): value for key, value in sources.loc[source_id].items()}})
         return out
 
-    def with_rows(self, additions: Mapping[str, Iterable[Mapping[str, Any]]]) -> Catalog:
+    def with_rows(self, additions: Mapping[str, Iterable[Mapping[Any, Any]]]) -> Catalog:
         """A new catalog in which the given rows add to or replace shipped rows by id."""
         tables = {name: frame.reset_index() if name not in META_TABLES else frame
                   for name, frame in self._tables.items()}
@@ -285,7 +287,7 @@ def _singular(name: str) -> str:
 
 
 def load_catalog(paths: Iterable[str | Path] = (),
-                 overrides: Mapping[str, Iterable[Mapping[str, Any]]] | None = None) -> Catalog:
+                 overrides: Mapping[str, Iterable[Mapping[Any, Any]]] | None = None) -> Catalog:
     """The shipped catalog, extended by CSV tables in ``paths`` (folders) and by ``overrides`` rows."""
     catalog = Catalog(_shipped_tables())
     for folder in paths:

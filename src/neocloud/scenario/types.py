@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -56,15 +56,15 @@ class Dist(BaseModel):
         missing = [name for name in _REQUIRED[self.dist] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
-        if self.dist in ("uniform", "triangular", "pert") and not self.low <= self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
         low = -math.inf if self.low is None else self.low
         high = math.inf if self.high is None else self.high
+        if self.dist in ("uniform", "triangular", "pert") and not low <= high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
         if self.dist == "normal" and not low < high:
             raise ValueError(f"a truncated normal needs low ({self.low}) below high ({self.high})")
-        if self.dist == "normal" and self.sd == 0 and not low <= self.mean <= high:
+        if self.dist == "normal" and self.sd == 0 and not low <= cast(float, self.mean) <= high:
             raise ValueError(f"a normal of sd 0 needs its mean ({self.mean}) between low and high")
-        if self.dist in ("triangular", "pert") and not self.low <= self.mode <= self.high:
+        if self.dist in ("triangular", "pert") and not low <= cast(float, self.mode) <= high:
             raise ValueError(f"mode ({self.mode}) must lie between low ({self.low}) and high ({self.high})")
         if self.weights is not None:
             if self.values is None or len(self.weights) != len(self.values):
