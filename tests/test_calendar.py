@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neocloud.calendar import (
+    DAYS_IN_MONTH,
     add_months,
     check_quarter,
     check_year_month,
@@ -19,9 +20,14 @@ from neocloud.calendar import (
     quarter_of,
     quarter_of_year,
 )
+from neocloud.units import DAYS_PER_YEAR, MONTHS_PER_YEAR
 
 MONTHS = st.builds(lambda year, month: f"{year:04d}-{month:02d}", st.integers(1950, 2150), st.integers(1, 12))
 QUARTERS = st.builds(lambda year, number: f"{year:04d}-Q{number}", st.integers(1950, 2150), st.integers(1, 4))
+
+
+def test_a_typical_year() -> None:
+    assert len(DAYS_IN_MONTH) == MONTHS_PER_YEAR and sum(DAYS_IN_MONTH) == DAYS_PER_YEAR
 
 
 def test_examples() -> None:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 MONTHS_PER_QUARTER = 3
+DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+"""Days in each month of a typical (non-leap) year of ``DAYS_PER_YEAR`` days."""
 QUARTERS_PER_YEAR = MONTHS_PER_YEAR // MONTHS_PER_QUARTER
 QUARTER = re.compile(r"^(19|20|21)\d\d-Q[1-4]$")
 """A calendar quarter, ``YYYY-Qn``, in the years 1900 to 2199."""
