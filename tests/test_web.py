@@ -403,3 +403,17 @@ def is_resource_tracker(process: object) -> bool:
     """Whether a child is the standard library's resource tracker: one per Python process, shared by
     everything in it that uses multiprocessing, and gone when that process exits (never orphaned)."""
     return "resource_tracker" in " ".join(process.cmdline())  # type: ignore[attr-defined]
+
+
+def test_a_deliberate_error_that_is_not_the_requests_fault_is_a_counted_500(tmp_path: Path) -> None:
+    """A kept run whose results file has since been deleted: a 500 with the one line, counted."""
+    from neocloud.load import load as load_scenario
+    from neocloud.pipeline import run as run_pipeline
+
+    app = create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", allowed_hosts=HOSTS)
+    results = run_pipeline(load_scenario(EXAMPLES / "abilene.yaml"))
+    app.state.store.save(results, origin="python", results_path=tmp_path / "gone.nc")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/api/runs/1/results")
+        assert answer.status_code == 500 and "keeps only its summary" in answer.json()["detail"]
+        assert client.get("/api/metrics").json()["server_errors"] == 1

@@ -208,7 +208,10 @@ def create_app(
 
     @application.exception_handler(NeocloudError)
     async def neocloud_error(request: Request, err: NeocloudError) -> JSONResponse:
-        return JSONResponse({"detail": one_line(err)}, status_code=422)
+        # raised on purpose but not the request's fault (a run's results file gone, the store down): a 500,
+        # logged and counted like any fault, with its one line for the reader
+        incident = faults.record(request.method, request.url.path, err)
+        return JSONResponse({"detail": f"{one_line(err)} (incident {incident})"}, status_code=500)
 
     @application.exception_handler(Exception)
     async def server_error(request: Request, err: Exception) -> JSONResponse:
