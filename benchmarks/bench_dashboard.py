@@ -14,6 +14,10 @@ seconds, jittered by half either way, as a person moving a slider does), for ``-
 how the server answered the previews (computed, from its cache, joined to one in flight: ``/api/metrics``),
 the load average before and after (the machine may be shared), the server's child processes left after
 it stops (none expected), and, as the baseline, the preview p95 of one client alone on the same server.
+
+``--cpu`` prints the CPU time of one computed preview (in process, one worker thread, after the base run)
+for eight changes of each kind: accelerators (every stage), power price (energy onwards), utilisation
+(finance alone). CPU time, unlike latency, barely moves when the machine is shared.
 """
 
 from __future__ import annotations
@@ -190,6 +194,28 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def preview_cpu(changes: int = 8) -> dict[str, float]:
+    """CPU milliseconds per computed preview, by the input changed (each change a new scenario)."""
+    from neocloud.web.whatif import Inputs, Previewer
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    previewer = Previewer(workers=1)
+    previewer.preview(text, Inputs())
+    kinds = {
+        "accelerators": lambda index: Inputs(accelerators=200_000 + 997 * index),
+        "power price": lambda index: Inputs(power_price_usd_per_mwh=30 + index),
+        "utilisation": lambda index: Inputs(utilisation=0.5 + 0.01 * index),
+    }
+    out = {}
+    for kind, inputs in kinds.items():
+        started = time.process_time()
+        for index in range(changes):
+            previewer.preview(text, inputs(index))
+        out[kind] = 1000 * (time.process_time() - started) / changes
+    previewer.close()
+    return out
+
+
 def load_main(clients: int, seconds: float, think: float) -> None:
     """The 50-client mode: figures under load, and one client alone as the baseline."""
     left: list[int] = []
@@ -229,8 +255,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer changes (under a minute)")
     parser.add_argument("--clients", type=int, default=0, help="serve and measure with this many clients")
     parser.add_argument("--seconds", type=float, default=0, help="length of the load (default 60, quick 25)")
+    parser.add_argument("--cpu", action="store_true", help="CPU time per computed preview, by input")
     parser.add_argument("--think", type=float, default=5.0, help="mean pause of a client between changes (s)")
     arguments = parser.parse_args()
+    if arguments.cpu:
+        print("CPU per computed preview: " + ", ".join(f"{kind} {ms:.0f} ms" for kind, ms in preview_cpu().items()))
+        return
     if arguments.clients:
         seconds = arguments.seconds or (25 if arguments.quick else 60)
         load_main(arguments.clients, seconds, arguments.think)
