@@ -417,3 +417,18 @@ def test_a_deliberate_error_that_is_not_the_requests_fault_is_a_counted_500(tmp_
         answer = client.get("/api/runs/1/results")
         assert answer.status_code == 500 and "keeps only its summary" in answer.json()["detail"]
         assert client.get("/api/metrics").json()["server_errors"] == 1
+
+
+@pytest.mark.parametrize("draws", [1, 5])
+def test_the_server_names_a_change_with_the_phases_the_worker_runs(draws: int) -> None:
+    """The serving process spreads accelerators over phases as the worker's base run does (its design
+    stage alone), so an answer's name is the scenario the worker runs."""
+    import numpy as np
+
+    from neocloud.web.whatif import Previewer, phase_accelerators
+
+    previewer = Previewer(workers=1)
+    base = previewer.base(ABILENE, draws, 4)
+    np.testing.assert_array_equal(previewer.plan(ABILENE, draws, 4).base_phases(),
+                                  phase_accelerators(base.results.dataset))
+    previewer.close()
