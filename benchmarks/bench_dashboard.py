@@ -11,12 +11,19 @@ Usage: ``python benchmarks/bench_dashboard.py [--quick]``.
 each reading the runs and the systems table, then previewing its own change, then pausing (``--think``
 seconds, jittered by half either way, as a person moving a slider does), for ``--seconds``; a prober asks
 ``/healthz`` every 100 ms throughout. It prints p50/p95 of previews and reads, the slowest ``/healthz``,
-and, as the baseline, the preview p95 of one client alone on the same server.
+how the server answered the previews (computed, from its cache, joined to one in flight: ``/api/metrics``),
+the load average before and after (the machine may be shared), the server's child processes left after
+it stops (none expected), and, as the baseline, the preview p95 of one client alone on the same server.
+
+``--cpu`` prints the CPU time of one computed preview (in process, one worker thread, after the base run)
+for eight changes of each kind: accelerators (every stage), power price (energy onwards), utilisation
+(finance alone). CPU time, unlike latency, barely moves when the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import socket
 import subprocess
@@ -31,6 +38,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import yaml
 
 import neocloud
@@ -100,8 +108,9 @@ def subprocess_latencies(changes: int) -> list[float]:
 
 
 @contextmanager
-def served() -> Iterator[str]:
-    """``neocloud serve`` on a free loopback port with a throwaway store; its base URL."""
+def served(left: list[int] | None = None) -> Iterator[tuple[str, int]]:
+    """``neocloud serve`` on a free loopback port with a throwaway store; its base URL and pid. The pids of
+    its child processes still alive 30 s after it stopped are added to ``left``."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -117,10 +126,14 @@ def served() -> Iterator[str]:
                         break
                 except httpx.TransportError:
                     time.sleep(0.3)
-            yield url
+            yield url, process.pid
         finally:
+            children = psutil.Process(process.pid).children(recursive=True)
             process.terminate()
             process.wait(timeout=30)
+            _, alive = psutil.wait_procs(children, timeout=30)
+            if left is not None:
+                left.extend(child.pid for child in alive)
 
 
 def client_loop(url: str, index: int, until: float, think: float, timings: dict[str, list[float]]) -> None:
@@ -168,14 +181,64 @@ def under_load(url: str, clients: int, seconds: float, think: float) -> dict[str
     return {kind: np.asarray(values) * 1000 for kind, values in timings.items()}
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) used so far by a process and its live descendants."""
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def preview_cpu(changes: int = 8) -> dict[str, float]:
+    """CPU milliseconds per computed preview, by the input changed (each change a new scenario)."""
+    from neocloud.web.whatif import Inputs, Previewer
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    previewer = Previewer(workers=1)
+    previewer.preview(text, Inputs())
+    kinds = {
+        "accelerators": lambda index: Inputs(accelerators=200_000 + 997 * index),
+        "power price": lambda index: Inputs(power_price_usd_per_mwh=30 + index),
+        "utilisation": lambda index: Inputs(utilisation=0.5 + 0.01 * index),
+    }
+    out = {}
+    for kind, inputs in kinds.items():
+        started = time.process_time()
+        for index in range(changes):
+            previewer.preview(text, inputs(index))
+        out[kind] = 1000 * (time.process_time() - started) / changes
+    previewer.close()
+    return out
+
+
 def load_main(clients: int, seconds: float, think: float) -> None:
     """The 50-client mode: figures under load, and one client alone as the baseline."""
-    with served() as url:
+    left: list[int] = []
+    load_before = os.getloadavg()
+    with served(left) as (url, pid):
         text = EXAMPLE.read_text(encoding="utf-8")
         httpx.post(f"{url}/api/preview", json={"scenario": text}, timeout=120)  # the base run, cached
         alone = under_load(url, 1, min(seconds, 20), think=0.2)["preview"]
+        before = httpx.get(f"{url}/api/metrics").json()["previews"]
+        cpu_before = tree_cpu_seconds(pid)
         loaded = under_load(url, clients, seconds, think)
+        cpu = tree_cpu_seconds(pid) - cpu_before
+        after = httpx.get(f"{url}/api/metrics").json()["previews"]
+        load_after = os.getloadavg()
     previews, reads, health = loaded["preview"], loaded["read"], loaded["healthz"]
+    answered = {kind: after[kind] - before[kind] for kind in ("computed", "from_cache", "joined", "failed")}
+    print(f"load average (1, 5, 15 min) before {' '.join(f'{value:.2f}' for value in load_before)}, "
+          f"after {' '.join(f'{value:.2f}' for value in load_after)} on {os.cpu_count()} CPUs")
+    print("previews under load answered: " + ", ".join(f"{count} {kind.replace('_', ' ')}"
+                                                        for kind, count in answered.items())
+          + f"; server child processes left after it stopped: {len(left)}")
+    print(f"server CPU under load: {cpu:.1f} s over {seconds:.0f} s, "
+          f"{1000 * cpu / max(answered['computed'], 1):.0f} ms per computed preview (reads and cache hits included)")
     print(f"{clients} clients for {seconds:.0f} s, pause {think:g} s: {len(previews)} previews, {len(reads)} reads, "
           f"{len(loaded['failed'])} failed")
     print(f"previews p50 {np.percentile(previews, 50):.0f} ms p95 {np.percentile(previews, 95):.0f} ms "
@@ -192,8 +255,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer changes (under a minute)")
     parser.add_argument("--clients", type=int, default=0, help="serve and measure with this many clients")
     parser.add_argument("--seconds", type=float, default=0, help="length of the load (default 60, quick 25)")
+    parser.add_argument("--cpu", action="store_true", help="CPU time per computed preview, by input")
     parser.add_argument("--think", type=float, default=5.0, help="mean pause of a client between changes (s)")
     arguments = parser.parse_args()
+    if arguments.cpu:
+        print("CPU per computed preview: " + ", ".join(f"{kind} {ms:.0f} ms" for kind, ms in preview_cpu().items()))
+        return
     if arguments.clients:
         seconds = arguments.seconds or (25 if arguments.quick else 60)
         load_main(arguments.clients, seconds, arguments.think)

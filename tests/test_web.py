@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -324,4 +325,110 @@ def test_preview_caches_are_bounded_in_bytes() -> None:
     assert 0 < previewer.cached_bytes() <= 3_000_000
     with pytest.raises(Exception, match="at most 200"):
         previewer.preview(ABILENE, Inputs(), draws=201)
+    previewer.close()
+
+
+def test_changes_that_make_the_same_scenario_share_one_answer() -> None:
+    """Accelerator counts that round to the same systems per building are one scenario: one run, one
+    answer (from the cache or the run in flight), and that answer equals a full run of its scenario."""
+    from neocloud.load import parse_yaml, validate
+    from neocloud.web.whatif import Previewer, run_checked
+
+    previewer = Previewer(workers=2)
+    try:
+        first = [previewer.submit_json(ABILENE, Inputs(accelerators=250_000)) for _ in range(4)]
+        payloads = [future.result(timeout=120) for future in first]
+        near = previewer.submit_json(ABILENE, Inputs(accelerators=250_001)).result(timeout=120)
+        other = previewer.submit_json(ABILENE, Inputs(accelerators=300_000)).result(timeout=120)
+        stats = previewer.stats()
+    finally:
+        previewer.close()
+    assert len(set(payloads)) == 1 and near == payloads[0] and other != near
+    assert stats["computed"] == 2 and stats["joined"] + stats["from_cache"] == 4 and stats["in_flight"] == 0
+    answer = json.loads(near)
+    data, lines, _ = parse_yaml(answer["scenario_text"])
+    assert answer["summary"] == run_checked(validate(data, "changed", lines), 1, 0).summary()
+
+
+def test_a_fault_is_a_logged_counted_500(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A ValueError from a stage is the code's fault, not the user's: a JSON 500 (nothing internal in
+    it), logged with its traceback under the incident id, and counted where an authorised user sees it."""
+    from neocloud import pipeline
+    from neocloud.web import whatif
+
+    def broken(scenario: object, catalog: object, upstream: xr.Dataset) -> xr.Dataset:
+        raise ValueError("a bug in the finance stage")
+
+    stages = tuple((name, broken if name == "finance" else stage) for name, stage in pipeline.STAGES)
+    monkeypatch.setattr(pipeline, "STAGES", stages)
+    monkeypatch.setattr(whatif, "STAGES", stages)
+    app = create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", allowed_hosts=HOSTS, token="t")
+    auth = {"Authorization": "Bearer t"}
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level("ERROR", logger="neocloud.web"):
+        assert client.get("/api/metrics", headers=auth).json()["server_errors"] == 0
+        for answer in (
+            client.post("/api/preview", json={"scenario": ABILENE, "inputs": {"utilisation": 0.5}}, headers=auth),
+            client.post("/api/run", content=ABILENE, headers={**YAML, **auth}),
+        ):
+            assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
+            detail = answer.json()["detail"]
+            assert detail.startswith("internal error; logged as incident ") and "bug" not in detail
+            incident = detail.rsplit(" ", 1)[1]
+            assert any(incident in record.getMessage() and record.exc_info for record in caplog.records)
+        metrics = client.get("/api/metrics", headers=auth).json()
+        assert metrics["server_errors"] == 2 and metrics["last_incident"] == incident
+        assert client.get("/api/metrics").status_code == 401  # the count is for the token's holder
+        assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_the_preview_workers_end_with_the_app(tmp_path: Path) -> None:
+    """Preview worker processes (and the fork server that starts them) exit when the app's lifespan ends."""
+    import psutil
+
+    me = psutil.Process()
+    before = {child.pid for child in me.children(recursive=True)}
+    app = create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", allowed_hosts=HOSTS, preview_processes=True)
+    with TestClient(app) as client:
+        answer = client.post("/api/preview", json={"scenario": ABILENE, "inputs": {"utilisation": 0.5}})
+        assert answer.status_code == 200, answer.text
+        started = [child for child in me.children(recursive=True) if child.pid not in before
+                   and not is_resource_tracker(child)]
+        assert len(started) >= 2  # the fork server and at least one worker
+    _, alive = psutil.wait_procs(started, timeout=30)
+    assert not alive, [(process.pid, process.cmdline()) for process in alive]
+
+
+def is_resource_tracker(process: object) -> bool:
+    """Whether a child is the standard library's resource tracker: one per Python process, shared by
+    everything in it that uses multiprocessing, and gone when that process exits (never orphaned)."""
+    return "resource_tracker" in " ".join(process.cmdline())  # type: ignore[attr-defined]
+
+
+def test_a_deliberate_error_that_is_not_the_requests_fault_is_a_counted_500(tmp_path: Path) -> None:
+    """A kept run whose results file has since been deleted: a 500 with the one line, counted."""
+    from neocloud.load import load as load_scenario
+    from neocloud.pipeline import run as run_pipeline
+
+    app = create_app(store_url=f"sqlite:///{tmp_path / 'runs.db'}", allowed_hosts=HOSTS)
+    results = run_pipeline(load_scenario(EXAMPLES / "abilene.yaml"))
+    app.state.store.save(results, origin="python", results_path=tmp_path / "gone.nc")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/api/runs/1/results")
+        assert answer.status_code == 500 and "keeps only its summary" in answer.json()["detail"]
+        assert client.get("/api/metrics").json()["server_errors"] == 1
+
+
+@pytest.mark.parametrize("draws", [1, 5])
+def test_the_server_names_a_change_with_the_phases_the_worker_runs(draws: int) -> None:
+    """The serving process spreads accelerators over phases as the worker's base run does (its design
+    stage alone), so an answer's name is the scenario the worker runs."""
+    import numpy as np
+
+    from neocloud.web.whatif import Previewer, phase_accelerators
+
+    previewer = Previewer(workers=1)
+    base = previewer.base(ABILENE, draws, 4)
+    np.testing.assert_array_equal(previewer.plan(ABILENE, draws, 4).base_phases(),
+                                  phase_accelerators(base.results.dataset))
     previewer.close()

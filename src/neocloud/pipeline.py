@@ -110,8 +110,8 @@ def to_netcdf(dataset: xr.Dataset, path: Path) -> None:
 
 def summary_keys(dataset: xr.Dataset) -> list[str]:
     """Names of the summary variables (dims exactly ``draw``, ``attrs['summary'] == 1``), contract keys first."""
-    marked = [name for name, variable in dataset.data_vars.items()
-              if variable.dims == ("draw",) and variable.attrs.get("summary") == 1]
+    marked = [str(name) for name, variable in dataset.variables.items()  # plain variables: no DataArrays built
+              if name not in dataset.coords and variable.dims == ("draw",) and variable.attrs.get("summary") == 1]
     return [key for key in CONTRACT_KEYS if key in marked] + [key for key in marked if key not in CONTRACT_KEYS]
 
 
@@ -125,8 +125,9 @@ def summarise(dataset: xr.Dataset, name: str, draws: int) -> dict[str, Any]:
     """Medians (and P10/P90 with several draws) of every summary variable, as plain JSON numbers."""
     out: dict[str, Any] = {"scenario": name}
     for key in summary_keys(dataset):
-        values = np.asarray(dataset[key].values, dtype=float)
-        integer = dataset[key].attrs.get("integer") == 1
+        variable = dataset.variables[key]
+        values = np.asarray(variable.values, dtype=float)
+        integer = variable.attrs.get("integer") == 1
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             out[key] = None

@@ -293,32 +293,32 @@ def to_dataset(
 ) -> xr.Dataset:
     """The finance stage's Dataset: results (draw,), monthly lines (draw, month), the cost breakdown, the
     tranches and the contracts, with units and summary flags."""
-    out = xr.Dataset(
-        {name: xr.DataArray(np.asarray(values, dtype=float), dims="draw") for name, values in by_draw.items()}
-    )
+    # the variables are gathered first and the Dataset built once (a Dataset aligns on every assignment)
+    variables = {name: xr.Variable("draw", np.asarray(values, dtype=float)) for name, values in by_draw.items()}
     for name, values in lines.items():
         values = np.asarray(values)
-        out[name] = xr.DataArray(values, dims=("draw", "month") if values.ndim == 2 else ("draw",))
-        out[name].attrs["units"] = MONTHLY_UNITS.get(name, "USD")
+        variables[name] = xr.Variable(("draw", "month") if values.ndim == 2 else ("draw",), values,
+                                      attrs={"units": MONTHLY_UNITS.get(name, "USD")})
     for name in ("project_irr_reason", "equity_irr_reason"):
-        out[name] = out[name].astype(np.int8).assign_attrs(IRR_REASON_ATTRS)
+        variables[name] = variables[name].astype(np.int8)
+        variables[name].attrs.update(IRR_REASON_ATTRS)
     for name, unit in SUMMARY_UNITS.items():
-        out[name].attrs.update(summary=1, units=unit)
+        variables[name].attrs.update(summary=1, units=unit)
     for name in INTEGER_KEYS:
-        out[name].attrs["integer"] = 1
-    out["project_capex_usd"].attrs.update(
+        variables[name].attrs["integer"] = 1
+    variables["project_capex_usd"].attrs.update(
         long_name="capex the owner pays within the horizon (the lease model excludes the tenant's IT)"
     )
-    out = out.assign_coords(cost_component=cost["components"])
-    out["cost_breakdown_usd_per_gpu_hour"] = xr.DataArray(
-        cost["breakdown"], dims=("draw", "cost_component"), attrs={"units": "USD/GPU-hour"}
+    coords: dict[str, Any] = {"cost_component": cost["components"]}
+    variables["cost_breakdown_usd_per_gpu_hour"] = xr.Variable(
+        ("draw", "cost_component"), cost["breakdown"], attrs={"units": "USD/GPU-hour"}
     )
-    out["tax_rate"].attrs["units"] = "fraction"
-    out["discount_rate"].attrs["units"] = "fraction/year"
+    variables["tax_rate"].attrs["units"] = "fraction"
+    variables["discount_rate"].attrs["units"] = "fraction/year"
     if debt.names:
-        out = out.assign_coords(tranche=debt.names)
-        out["tranche_balance_usd"] = xr.DataArray(
-            np.moveaxis(debt.balance, 0, -1), dims=("draw", "month", "tranche"), attrs={"units": "USD"}
+        coords["tranche"] = debt.names
+        variables["tranche_balance_usd"] = xr.Variable(
+            ("draw", "month", "tranche"), np.moveaxis(debt.balance, 0, -1), attrs={"units": "USD"}
         )
         for name, values, unit in (
             ("tranche_amount_usd", debt.amount_usd, "USD"),
@@ -330,22 +330,20 @@ def to_dataset(
             ("tranche_requested_usd", debt.requested_usd, "USD"),
             ("tranche_capacity_usd", debt.capacity_usd, "USD"),
         ):
-            out[name] = xr.DataArray(values.T, dims=("draw", "tranche"), attrs={"units": unit})
+            variables[name] = xr.Variable(("draw", "tranche"), values.T, attrs={"units": unit})
     if revenue.contract_price_usd_per_gpu_hour.shape[0]:
-        out = out.assign_coords(contract=[contract.name for contract in fin.contracts])
-        out["contract_price_usd_per_gpu_hour"] = xr.DataArray(
-            revenue.contract_price_usd_per_gpu_hour.T,
-            dims=("draw", "contract"),
-            attrs={"units": "USD/GPU-hour"},
+        coords["contract"] = [contract.name for contract in fin.contracts]
+        variables["contract_price_usd_per_gpu_hour"] = xr.Variable(
+            ("draw", "contract"), revenue.contract_price_usd_per_gpu_hour.T, attrs={"units": "USD/GPU-hour"}
         )
     if fin.valuation_usd is not None:
         valuation = np.asarray(fin.valuation_usd, dtype=float)
-        out["valuation_usd"] = xr.DataArray(valuation, dims="draw", attrs={"units": "USD"})
+        variables["valuation_usd"] = xr.Variable("draw", valuation, attrs={"units": "USD"})
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(
                 lines["enterprise_value_usd"] > 0, lines["enterprise_value_usd"] / valuation, np.nan
             )
-        out["enterprise_value_to_valuation"] = xr.DataArray(
-            ratio, dims="draw", attrs={"summary": 1, "units": "ratio"}
+        variables["enterprise_value_to_valuation"] = xr.Variable(
+            "draw", ratio, attrs={"summary": 1, "units": "ratio"}
         )
-    return out
+    return xr.Dataset(variables, coords=coords)

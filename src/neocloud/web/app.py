@@ -5,7 +5,8 @@ the ``Host`` header must name the server, and requests that change anything must
 as JSON or YAML (``guard.py``); request bodies are size-limited; scenarios are validated (a
 ``ScenarioError`` is a 422 with its one line); draws per request are capped; no request names a path the
 server reads or writes; an optional bearer token protects ``/api``; reports are served sandboxed; any
-other error is a logged JSON 500.
+other error is a JSON 500, logged and counted (``GET /api/metrics``). The preview workers stop with the
+application's lifespan.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import math
 import os
 import secrets
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ from neocloud.errors import NeocloudError, ScenarioError, unknown_id
 from neocloud.report import render
 from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store, neocloud_version
 from neocloud.uncertainty import MAX_SEED
+from neocloud.web.faults import Faults
 from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
@@ -123,6 +125,13 @@ async def body_text(request: Request) -> str:
         raise ScenarioError(f"is not UTF-8 text (byte {err.start})", field="body") from None
 
 
+@asynccontextmanager
+async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+    """The application's life: when it stops, its preview workers stop and are waited for."""
+    yield
+    await run_in_threadpool(application.state.previewer.close)
+
+
 def create_app(
     store_url: str | None = None,
     token: str | None = None,
@@ -164,12 +173,14 @@ def create_app(
         "compare runs, read the catalog.",
         docs_url=None,  # the interactive pages load their scripts from a CDN: the schema is /openapi.json
         redoc_url=None,
+        lifespan=lifespan,
     )
     application.state.store = Store(store_url, max_kept_draws=max_kept_draws)
     application.state.examples = read_examples(examples_folder)
     application.state.previewer = Previewer(max_draws=min(max_draws, MAX_PREVIEW_DRAWS),
                                             processes=preview_processes)
     application.state.max_draws = max_draws
+    application.state.faults = faults = Faults()
     application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
     application.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)
     store: Store = application.state.store
@@ -197,12 +208,14 @@ def create_app(
 
     @application.exception_handler(NeocloudError)
     async def neocloud_error(request: Request, err: NeocloudError) -> JSONResponse:
-        return JSONResponse({"detail": one_line(err)}, status_code=422)
+        # raised on purpose but not the request's fault (a run's results file gone, the store down): a 500,
+        # logged and counted like any fault, with its one line for the reader
+        incident = faults.record(request.method, request.url.path, err)
+        return JSONResponse({"detail": f"{one_line(err)} (incident {incident})"}, status_code=500)
 
     @application.exception_handler(Exception)
     async def server_error(request: Request, err: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:12]
-        LOG.error("incident %s: %s %s", incident, request.method, request.url.path, exc_info=err)
+        incident = faults.record(request.method, request.url.path, err)
         return JSONResponse({"detail": f"internal error; logged as incident {incident}"}, status_code=500)
 
     @application.get("/", include_in_schema=False)
@@ -268,6 +281,12 @@ def create_app(
         payload = await asyncio.wrap_future(previewer.submit_json(body.scenario, body.inputs, body.draws, body.seed))
         elapsed = f', "elapsed_ms": {1000 * (time.perf_counter() - started):.2f}}}'.encode()
         return Response(payload[:-1] + elapsed, media_type="application/json")  # serialised by the worker
+
+    @api.get("/metrics", tags=["service"])
+    def metrics() -> dict[str, Any]:
+        """Server faults (500s, each logged) since start, and how previews were answered."""
+        return {"server_errors": faults.count, "last_incident": faults.last_incident,
+                "previews": previewer.stats()}
 
     @api.get("/inputs", tags=["scenarios"])
     def inputs() -> dict[str, Any]:

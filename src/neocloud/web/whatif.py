@@ -4,9 +4,12 @@ The dashboard changes a handful of inputs (system, accelerator count, buildings,
 GPU-hour, utilisation, discount rate). ``apply_inputs`` writes them into the scenario's data, so every
 change is an ordinary, validated scenario; ``preview`` runs it and returns the summary and the series.
 
-A preview reruns only the stages downstream of what changed (a finance input reruns finance alone, the
-power price energy onwards) from the base run's cached stages, runs in a pool of worker threads sized to
-the machine, at a bounded number of draws, and keeps recent runs and answers in caches bounded in bytes.
+A preview is named by the scenario it makes, so that requests making the same scenario share one answer
+(cached, or the one run in flight); it reruns only the stages downstream of what changed (a finance input
+reruns finance alone, the power price energy onwards) from the base run's cached stages, in a pool of
+workers sized to the machine (processes under ``neocloud serve``, each keeping its own base runs), at a
+bounded number of draws, and keeps recent runs and answers in caches bounded in bytes. Only a
+``ScenarioError`` is the user's mistake: anything else raised while a scenario runs is a fault of the code.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import os
 import sys
 import time
 from collections import OrderedDict
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, InvalidStateError, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -40,6 +44,7 @@ from neocloud.scenario import Dist, Finance, Scenario
 from neocloud.uncertainty import quantiles, realise, uncertain_inputs
 from neocloud.web import panels
 
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's, where built
 PACKAGE_DEFAULT = Path(__file__).parent / "static" / "default-scenario.yaml"
 REPOSITORY_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -156,7 +161,7 @@ def parse_scenario(text: str, name: str = "upload") -> tuple[Scenario, dict[str,
     return validate(data, name, lines), data
 
 
-def _distribute(total: int, weights: list[float], minimum: int = 1) -> list[int]:
+def _distribute(total: int, weights: Sequence[float], minimum: int = 1) -> list[int]:
     """Split ``total`` into whole parts proportional to ``weights``, each at least ``minimum``."""
     weights_array = np.maximum(np.asarray(weights, dtype=float), 0.0)
     if weights_array.sum() <= 0:
@@ -185,10 +190,17 @@ def _replace_system(data: Any, old_systems: set[str], system: str) -> None:
             _replace_system(item, old_systems, system)
 
 
-def apply_inputs(data: dict[str, Any], inputs: Inputs, base: Results, catalog: Catalog) -> dict[str, Any]:
+def phase_accelerators(dataset: xr.Dataset) -> np.ndarray:
+    """Accelerators per phase of a run (median over draws): the proportions a change keeps."""
+    return np.asarray(np.median(np.asarray(dataset.variables["phase_accelerators"].values, dtype=float), axis=0))
+
+
+def apply_inputs(data: dict[str, Any], inputs: Inputs, base_phases: Callable[[], np.ndarray],
+                 catalog: Catalog) -> dict[str, Any]:
     """A copy of scenario data with the dashboard's inputs written in.
 
-    Buildings and accelerators are spread over the phases in the proportions of the base run; a phase
+    Buildings and accelerators are spread over the phases in the proportions of the base run
+    (``base_phases()``: its accelerators per phase, asked for only when the campus changes); a phase
     sized by a power envelope becomes a phase sized by systems per building.
     """
     changed = copy.deepcopy(data)
@@ -202,12 +214,11 @@ def apply_inputs(data: dict[str, Any], inputs: Inputs, base: Results, catalog: C
         )
     phases = changed["campus"]["phases"]
     if {"system", "accelerators", "buildings"} & set(given):
-        dataset = base.dataset
-        phase_accelerators = np.median(np.asarray(dataset["phase_accelerators"].values, dtype=float), axis=0)
+        base_accelerators = base_phases()
         buildings = [int(phase.get("buildings", 1)) for phase in phases]
         per_building = [
             float(count) / max(count_buildings, 1)
-            for count, count_buildings in zip(phase_accelerators, buildings, strict=True)
+            for count, count_buildings in zip(base_accelerators, buildings, strict=True)
         ]
         if "buildings" in given:
             buildings = _distribute(given["buildings"], buildings)
@@ -234,7 +245,7 @@ def apply_inputs(data: dict[str, Any], inputs: Inputs, base: Results, catalog: C
     return changed
 
 
-def _series(array: xr.DataArray) -> dict[str, list[float | None]]:
+def _series(array: xr.Variable) -> dict[str, list[float | None]]:
     """P10, P50 and P90 over draws of a (draw, ...) variable, as JSON lists (NaN as null)."""
     values = np.asarray(array.values, dtype=float).reshape(array.sizes["draw"], -1)
     quantiles = np.nanpercentile(values, [10, 50, 90], axis=0) if values.shape[0] > 1 else np.repeat(values, 3, axis=0)
@@ -266,15 +277,16 @@ def charts(dataset: xr.Dataset) -> dict[str, Any]:
         "by_phase": {},
         "capex_usd": {},
     }
+    variables = dataset.variables  # plain variables: no DataArray (and its coordinates) built per name
     for name in MONTHLY:
-        if name in dataset and dataset[name].dims == ("draw", "month"):
-            out["monthly"][name] = _series(dataset[name])
+        if name in variables and variables[name].dims == ("draw", "month"):
+            out["monthly"][name] = _series(variables[name])
     for name in BY_PHASE:
-        if name in dataset and dataset[name].dims == ("draw", "phase"):
-            out["by_phase"][name] = _series(dataset[name])["p50"]
+        if name in variables and variables[name].dims == ("draw", "phase"):
+            out["by_phase"][name] = _series(variables[name])["p50"]
     for name, label in CAPEX:
-        if name in dataset and dataset[name].dims == ("draw",):
-            out["capex_usd"][label] = _series(dataset[name])["p50"][0]
+        if name in variables and variables[name].dims == ("draw",):
+            out["capex_usd"][label] = _series(variables[name])["p50"][0]
     return out
 
 
@@ -347,6 +359,27 @@ class BaseRun:
         return int(self.results.dataset.nbytes) + len(json.dumps(self.data, default=str)) + 10_000
 
 
+@dataclass
+class Plan:
+    """What the serving process keeps of a base scenario to name a change's answer before running it."""
+
+    scenario: Scenario
+    data: dict[str, Any]
+    catalog: Catalog
+    draws: int
+    seed: int
+    phases: np.ndarray | None = None  # accelerators per phase of the base run, once asked for
+
+    def base_phases(self) -> np.ndarray:
+        """Accelerators per phase of the base run (median over draws): its design stage, run once."""
+        if self.phases is None:
+            with np.errstate(all="ignore"):
+                realised = realise(self.scenario, self.draws, self.seed)
+                designed = STAGES[0][1](realised, self.catalog, base_dataset(self.scenario, self.draws))
+            self.phases = phase_accelerators(designed)
+        return self.phases
+
+
 def uncertain_paths(scenario: Scenario) -> tuple[str, ...]:
     """The dotted paths of a scenario's uncertain inputs, in sampling order."""
     return tuple(".".join(path) for path, _ in uncertain_inputs(scenario))
@@ -357,19 +390,22 @@ def run_stages(scenario: Scenario, draws: int, seed: int, catalog: Catalog,
     """Run the pipeline's stages from stage ``first`` on, the earlier ones taken from ``reuse``.
 
     With ``first == 0`` this is the pipeline's own ``evaluate``; the Datasets each stage was given are
-    kept, so that a later change can restart from any stage.
+    kept, so that a later change can restart from any stage. Numpy's floating-point warnings are silenced
+    (a NaN or infinity in a result is reported as null); any exception other than a ``ScenarioError`` is
+    a fault of the code and is raised as it is.
     """
-    realised = realise(scenario, draws, seed)
-    if reuse is not None and first > 0:
-        states = list(reuse.before_stage[: first + 1])
-        dataset = states[first]
-    else:
-        first, dataset = 0, base_dataset(scenario, draws)
-        states = [dataset]
-    for index in range(first, len(STAGES)):
-        dataset = dataset.merge(STAGES[index][1](realised, catalog, dataset), compat="override")
-        if index + 1 < len(STAGES):
-            states.append(dataset)
+    with np.errstate(all="ignore"):
+        realised = realise(scenario, draws, seed)
+        if reuse is not None and first > 0:
+            states = list(reuse.before_stage[: first + 1])
+            dataset = states[first]
+        else:
+            first, dataset = 0, base_dataset(scenario, draws)
+            states = [dataset]
+        for index in range(first, len(STAGES)):
+            dataset = dataset.merge(STAGES[index][1](realised, catalog, dataset), compat="override")
+            if index + 1 < len(STAGES):
+                states.append(dataset)
     dataset = with_renamed_keys(dataset)
     dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
     return Results(scenario, dataset, draws, seed), tuple(states)
@@ -379,8 +415,34 @@ def _answer_bytes(answer: dict[str, Any]) -> int:
     return len(json.dumps(answer, default=str)) + sys.getsizeof(answer)
 
 
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(":".join(str(part) for part in parts).encode()).hexdigest()
+
+
+def _pass_on(source: Future[bytes], target: Future[bytes]) -> None:
+    """When ``source`` finishes, finish ``target`` the same way (unless it was cancelled meanwhile)."""
+
+    def copy(done: Future[bytes]) -> None:
+        with contextlib.suppress(InvalidStateError):
+            if done.cancelled():
+                target.cancel()
+            elif done.exception() is not None:
+                target.set_exception(done.exception())
+            else:
+                target.set_result(done.result())
+
+    source.add_done_callback(copy)
+
+
 class Previewer:
-    """Runs what-if changes of a scenario in a pool of worker threads, from cached upstream stages.
+    """Runs what-if changes of a scenario in a pool of workers, from cached upstream stages.
+
+    A request is first named by the scenario it makes (the base's data with the inputs written in, draws
+    and seed), in the serving process: two requests that make the same scenario (accelerator counts that
+    round to the same systems per building, say) share one answer, from the cache or from the one run
+    already in flight (single flight). Only a new scenario goes to a worker, which keeps its own base
+    runs (nothing but the scenario text and the inputs crosses to it) and reruns only the stages
+    downstream of the change.
 
     Parameters
     ----------
@@ -402,69 +464,151 @@ class Previewer:
         self._bases = ByteCache(max_cache_bytes * 2 // 3)
         self._answers = ByteCache(max_cache_bytes - max_cache_bytes * 2 // 3)
         self._payloads = ByteCache(max_cache_bytes // 8)  # answers as JSON, in the serving process
+        self._plans = ByteCache(max_cache_bytes // 32)  # base scenarios as the serving process knows them
+        self._in_flight: dict[str, Future[bytes]] = {}
+        self._lock = Lock()
+        self.counts = {"computed": 0, "from_cache": 0, "joined": 0, "failed": 0}
         self.workers = workers or os.cpu_count() or 1
         self.processes = processes
-        self._pool: Executor
-        if processes:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                             initializer=_start_worker, initargs=(max_cache_bytes // 2, max_draws))
-        else:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="neocloud-preview")
+        self._executors: tuple[ThreadPoolExecutor, Executor] | None = None  # started on first use
+        self._start_lock = Lock()
+
+    def executors(self) -> tuple[ThreadPoolExecutor, Executor]:
+        """The threads that name requests and the pool that runs them, started on first use (and again
+        after ``close``)."""
+        with self._start_lock:
+            if self._executors is None:
+                router = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neocloud-preview-route")
+                pool: Executor
+                if self.processes:
+                    context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload([__name__])
+                    pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_start_worker,
+                                               initargs=(self.max_cache_bytes // 2, self.max_draws))
+                else:
+                    pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="neocloud-preview")
+                self._executors = (router, pool)
+            return self._executors
 
     def cached_bytes(self) -> int:
         """Bytes the caches of this process hold now."""
-        return self._bases.bytes + self._answers.bytes + self._payloads.bytes
+        return self._bases.bytes + self._answers.bytes + self._payloads.bytes + self._plans.bytes
+
+    def stats(self) -> dict[str, int]:
+        """Previews so far by how they were answered (computed, from the cache, joined one in flight,
+        failed), those in flight now, the workers and the bytes cached in this process."""
+        with self._lock:
+            in_flight = len(self._in_flight)
+        return {**self.counts, "in_flight": in_flight, "workers": self.workers, "cached_bytes": self.cached_bytes()}
+
+    def plan(self, text: str, draws: int, seed: int) -> Plan:
+        """The base scenario in ``text`` parsed and validated, with its catalog (cached by text)."""
+        key = _digest("plan", draws, seed, text)
+        cached = self._plans.get(key)
+        if cached is None:
+            scenario, data = parse_scenario(text)
+            cached = Plan(scenario, data, scenario_catalog(scenario), draws, seed)
+            self._plans.put(key, cached, 2 * len(text) + 50_000)
+        return cached  # type: ignore[no-any-return]
+
+    def answer_key(self, text: str, given: dict[str, Any], draws: int, seed: int) -> str:
+        """The name of a preview's answer: the scenario it makes (as canonical JSON), draws and seed."""
+        if not given:
+            return _digest("base", draws, seed, text)
+        plan = self.plan(text, draws, seed)
+        changed = apply_inputs(plan.data, Inputs(**given), plan.base_phases, plan.catalog)
+        return _digest("changed", draws, seed, json.dumps(changed, sort_keys=True, default=str))
 
     def submit_json(self, text: str, inputs: Inputs, draws: int = 1, seed: int = 0) -> Future[bytes]:
-        """The preview's answer as JSON bytes (without ``elapsed_ms``), computed in the worker pool."""
+        """The preview's answer as JSON bytes (without ``elapsed_ms``): from the cache, the same run in
+        flight, or a worker."""
         given = inputs.model_dump(exclude_none=True)
-        key = hashlib.sha256(f"{draws}:{seed}:{json.dumps(given, sort_keys=True)}:{text}".encode()).hexdigest()
+        answer: Future[bytes] = Future()
+        self.executors()[0].submit(self._route, text, given, draws, seed, answer)
+        return answer
+
+    def _route(self, text: str, given: dict[str, Any], draws: int, seed: int, answer: Future[bytes]) -> None:
+        try:
+            key = self.answer_key(text, given, draws, seed)
+        except BaseException as err:  # a ScenarioError (a 422), or a fault: the caller's handler decides
+            self._count("failed")
+            answer.set_exception(err)
+            return
         cached = self._payloads.get(key)
         if cached is not None:
-            done: Future[bytes] = Future()
-            done.set_result(cached)
-            return done
-        if self.processes:
-            future = self._pool.submit(_worker_json, text, given, draws, seed)
-        else:
-            future = self._pool.submit(_answer_json, self, text, given, draws, seed)
-        future.add_done_callback(lambda finished: self._keep_payload(key, finished))
-        return future
+            self._count("from_cache")
+            answer.set_result(cached)
+            return
+        with self._lock:
+            running = self._in_flight.get(key)
+            started = running is None
+            if running is None:
+                try:
+                    running = self._compute(text, given, draws, seed)
+                except BaseException as err:  # a broken or stopped pool: a fault, answered as such
+                    self.counts["failed"] += 1
+                    answer.set_exception(err)
+                    return
+                self._in_flight[key] = running
+            self.counts["computed" if started else "joined"] += 1
+        if started:
+            running.add_done_callback(lambda finished: self._finish(key, finished))
+        _pass_on(running, answer)
 
-    def _keep_payload(self, key: str, finished: Future[bytes]) -> None:
-        if not finished.cancelled() and finished.exception() is None:
-            payload = finished.result()
-            self._payloads.put(key, payload, len(payload))
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.counts[kind] += 1
+
+    def _compute(self, text: str, given: dict[str, Any], draws: int, seed: int) -> Future[bytes]:
+        pool = self.executors()[1]
+        if self.processes:
+            return pool.submit(_worker_json, text, given, draws, seed)
+        return pool.submit(_answer_json, self, text, given, draws, seed)
+
+    def _finish(self, key: str, finished: Future[bytes]) -> None:
+        with self._lock:
+            self._in_flight.pop(key, None)
+        if finished.cancelled() or finished.exception() is not None:
+            self._count("failed")
+            return
+        payload = finished.result()
+        self._payloads.put(key, payload, len(payload))
 
     def close(self) -> None:
-        """Stop the worker pool (previews already queued are dropped)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers and wait for them to exit (queued previews are dropped); with worker
+        processes, stop the fork server that started them too."""
+        with self._start_lock:
+            executors, self._executors = self._executors, None
+        if executors is None:
+            return
+        for executor in executors:
+            executor.shutdown(wait=True, cancel_futures=True)
+        if self.processes:
+            stop_fork_server()
 
     def base(self, text: str, draws: int, seed: int) -> BaseRun:
         """The scenario in ``text`` run with its stages kept (cached by text, draws and seed)."""
-        key = hashlib.sha256(f"{draws}:{seed}:{text}".encode()).hexdigest()
+        key = _digest(draws, seed, text)
         cached = self._bases.get(key)
         if cached is None:
             scenario, data = parse_scenario(text)
             catalog = scenario_catalog(scenario)
-            results, states = checked(run_stages, scenario, draws, seed, catalog)
+            results, states = run_stages(scenario, draws, seed, catalog)
             cached = BaseRun(scenario, data, catalog, results, states, uncertain_paths(scenario))
             self._bases.put(key, cached, cached.nbytes())
-        return cached
+        return cached  # type: ignore[no-any-return]
 
     def changed(self, base: BaseRun, inputs: Inputs, draws: int, seed: int) -> tuple[Scenario, Results, str]:
         """The base scenario with ``inputs`` applied, run from the first stage they reach."""
         given = inputs.model_dump(exclude_none=True)
         # the inputs never touch the scenario's own catalog rows, so the base's catalog serves
-        changed = apply_inputs(base.data, inputs, base.results, base.catalog)
-        changed_text = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
+        changed = apply_inputs(base.data, inputs, lambda: phase_accelerators(base.results.dataset), base.catalog)
+        changed_text = yaml.dump(changed, Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True)
         scenario = validate(changed, "scenario with the dashboard's inputs", catalog=base.catalog)
         first = min(STAGE_NAMES.index(FIRST_STAGE[name]) for name in given)
         if uncertain_paths(scenario) != base.uncertain:  # other random samples: every stage again
             first = 0
-        results, _ = checked(run_stages, scenario, draws, seed, base.catalog, base, first)
+        results, _ = run_stages(scenario, draws, seed, base.catalog, base, first)
         return scenario, results, changed_text
 
     def preview(self, text: str, inputs: Inputs, draws: int = 1, seed: int = 0) -> dict[str, Any]:
@@ -474,7 +618,7 @@ class Previewer:
             raise ScenarioError(f"{draws} draws asked; a preview runs at most {self.max_draws}", field="draws",
                                 value=draws, allowed=f"1 to {self.max_draws}; keep a run for more")
         given = inputs.model_dump(exclude_none=True)
-        key = hashlib.sha256(f"{draws}:{seed}:{json.dumps(given, sort_keys=True)}:{text}".encode()).hexdigest()
+        key = _digest(draws, seed, json.dumps(given, sort_keys=True), text)
         answer = self._answers.get(key)
         if answer is None:
             base = self.base(text, draws, seed)
@@ -494,6 +638,16 @@ class Previewer:
             }
             self._answers.put(key, answer, _answer_bytes(answer))
         return {**answer, "elapsed_ms": round(1000 * (time.perf_counter() - started), 2)}
+
+
+def stop_fork_server() -> None:
+    """Stop this process's multiprocessing fork server, if one runs (the next pool starts a new one)."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if callable(stop):  # a private method of the standard library: absent elsewhere, nothing to stop
+        with contextlib.suppress(OSError):
+            stop()
 
 
 _WORKER: Previewer | None = None  # a worker process's own previewer (and caches)
@@ -522,23 +676,9 @@ def _worker_json(text: str, given: dict[str, Any], draws: int, seed: int) -> byt
     return _answer_json(_WORKER, text, given, draws, seed)
 
 
-def checked(function: Any, scenario: Scenario, *args: Any) -> Any:
-    """Call a pipeline function; a value error that the scenario's numbers cause becomes a ScenarioError."""
-    try:
-        with np.errstate(all="ignore"):
-            return function(scenario, *args)
-    except ScenarioError:
-        raise
-    except (ValueError, ArithmeticError, OverflowError) as err:
-        raise ScenarioError(f"could not be run: {err}", field="scenario", value=scenario.name) from None
-
-
 def run_checked(scenario: Scenario, draws: int, seed: int, catalog: Catalog | None = None) -> Results:
-    """Run the pipeline; a value error that the scenario's numbers cause becomes a ScenarioError."""
-    try:
-        with np.errstate(all="ignore"):
-            return run_pipeline(scenario, draws=draws, seed=seed, catalog=catalog)
-    except ScenarioError:
-        raise
-    except (ValueError, ArithmeticError, OverflowError) as err:
-        raise ScenarioError(f"could not be run: {err}", field="scenario", value=scenario.name) from None
+    """Run the pipeline with numpy's floating-point warnings silenced (a NaN or infinity in a result is
+    reported as null). Only a ``ScenarioError`` is the user's mistake; anything else raised is a fault
+    of the code, raised as it is (the server answers it with a logged, counted 500)."""
+    with np.errstate(all="ignore"):
+        return run_pipeline(scenario, draws=draws, seed=seed, catalog=catalog)
