@@ -13,6 +13,7 @@ from neocloud.finance.capex import Capex, scatter_add
 from neocloud.finance.debt import Debt
 from neocloud.finance.kernels import (
     annual_rate,
+    dscr,
     first_month,
     irr,
     lagged,
@@ -217,15 +218,6 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
         covered = part.npv_at_price(np.zeros(high[rows].size)) >= 0
         price[rows] = np.where(covered, 0.0, found)
     return price
-
-
-def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
-    """Trailing-twelve-month DSCR (draw, month) over the months with debt service; NaN where none is due."""
-    serving = service > 0
-    paid = trailing_sum(service, MONTHS_PER_YEAR)
-    earned = trailing_sum(np.where(serving, cfads, 0.0), MONTHS_PER_YEAR)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(serving & (paid > 0), earned / paid, np.nan)
 
 
 def payback(flows: np.ndarray) -> np.ndarray:
