@@ -282,7 +282,15 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
     For a running total, ``cumulative - lagged(cumulative, L)`` is the total of the last L months.
     """
     draws, months = cumulative.shape
-    position = np.arange(months)[None, :] - np.asarray(lag, dtype=float)[:, None]
+    lag = np.asarray(lag, dtype=float)
+    shift = float(lag.flat[0]) if lag.size else -1.0
+    if shift >= 0 and shift.is_integer() and np.all(lag == shift):
+        # one whole lag for every draw: a shift, the same numbers as the interpolation with no fraction
+        out = np.zeros_like(cumulative)
+        if shift < months:
+            out[:, int(shift) :] = cumulative[:, : months - int(shift)]
+        return out
+    position = np.arange(months)[None, :] - lag[:, None]
     floor = np.floor(position)
     fraction = position - floor
     padded = np.concatenate([np.zeros((draws, 1)), cumulative], axis=1)  # index 0 stands for "before month 0"

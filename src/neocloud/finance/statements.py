@@ -19,10 +19,9 @@ from neocloud.finance.kernels import (
     lagged,
     monthly_rate,
     npv,
-    solve_increasing,
-    trailing_sum,
 )
 from neocloud.finance.revenue import KW_PER_MW, Revenue, default, escalation, or_default
+from neocloud.finance.valuation import Valuation, break_even, tax_paid
 from neocloud.units import MONTHS_PER_YEAR
 
 OPEX_ITEMS = (
@@ -155,69 +154,6 @@ def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
     placed = np.cumsum(in_service, axis=1)
     life_months = np.maximum(np.asarray(life_years, dtype=float) * MONTHS_PER_YEAR, 1.0)
     return (placed - lagged(placed, life_months)) / life_months[:, None]
-
-
-def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Tax (draw, month) on monthly taxable income with losses carried forward without limit.
-
-    Income taxed to date is the highest cumulative income reached so far (a loss after a profit is carried
-    forward against later profit, never back), so the tax to date is ``rate * max(0, max_{k<=m} C(k))``.
-    """
-    cumulative = np.cumsum(taxable, axis=1)
-    taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
-    return rate[:, None] * np.diff(taxed, axis=1, prepend=0.0)
-
-
-@dataclass(frozen=True)
-class Valuation:
-    """What the monthly project flows are worth: the pieces that a uniform price changes."""
-
-    fixed_ebitda: np.ndarray  # EBITDA without the price-driven revenue
-    volume: np.ndarray  # units the uniform price multiplies
-    deductions: np.ndarray  # depreciation (tax)
-    capex: np.ndarray
-    tax_rate: np.ndarray
-    multiple: np.ndarray
-    discount_monthly: np.ndarray
-    floor: np.ndarray  # (draw,) the least the assets fetch at the horizon: the IT's resale value
-    other_cash: np.ndarray  # cash outside EBITDA and capex: prepayments less their credits, asset sales
-
-    def project_flows(self, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unlevered after-tax cash flow (draw, month) without and with the terminal value: the larger of the
-        exit multiple on the last year's EBITDA and the resale value of the IT."""
-        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex + self.other_cash
-        terminal = np.zeros_like(flows)
-        terminal[:, -1] = np.maximum(
-            self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0), self.floor
-        )
-        return flows, flows + terminal
-
-    def npv_at_price(self, price: np.ndarray) -> np.ndarray:
-        """Project NPV (draw,) when the volume sells at a uniform price (draw,)."""
-        _, flows = self.project_flows(self.fixed_ebitda + price[:, None] * self.volume)
-        return npv(self.discount_monthly, flows)
-
-    def block(self, rows: slice) -> Valuation:
-        """The same valuation for the draws ``rows`` only."""
-        return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
-
-
-BLOCK_DRAWS = 2048  # the root finder evaluates the monthly flows ~35 times: blocks keep them in cache
-
-
-def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
-    """The uniform price (draw,) at which project NPV is zero; NaN where no price up to 1000x makes it so."""
-    draws = reference.shape[0]
-    high = np.maximum(np.abs(reference), 1e-6) * 4
-    price = np.empty(draws)
-    for start in range(0, draws, BLOCK_DRAWS):
-        rows = slice(start, start + BLOCK_DRAWS)
-        part = valuation.block(rows)
-        # solved to near machine precision, so a draw's price is the same alone or among others
-        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-12)
-        covered = part.npv_at_price(np.zeros(high[rows].size)) >= 0
-        price[rows] = np.where(covered, 0.0, found)
-    return price
 
 
 def payback(flows: np.ndarray) -> np.ndarray:
