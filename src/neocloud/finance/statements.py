@@ -201,50 +201,53 @@ def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray
     return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
 
 
-def statements(
-    revenue: Revenue,
-    ops: Operations,
-    capex: Capex,
-    debt: Debt,
-    fin: Any,
-    tax_rate: np.ndarray,
-    multiple: np.ndarray,
+def project_valuation(
+    revenue: Revenue, ops: Operations, capex: Capex, fin: Any, tax_rate: np.ndarray, multiple: np.ndarray,
     residual_usd: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
-    draws, months = revenue.total.shape
-    opex = ops.total
-    ebitda = revenue.total - opex
-    owned_capex = ops.it_spend + ops.facility_spend
+) -> tuple[Valuation, dict[str, np.ndarray]]:
+    """The unlevered project as a function of a uniform price (``Valuation``) and its depreciation lines
+    (draw, month) in USD."""
+    ebitda = revenue.total - ops.total
     depreciation_it = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float))
     depreciation_facility = depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
-    deductions = depreciation_it + depreciation_facility + capex.power_depreciation
-    discount = monthly_rate(np.asarray(fin.discount_rate, dtype=float))
     other_cash = revenue.deferred + revenue.sale_usd
     other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
     valuation = Valuation(
         fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
         volume=revenue.gpu_hours_sold,
-        deductions=deductions,
-        capex=owned_capex,
+        deductions=depreciation_it + depreciation_facility + capex.power_depreciation,
+        capex=ops.it_spend + ops.facility_spend,
         tax_rate=tax_rate,
         multiple=multiple,
-        discount_monthly=discount,
+        discount_monthly=monthly_rate(np.asarray(fin.discount_rate, dtype=float)),
         floor=residual_usd,
         other_cash=other_cash,
     )
-    project_flow, project_flow_terminal = valuation.project_flows(ebitda)
-    terminal = project_flow_terminal - project_flow
+    lines = {
+        "depreciation_it_usd": depreciation_it,
+        "depreciation_facility_usd": depreciation_facility,
+        "depreciation_power_usd": capex.power_depreciation,
+    }
+    return valuation, lines
 
+
+def levered(
+    revenue: Revenue, ebitda: np.ndarray, valuation: Valuation, debt: Debt, fin: Any, terminal: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The financing side month by month (draw, month), USD unless named: debt flows summed over tranches,
+    tax after the interest shield, CFADS, DSCR, the cash trap, equity in and out, and the equity flow with
+    the terminal value less the debt still owed (``equity_flow_terminal``)."""
+    draws, months = ebitda.shape
+    owned_capex = valuation.capex
     interest = debt.interest.sum(axis=0)
     fees = debt.fees.sum(axis=0)
     principal = debt.principal.sum(axis=0)
     drawn = debt.draw.sum(axis=0)
     balance = debt.balance.sum(axis=0)
     financing_deductions = debt_deductions(debt, fin, months)
-    tax = tax_paid(ebitda - deductions - interest - financing_deductions, tax_rate)
+    tax = tax_paid(ebitda - valuation.deductions - interest - financing_deductions, valuation.tax_rate)
     cfads = ebitda - tax + revenue.deferred
     service = interest + principal
     cover = dscr(cfads, service)
@@ -254,34 +257,8 @@ def statements(
     equity_flow = distributions - equity_in
     equity_flow_terminal = equity_flow.copy()
     equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
-
     has_debt = (service > 0).any(axis=1)
-    min_dscr = np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan)
-    breaches = np.where(has_debt, ((cover < covenant[:, None]) & np.isfinite(cover)).sum(axis=1), 0)
-    operating = service > 0
-    project_irr, project_reason = irr(project_flow_terminal)
-    equity_irr, equity_reason = irr(equity_flow_terminal)
-    npv_usd = npv(discount, project_flow_terminal)
-    lines = {
-        "revenue_usd": revenue.total,
-        "revenue_contract_usd": revenue.contract,
-        "revenue_spot_usd": revenue.spot,
-        "revenue_rent_usd": revenue.rent,
-        "revenue_pass_through_usd": revenue.pass_through,
-        "revenue_contracted_usd": revenue.contracted,
-        "prepayment_net_usd": revenue.deferred,
-        "asset_sale_usd": revenue.sale_usd,
-        "gpu_hours_sold": revenue.gpu_hours_sold,
-        "leased_kw": revenue.kw_months,
-        "opex_usd": opex,
-        **{f"opex_{name}_usd": values for name, values in ops.items.items()},
-        "ebitda_usd": ebitda,
-        "capex_spend_usd": owned_capex,
-        "capex_it_spend_usd": ops.it_spend,
-        "capex_facility_spend_usd": ops.facility_spend,
-        "depreciation_it_usd": depreciation_it,
-        "depreciation_facility_usd": depreciation_facility,
-        "depreciation_power_usd": capex.power_depreciation,
+    return {
         "financing_deductions_usd": financing_deductions,
         "tax_usd": tax,
         "cfads_usd": cfads,
@@ -293,7 +270,7 @@ def statements(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
-        "equity_cure_usd": np.where(operating, equity_in, 0.0),
+        "equity_cure_usd": np.where(service > 0, equity_in, 0.0),
         "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
@@ -308,18 +285,67 @@ def statements(
         + distributions
         + (np.maximum(before_equity, 0.0) - distributions)  # into (or out of) the trapped-cash reserve
         + np.maximum(-cfads, 0.0),
+        "dscr": cover,
+        "min_dscr": np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan),
+        "dscr_breach_months": np.where(
+            has_debt, ((cover < covenant[:, None]) & np.isfinite(cover)).sum(axis=1), 0
+        ).astype(float),
+        "equity_flow_terminal_usd": equity_flow_terminal,
+    }
+
+
+def statements(
+    revenue: Revenue,
+    ops: Operations,
+    capex: Capex,
+    debt: Debt,
+    fin: Any,
+    tax_rate: np.ndarray,
+    multiple: np.ndarray,
+    residual_usd: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
+    ebitda = revenue.total - ops.total
+    valuation, depreciation_lines = project_valuation(revenue, ops, capex, fin, tax_rate, multiple, residual_usd)
+    project_flow, project_flow_terminal = valuation.project_flows(ebitda)
+    terminal = project_flow_terminal - project_flow
+    financing = levered(revenue, ebitda, valuation, debt, fin, terminal)
+    project_irr, project_reason = irr(project_flow_terminal)
+    equity_irr, equity_reason = irr(financing.pop("equity_flow_terminal_usd"))
+    cover = {name: financing.pop(name) for name in ("dscr", "min_dscr", "dscr_breach_months")}
+    lines = {
+        "revenue_usd": revenue.total,
+        "revenue_contract_usd": revenue.contract,
+        "revenue_spot_usd": revenue.spot,
+        "revenue_rent_usd": revenue.rent,
+        "revenue_pass_through_usd": revenue.pass_through,
+        "revenue_contracted_usd": revenue.contracted,
+        "prepayment_net_usd": revenue.deferred,
+        "asset_sale_usd": revenue.sale_usd,
+        "gpu_hours_sold": revenue.gpu_hours_sold,
+        "leased_kw": revenue.kw_months,
+        "opex_usd": ops.total,
+        **{f"opex_{name}_usd": values for name, values in ops.items.items()},
+        "ebitda_usd": ebitda,
+        "capex_spend_usd": valuation.capex,
+        "capex_it_spend_usd": ops.it_spend,
+        "capex_facility_spend_usd": ops.facility_spend,
+        **depreciation_lines,
+        **financing,
         "project_cash_flow_usd": project_flow,
         "terminal_value_usd": terminal,
-        "dscr": cover,
-        "npv_usd": npv_usd,
+        "dscr": cover["dscr"],
+        "npv_usd": npv(valuation.discount_monthly, project_flow_terminal),
         "project_irr": annual_rate(project_irr),
         "equity_irr": annual_rate(equity_irr),
         "project_irr_reason": project_reason,
         "equity_irr_reason": equity_reason,
-        "min_dscr": min_dscr,
-        "dscr_breach_months": breaches.astype(float),
+        "min_dscr": cover["min_dscr"],
+        "dscr_breach_months": cover["dscr_breach_months"],
     }
-    lines.update(results(revenue, valuation, lines, owned_capex, drawn, equity_in))
+    lines.update(
+        results(revenue, valuation, lines, valuation.capex, lines["debt_draw_usd"], lines["equity_in_usd"])
+    )
     return lines
 
 
