@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from neocloud import load, run
 from neocloud.catalog import Catalog
 from neocloud.finance import finance
+from neocloud.finance.capex import campus_capex
 from neocloud.finance.kernels import (
     IRR_FOUND,
     IRR_NO_SIGN_CHANGE,
@@ -223,3 +224,26 @@ def test_bad_contract_is_a_scenario_error() -> None:
     scenario = load(EXAMPLES / "loughton.yaml")
     with pytest.raises(ValueError, match="exactly one of price_usd_per_gpu_hour or value_usd"):
         scenario.finance.model_validate({"contracts": [{"name": "x", "share": 0.5}]})
+
+
+def test_the_shipped_system_prices_are_their_accelerators_and_platform(catalog: Catalog) -> None:
+    systems, accelerators = catalog.table("systems"), catalog.table("accelerators")
+    for system_id, row in systems.iterrows():
+        parts = row["accelerators_per_system"] * accelerators.loc[row["accelerator"], "price_usd"]
+        assert parts + row["platform_usd"] == row["price_usd"], system_id
+
+
+def test_a_dearer_accelerator_raises_the_it_capex(loughton_run: Any, catalog: Catalog) -> None:
+    scenario = base_case(loughton_run.scenario)
+    phases = [phase.model_copy(update={"system_price_usd": None}) for phase in scenario.campus.phases]
+    scenario = scenario.model_copy(update={"campus": scenario.campus.model_copy(update={"phases": phases})})
+    system = scenario.campus.phases[0].system
+    accelerator = str(catalog.row("systems", system)["accelerator"])
+    price = catalog.value("accelerators", accelerator, "price_usd")
+    dearer = catalog.with_rows({"accelerators": [{"id": accelerator, "price_usd": price + 1000.0}]})
+    upstream = loughton_run.dataset
+    before = campus_capex(realise(scenario, 1, 0), catalog, upstream)["it"]
+    after = campus_capex(realise(scenario, 1, 0), dearer, upstream)["it"]
+    systems = upstream["phase_systems"].values.sum()
+    per_system = float(catalog.row("systems", system)["accelerators_per_system"])
+    assert after[0] - before[0] == pytest.approx(1000.0 * per_system * systems, rel=1e-9)

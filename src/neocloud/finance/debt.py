@@ -66,9 +66,12 @@ TERMS = (
 
 def no_debt(draws: int, months: int) -> Debt:
     """The capital structure without debt."""
-    flows = {key: np.zeros((0, draws, months)) for key in FLOWS}
-    terms = {key: np.zeros((0, draws)) for key in TERMS}
-    return Debt([], **flows, **terms)
+    flows, terms = np.zeros((0, draws, months)), np.zeros((0, draws))  # empty: nothing can write into them
+    return Debt(
+        [], draw=flows, fees=flows, capitalised_interest=flows, interest=flows, principal=flows, balance=flows,
+        amount_usd=terms, rate_per_year=terms, conversion_month=terms, maturity_month=terms,
+        covenant_dscr=terms, requested_usd=terms, capacity_usd=terms, target_dscr=terms,
+    )
 
 
 def credit_of(tranche: Any, contracts: list[Any]) -> str:

@@ -313,8 +313,9 @@ def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
     """Trailing-twelve-month DSCR (draw, month) over the months with debt service; NaN where none is due.
 
     Computed in blocks of ``BLOCK_DRAWS`` rows (each row's arithmetic is the same in any block)."""
-    out = np.full(np.broadcast_shapes(cfads.shape, service.shape), np.nan)
-    for rows in blocks(out.shape[0]):
+    shape = np.broadcast_shapes(cfads.shape, service.shape)
+    out = np.full(shape, np.nan)
+    for rows in blocks(int(shape[0])):
         paid_now = service[rows]
         serving = paid_now > 0
         paid = trailing_sum(paid_now, MONTHS_PER_YEAR)

@@ -33,7 +33,7 @@ SUMMED = (
 
 
 def _month_index(date: np.datetime64) -> int:
-    return int(np.datetime64(date, "M").astype(int))
+    return int(date.astype("datetime64[M]").astype(int))
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

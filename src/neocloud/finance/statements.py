@@ -48,15 +48,15 @@ class Operations:
     @property
     def total(self) -> np.ndarray:
         """Opex (draw, month) in USD."""
-        return sum(self.items.values())
+        return np.asarray(sum(self.items.values()))
 
 
 def opex_rate(catalog: Catalog, region: str, column: str, fallback: str) -> float:
     """A region's opex rate (catalog ``opex_rates``), else the general one in ``cost_items``."""
     table = catalog.table("opex_rates")
     if region in table.index:
-        return float(table.loc[region, column])
-    return float(catalog.table("cost_items").loc[fallback, "value"])
+        return float(np.asarray(table.loc[region, column]))
+    return float(np.asarray(catalog.table("cost_items").loc[fallback, "value"]))
 
 
 def operations(
