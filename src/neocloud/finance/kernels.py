@@ -188,6 +188,7 @@ def _irr_block(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The IRR and its reason code for one block of rows (see ``irr``)."""
     draws, periods = flows.shape
+    halley_final = (tolerance / max(periods, 1) ** 2) ** (1 / 3)
     period = np.arange(periods, dtype=float)
     moments = np.stack([-period, period * period], axis=1)  # d/dt and d2/dt2 of exp(-t k), over exp(-t k)
     sign_change = (flows.min(axis=1) < 0) & (flows.max(axis=1) > 0)
@@ -218,7 +219,11 @@ def _irr_block(
         inside = np.isfinite(halley) & (halley > low_t[rows]) & (halley < high_t[rows])
         step = np.where(inside, halley, 0.5 * (low_t[rows] + high_t[rows]))
         step = np.where(f == 0, now, step)  # an exact root: stay on it
-        finished = (np.abs(step - now) <= tolerance * np.maximum(1.0, np.abs(now))) | (f == 0)
+        scale = np.maximum(1.0, np.abs(now))
+        # Halley's error after a step of size s is about (f''/2f')^2 s^3 <= (periods s)^2 s: a step below
+        # (tolerance / periods^2)^(1/3) lands within the tolerance, so no further evaluation is needed
+        final = inside & (np.abs(step - now) <= halley_final * scale)
+        finished = (np.abs(step - now) <= tolerance * scale) | final | (f == 0)
         t[rows] = step
         converged[rows] |= finished
         done[rows] |= finished
