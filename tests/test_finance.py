@@ -28,6 +28,7 @@ from neocloud.finance.kernels import (
 )
 from neocloud.finance.portfolio import roll_up
 from neocloud.finance.statements import tax_paid
+from neocloud.finance.valuation import PricedNpv, Valuation, break_even
 from neocloud.scenario import Finance
 from neocloud.uncertainty import base_case, realise
 
@@ -247,3 +248,31 @@ def test_a_dearer_accelerator_raises_the_it_capex(loughton_run: Any, catalog: Ca
     systems = upstream["phase_systems"].values.sum()
     per_system = float(catalog.row("systems", system)["accelerators_per_system"])
     assert after[0] - before[0] == pytest.approx(1000.0 * per_system * systems, rel=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), months=st.integers(24, 240))
+def test_break_even_slope_is_exact_and_the_price_zeroes_npv(seed: int, months: int) -> None:
+    rng = np.random.default_rng(seed)
+    draws = 6
+    valuation = Valuation(
+        fixed_ebitda=rng.normal(-2.0, 3.0, (draws, months)),
+        volume=rng.uniform(0.5, 2.0, (draws, months)),
+        deductions=rng.uniform(0.0, 2.0, (draws, months)),
+        capex=np.where(np.arange(months) < months // 4, rng.uniform(5.0, 10.0, (draws, months)), 0.0),
+        tax_rate=np.full(draws, 0.25),
+        multiple=np.full(draws, 6.0),
+        discount_monthly=np.full(draws, 0.006),
+        floor=rng.uniform(0.0, 50.0, draws),
+        other_cash=np.zeros((draws, months)),
+    )
+    function = PricedNpv(valuation)
+    price = rng.uniform(1.0, 8.0, draws)
+    _, slope = function(price)
+    step = 1e-6 * price
+    finite = (function(price + step)[0] - function(price - step)[0]) / (2 * step)
+    assert np.allclose(slope, finite, rtol=1e-5, atol=1e-6)
+    found = break_even(valuation, np.full(draws, 3.0))
+    scale = np.abs(valuation.capex).sum(axis=1) + 1.0
+    value, _ = function(np.nan_to_num(found))
+    assert np.all(np.isnan(found) | (found == 0) | (np.abs(value) <= 1e-9 * scale))
