@@ -193,7 +193,8 @@ def _irr_block(
     moments = np.stack([-period, period * period], axis=1)  # d/dt and d2/dt2 of exp(-t k), over exp(-t k)
     sign_change = (flows.min(axis=1) < 0) & (flows.max(axis=1) > 0)
     values = grid_values(flows, powers)  # NPV of every row at every grid rate
-    change = np.sign(values[:, :-1]) * np.sign(values[:, 1:]) <= 0
+    signs = np.sign(values)
+    change = signs[:, :-1] * signs[:, 1:] <= 0
     distance = np.where(change, np.minimum(np.abs(grid[:-1]), np.abs(grid[1:]))[None, :], np.inf)
     pick = distance.argmin(axis=1)
     every = np.arange(draws)
@@ -208,7 +209,7 @@ def _irr_block(
         if rows.size == 0:
             break
         now = t[rows]
-        terms = flows[rows] * discount_powers(np.exp(-now), periods)
+        terms = (flows if rows.size == draws else flows[rows]) * discount_powers(np.exp(-now), periods)
         f = terms.sum(axis=1)
         slope, bend = (terms @ moments).T  # d NPV / dt and d2 NPV / dt2
         above = (f > 0) == rising[rows]  # root lies below t
@@ -309,9 +310,12 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
 def trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
     """Sum of the last ``window`` months (the current one included) along the month axis."""
     total = np.add.accumulate(values, axis=1)  # cumsum's sums, without its slower dispatch
-    if window < total.shape[1]:
-        total[:, window:] -= total[:, :-window].copy()
-    return total
+    if window >= total.shape[1]:
+        return total
+    out = np.empty_like(total)
+    out[:, :window] = total[:, :window]
+    np.subtract(total[:, window:], total[:, :-window], out=out[:, window:])
+    return out
 
 
 def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
