@@ -70,7 +70,7 @@ class Valuation:
         )
         return flows, flows + terminal
 
-    def block(self, rows: slice) -> Valuation:
+    def block(self, rows: slice | np.ndarray) -> Valuation:
         """The same valuation for the draws ``rows`` only."""
         return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
@@ -93,7 +93,7 @@ class PricedNpv:
     def rows(self, index: np.ndarray) -> PricedNpv:
         """The same function for the draws ``index`` of the block only."""
         part = PricedNpv.__new__(PricedNpv)
-        part.valuation = Valuation(*(getattr(self.valuation, name)[index] for name in Valuation.__dataclass_fields__))
+        part.valuation = self.valuation.block(index)
         part.factors = self.factors[index]
         part.cumulative_volume = self.cumulative_volume[index]
         part.last_year_volume = self.last_year_volume[index]
