@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from neocloud import load, run
 from neocloud.catalog import Catalog
 from neocloud.finance import finance
+from neocloud.finance.capex import campus_capex
 from neocloud.finance.kernels import (
     IRR_FOUND,
     IRR_NO_SIGN_CHANGE,
@@ -27,6 +28,7 @@ from neocloud.finance.kernels import (
 )
 from neocloud.finance.portfolio import roll_up
 from neocloud.finance.statements import tax_paid
+from neocloud.finance.valuation import PricedNpv, Valuation, break_even
 from neocloud.scenario import Finance
 from neocloud.uncertainty import base_case, realise
 
@@ -223,3 +225,54 @@ def test_bad_contract_is_a_scenario_error() -> None:
     scenario = load(EXAMPLES / "loughton.yaml")
     with pytest.raises(ValueError, match="exactly one of price_usd_per_gpu_hour or value_usd"):
         scenario.finance.model_validate({"contracts": [{"name": "x", "share": 0.5}]})
+
+
+def test_the_shipped_system_prices_are_their_accelerators_and_platform(catalog: Catalog) -> None:
+    systems, accelerators = catalog.table("systems"), catalog.table("accelerators")
+    for system_id, row in systems.iterrows():
+        parts = row["accelerators_per_system"] * accelerators.loc[row["accelerator"], "price_usd"]
+        assert parts + row["platform_usd"] == row["price_usd"], system_id
+
+
+def test_a_dearer_accelerator_raises_the_it_capex(loughton_run: Any, catalog: Catalog) -> None:
+    scenario = base_case(loughton_run.scenario)
+    phases = [phase.model_copy(update={"system_price_usd": None}) for phase in scenario.campus.phases]
+    scenario = scenario.model_copy(update={"campus": scenario.campus.model_copy(update={"phases": phases})})
+    system = scenario.campus.phases[0].system
+    accelerator = str(catalog.row("systems", system)["accelerator"])
+    price = catalog.value("accelerators", accelerator, "price_usd")
+    dearer = catalog.with_rows({"accelerators": [{"id": accelerator, "price_usd": price + 1000.0}]})
+    upstream = loughton_run.dataset
+    before = campus_capex(realise(scenario, 1, 0), catalog, upstream)["it"]
+    after = campus_capex(realise(scenario, 1, 0), dearer, upstream)["it"]
+    systems = upstream["phase_systems"].values.sum()
+    per_system = float(catalog.row("systems", system)["accelerators_per_system"])
+    assert after[0] - before[0] == pytest.approx(1000.0 * per_system * systems, rel=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), months=st.integers(24, 240))
+def test_break_even_slope_is_exact_and_the_price_zeroes_npv(seed: int, months: int) -> None:
+    rng = np.random.default_rng(seed)
+    draws = 6
+    valuation = Valuation(
+        fixed_ebitda=rng.normal(-2.0, 3.0, (draws, months)),
+        volume=rng.uniform(0.5, 2.0, (draws, months)),
+        deductions=rng.uniform(0.0, 2.0, (draws, months)),
+        capex=np.where(np.arange(months) < months // 4, rng.uniform(5.0, 10.0, (draws, months)), 0.0),
+        tax_rate=np.full(draws, 0.25),
+        multiple=np.full(draws, 6.0),
+        discount_monthly=np.full(draws, 0.006),
+        floor=rng.uniform(0.0, 50.0, draws),
+        other_cash=np.zeros((draws, months)),
+    )
+    function = PricedNpv(valuation)
+    price = rng.uniform(1.0, 8.0, draws)
+    _, slope = function(price)
+    step = 1e-6 * price
+    finite = (function(price + step)[0] - function(price - step)[0]) / (2 * step)
+    assert np.allclose(slope, finite, rtol=1e-5, atol=1e-6)
+    found = break_even(valuation, np.full(draws, 3.0))
+    scale = np.abs(valuation.capex).sum(axis=1) + 1.0
+    value, _ = function(np.nan_to_num(found))
+    assert np.all(np.isnan(found) | (found == 0) | (np.abs(value) <= 1e-9 * scale))

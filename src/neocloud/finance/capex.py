@@ -42,6 +42,14 @@ class Capex:
         return self.it_usd + self.facility_usd + self.power_usd
 
 
+def system_price_usd(catalog: Catalog, system: str) -> float:
+    """Price of one system (USD): its accelerators at the accelerator's ``price_usd`` plus the rest of the
+    server (``systems.platform_usd``), so that a changed accelerator price changes the IT capex."""
+    row = catalog.row("systems", system)
+    accelerator = catalog.value("accelerators", str(row["accelerator"]), "price_usd")
+    return float(row["accelerators_per_system"]) * accelerator + float(row["platform_usd"])
+
+
 def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[str, np.ndarray]:
     """Capex totals per draw (USD): IT (systems, fabric, storage), facility (the mechanical and electrical plant
     and the shell per MW of IT, a retrofit paying part of the shell; soft costs, fit-out, land) and on-site
@@ -56,7 +64,7 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
         [
             np.broadcast_to(
                 np.asarray(
-                    catalog.value("systems", phase.system, "price_usd")
+                    system_price_usd(catalog, phase.system)
                     if phase.system_price_usd is None
                     else phase.system_price_usd,
                     dtype=float,
@@ -84,6 +92,7 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
     colocated = fin.colocation is not None and fin.business_model != "lease"
     # a leased site pays ground rent instead; a colocated tenant owns neither land nor building
     land = land_value * (fin.land == "owned") * (not colocated)
+    fitout_owned: np.ndarray | float
     if colocated:
         fitout_owned = np.asarray(fin.colocation.tenant_fitout_frac, dtype=float)
     elif fin.business_model == "lease":

@@ -66,9 +66,12 @@ TERMS = (
 
 def no_debt(draws: int, months: int) -> Debt:
     """The capital structure without debt."""
-    flows = {key: np.zeros((0, draws, months)) for key in FLOWS}
-    terms = {key: np.zeros((0, draws)) for key in TERMS}
-    return Debt([], **flows, **terms)
+    flows, terms = np.zeros((0, draws, months)), np.zeros((0, draws))  # empty: nothing can write into them
+    return Debt(
+        [], draw=flows, fees=flows, capitalised_interest=flows, interest=flows, principal=flows, balance=flows,
+        amount_usd=terms, rate_per_year=terms, conversion_month=terms, maturity_month=terms,
+        covenant_dscr=terms, requested_usd=terms, capacity_usd=terms, target_dscr=terms,
+    )
 
 
 def credit_of(tranche: Any, contracts: list[Any]) -> str:
@@ -153,6 +156,105 @@ def debt_schedule(
     return Debt(names=[tranche.name for tranche in tranches], asset_class=tuple(classes), **stacked)
 
 
+@dataclass(frozen=True)
+class Terms:
+    """One tranche's timing and rate per draw: what its schedule is built on."""
+
+    weights: np.ndarray  # (draw, month) share of the amount drawn each month
+    monthly: np.ndarray  # (draw,) interest per month
+    conversion: np.ndarray  # (draw,) first month of repayment
+    tenor: np.ndarray  # (draw,) months of repayment
+    month: np.ndarray  # (1, month) month index
+
+    @property
+    def log_growth(self) -> np.ndarray:
+        """``log(1 + i)`` (draw, 1)."""
+        return np.log1p(self.monthly)[:, None]
+
+    @property
+    def repaying(self) -> np.ndarray:
+        """Months of repayment (draw, month)."""
+        return (self.month >= self.conversion[:, None]) & (self.month < (self.conversion + self.tenor)[:, None])
+
+    @property
+    def since(self) -> np.ndarray:
+        """Months since conversion (draw, month), negative while drawing."""
+        return self.month - self.conversion[:, None]
+
+
+def sizing(
+    tranche: Any, catalog: Catalog, terms: Terms, base_total: np.ndarray, cfads: np.ndarray,
+    senior_service: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """What a tranche asks for and what the cash flow carries (draw,), USD: the requested amount, the capacity
+    at the target DSCR (sculpted: the present value of the cash available over the repayment months; level:
+    the annuity of its smallest month), the amount lent, the target, the balance per dollar lent compounded
+    to conversion, and the cash available for its service (draw, month)."""
+    draws = base_total.shape[0]
+    log_growth, repaying = terms.log_growth, terms.repaying
+    # a unit of draws, compounded to conversion: the balance at conversion per dollar lent
+    growth_to_conversion = (
+        terms.weights * np.exp(log_growth * (terms.conversion[:, None] - terms.month))
+    ).sum(axis=1)
+    if tranche.share is not None:
+        requested = np.asarray(tranche.share, dtype=float) * base_total
+    elif tranche.amount_usd is not None:
+        requested = np.broadcast_to(np.asarray(tranche.amount_usd, dtype=float), (draws,)) * (base_total > 0)
+    else:
+        requested = base_total.copy()
+    target_name = "gpu_loan_target_dscr" if tranche.kind == "gpu" else "target_dscr"
+    target = or_default(tranche.target_dscr, default(catalog, target_name), draws)
+    available = np.maximum(cfads / target[:, None] - senior_service, 0.0) * repaying
+    pv_available = (available * np.exp(-log_growth * (terms.since + 1))).sum(axis=1)
+    annuity = np.where(repaying.any(axis=1), np.where(repaying, available, np.inf).min(axis=1), 0.0)
+    level_pv = annuity / np.maximum(pmt(terms.monthly, terms.tenor, 1.0), 1e-300)
+    capacity = np.where(tranche.amortisation == "sculpted", pv_available, level_pv)
+    capacity = capacity / np.maximum(growth_to_conversion, 1e-12)
+    return {
+        "requested": requested,
+        "capacity": capacity,
+        "amount": np.minimum(requested, capacity) if tranche.size_to_dscr else requested,
+        "target": target,
+        "growth_to_conversion": growth_to_conversion,
+        "available": available,
+        "pv_available": pv_available,
+    }
+
+
+def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Draws, capitalised interest, cash interest, principal and end-of-month balance (draw, month), USD."""
+    draws = terms.weights.shape[0]
+    log_growth, repaying, month, monthly = terms.log_growth, terms.repaying, terms.month, terms.monthly
+    maturity = terms.conversion + terms.tenor
+    drawn = size["amount"][:, None] * terms.weights
+    balance_at_conversion = size["amount"] * size["growth_to_conversion"]
+    # drawdown: balance at the end of month m = sum_{j<=m} D(j) (1+i)^(m-j+1)
+    discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
+    drawing = month < terms.conversion[:, None]
+    build_balance = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
+    previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, :-1]], axis=1)
+    capitalised = np.where(drawing, build_balance - previous_build - drawn, 0.0)
+    # repayment: level annuity, or payments in proportion to the cash available with the same present value
+    payment = pmt(monthly, terms.tenor, balance_at_conversion)[:, None] * repaying
+    pv_available = size["pv_available"]
+    if tranche.amortisation == "sculpted":
+        share_of_available = balance_at_conversion / np.where(pv_available > 0, pv_available, 1.0)
+        payment = np.where((pv_available > 0)[:, None], size["available"] * share_of_available[:, None], payment)
+    since = terms.since
+    repaid = np.cumsum(payment * np.exp(-log_growth * (since + 1)), axis=1)
+    balance = np.where(repaying, np.exp(log_growth * (since + 1)) * (balance_at_conversion[:, None] - repaid), 0.0)
+    balance = np.where(month >= maturity[:, None], 0.0, np.maximum(balance, 0.0))
+    balance = np.where(drawing, build_balance, balance)
+    opening = np.concatenate([np.zeros((draws, 1)), balance[:, :-1]], axis=1)
+    return {
+        "draw": drawn,
+        "capitalised_interest": capitalised,
+        "interest": np.where(repaying, opening * monthly[:, None], 0.0),
+        "principal": np.where(repaying, opening - balance, 0.0),
+        "balance": balance,
+    }
+
+
 def one_tranche(
     scenario: Any,
     catalog: Catalog,
@@ -165,71 +267,31 @@ def one_tranche(
 ) -> dict[str, np.ndarray]:
     """One tranche's flows (draw, month) and terms (draw,), given the service of the tranches senior to it."""
     draws, months = cfads.shape
-    field = f"finance.debt.{index}"
-    month = np.arange(months)[None, :].astype(float)
     financed = tranche.finances or DEFAULT_FINANCES[tranche.kind]
     base = spend["facility"] + spend["it"] if financed == "all" else spend[financed]
     base_total = base.sum(axis=1)
-    weights = base / np.where(base_total > 0, base_total, 1.0)[:, None]
     rate = tranche_rate(tranche, catalog, draws, scenario.finance.contracts)
-    monthly = rate / MONTHS_PER_YEAR
-    log_growth = np.log1p(monthly)[:, None]
     conversion = last_month(base > 0) + 1  # first month of repayment
-    tenor = tenor_months(tranche, catalog, conversion, contract_end, field)
-    maturity = conversion + tenor
-    repaying = (month >= conversion[:, None]) & (month < maturity[:, None])
-    since = month - conversion[:, None]  # months since conversion (negative while drawing)
-    # a unit of draws, compounded to conversion: the balance at conversion per dollar lent
-    growth_to_conversion = (weights * np.exp(log_growth * (conversion[:, None] - month))).sum(axis=1)
-    if tranche.share is not None:
-        requested = np.asarray(tranche.share, dtype=float) * base_total
-    elif tranche.amount_usd is not None:
-        requested = np.broadcast_to(np.asarray(tranche.amount_usd, dtype=float), (draws,)) * (base_total > 0)
-    else:
-        requested = base_total.copy()
-    target_name = "gpu_loan_target_dscr" if tranche.kind == "gpu" else "target_dscr"
-    target = or_default(tranche.target_dscr, default(catalog, target_name), draws)
-    available = np.maximum(cfads / target[:, None] - senior_service, 0.0) * repaying
-    discount = np.exp(-log_growth * (since + 1))
-    pv_available = (available * discount).sum(axis=1)
-    annuity = np.where(repaying.any(axis=1), np.where(repaying, available, np.inf).min(axis=1), 0.0)
-    level_pv = annuity / np.maximum(pmt(monthly, tenor, 1.0), 1e-300)
-    capacity = np.where(tranche.amortisation == "sculpted", pv_available, level_pv)
-    capacity = capacity / np.maximum(growth_to_conversion, 1e-12)
-    amount = np.minimum(requested, capacity) if tranche.size_to_dscr else requested
-    drawn = amount[:, None] * weights
-    balance_at_conversion = amount * growth_to_conversion
-    # drawdown: balance at the end of month m = sum_{j<=m} D(j) (1+i)^(m-j+1)
-    discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
-    drawing = month < conversion[:, None]
-    build_balance = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
-    previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, :-1]], axis=1)
-    capitalised = np.where(drawing, build_balance - previous_build - drawn, 0.0)
-    # repayment: level annuity, or payments in proportion to the cash available with the same present value
-    payment = pmt(monthly, tenor, balance_at_conversion)[:, None] * repaying
-    if tranche.amortisation == "sculpted":
-        share_of_available = balance_at_conversion / np.where(pv_available > 0, pv_available, 1.0)
-        payment = np.where((pv_available > 0)[:, None], available * share_of_available[:, None], payment)
-    repaid = np.cumsum(payment * discount, axis=1)
-    balance = np.where(repaying, np.exp(log_growth * (since + 1)) * (balance_at_conversion[:, None] - repaid), 0.0)
-    balance = np.where(month >= maturity[:, None], 0.0, np.maximum(balance, 0.0))
-    balance = np.where(drawing, build_balance, balance)
-    opening = np.concatenate([np.zeros((draws, 1)), balance[:, :-1]], axis=1)
+    terms = Terms(
+        weights=base / np.where(base_total > 0, base_total, 1.0)[:, None],
+        monthly=rate / MONTHS_PER_YEAR,
+        conversion=conversion,
+        tenor=tenor_months(tranche, catalog, conversion, contract_end, f"finance.debt.{index}"),
+        month=np.arange(months)[None, :].astype(float),
+    )
+    size = sizing(tranche, catalog, terms, base_total, cfads, senior_service)
+    flows = amortise(tranche, terms, size)
     fee = or_default(tranche.upfront_fee_frac, default(catalog, "upfront_fee_frac"), draws)
     covenant_name = "gpu_loan_covenant_dscr" if tranche.kind == "gpu" else "covenant_dscr"
     return {
-        "draw": drawn,
-        "fees": drawn * fee[:, None],
-        "capitalised_interest": capitalised,
-        "interest": np.where(repaying, opening * monthly[:, None], 0.0),
-        "principal": np.where(repaying, opening - balance, 0.0),
-        "balance": balance,
-        "amount_usd": amount,
+        **flows,
+        "fees": flows["draw"] * fee[:, None],
+        "amount_usd": size["amount"],
         "rate_per_year": rate,
         "conversion_month": conversion,
-        "maturity_month": maturity,
+        "maturity_month": conversion + terms.tenor,
         "covenant_dscr": or_default(tranche.covenant_dscr, default(catalog, covenant_name), draws),
-        "requested_usd": requested,
-        "capacity_usd": capacity,
-        "target_dscr": target,
+        "requested_usd": size["requested"],
+        "capacity_usd": size["capacity"],
+        "target_dscr": size["target"],
     }

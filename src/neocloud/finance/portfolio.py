@@ -33,7 +33,7 @@ SUMMED = (
 
 
 def _month_index(date: np.datetime64) -> int:
-    return int(np.datetime64(date, "M").astype(int))
+    return int(date.astype("datetime64[M]").astype(int))
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -60,6 +60,68 @@ def company_figures(
         "contracted_revenue_usd": (totals["revenue_contracted_usd"].sum(axis=1), "USD"),
         "debt_peak_usd": (totals["debt_balance_usd"].max(axis=1), "USD"),
     }
+
+
+def company_totals(
+    datasets: Sequence[xr.Dataset], firsts: Sequence[int], start: int, months: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The campuses' monthly lines summed on the company calendar (draw, month), USD, and per draw: the
+    equity's terminal value less debt owed at each campus's last month (draw, month), the capex weight and
+    capex-weighted discount rate, the annual cost and the GPU-hours of the campuses with a cost per hour."""
+    draws = datasets[0].sizes["draw"]
+    totals = {name: np.zeros((draws, months)) for name in SUMMED}
+    equity_terminal = np.zeros((draws, months))
+    capex_weight = np.zeros(draws)
+    weighted_rate = np.zeros(draws)
+    annual_cost = np.zeros(draws)
+    gpu_hours = np.zeros(draws)
+    for first, data in zip(firsts, datasets, strict=True):
+        offset = first - start
+        span = slice(offset, offset + data.sizes["month"])
+        for name in SUMMED:
+            totals[name][:, span] += np.asarray(data[name].values, dtype=float)
+        last = offset + data.sizes["month"] - 1
+        equity_terminal[:, last] += (
+            data["terminal_value_usd"].values[:, -1] - data["debt_balance_usd"].values[:, -1]
+        )
+        cost = np.asarray(data["annualised_capex_usd_per_year"].values + data["opex_usd_per_year"].values)
+        per_hour = np.asarray(data["cost_usd_per_gpu_hour"].values, dtype=float)
+        usable = np.isfinite(per_hour) & (per_hour > 0)
+        annual_cost += np.where(usable, cost, 0.0)
+        gpu_hours += np.where(usable, cost / np.where(usable, per_hour, 1.0), 0.0)
+        weight = np.asarray(data["capex_usd"].values, dtype=float)
+        capex_weight += weight
+        weighted_rate += weight * np.asarray(data["discount_rate"].values, dtype=float)
+    return totals, {
+        "equity_terminal": equity_terminal,
+        "capex": capex_weight,
+        "rate": weighted_rate,
+        "annual_cost": annual_cost,
+        "gpu_hours": gpu_hours,
+    }
+
+
+def valuation_figures(
+    valuation_usd: np.ndarray | float, project: np.ndarray, npv_usd: np.ndarray, run_rate: np.ndarray
+) -> dict[str, tuple[np.ndarray, str]]:
+    """A stated valuation (USD) against the company: over its NPV and its run-rate EBITDA, and the discount
+    rate per year at which its NPV (of ``project``, (draw, month)) equals the valuation."""
+    draws = project.shape[0]
+    valuation = np.broadcast_to(np.asarray(valuation_usd, dtype=float), (draws,))
+
+    def shortfall(annual: np.ndarray) -> np.ndarray:  # rises with the rate: valuation less NPV at it
+        return valuation - npv(monthly_rate(annual), project)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "valuation_usd": (valuation, "USD"),
+            "valuation_to_npv": (np.where(npv_usd > 0, valuation / npv_usd, np.nan), "ratio"),
+            "valuation_to_ebitda": (np.where(run_rate > 0, valuation / run_rate, np.nan), "ratio"),
+            "implied_discount_rate": (
+                solve_increasing(shortfall, np.full(draws, -0.5), np.full(draws, 1.0)),
+                "fraction/year",
+            ),
+        }
 
 
 def roll_up(
@@ -97,29 +159,9 @@ def roll_up(
     firsts = [_month_index(data["date"].values[0]) for data in datasets]
     start = min(firsts)
     months = max(first + data.sizes["month"] for first, data in zip(firsts, datasets, strict=True)) - start
-    totals = {name: np.zeros((draws, months)) for name in SUMMED}
-    equity_terminal = np.zeros((draws, months))
-    capex_weight = np.zeros(draws)
-    weighted_rate = np.zeros(draws)
-    annual_cost = np.zeros(draws)
-    gpu_hours = np.zeros(draws)
-    for first, data in zip(firsts, datasets, strict=True):
-        offset = first - start
-        span = slice(offset, offset + data.sizes["month"])
-        for name in SUMMED:
-            totals[name][:, span] += np.asarray(data[name].values, dtype=float)
-        last = offset + data.sizes["month"] - 1
-        equity_terminal[:, last] += (
-            data["terminal_value_usd"].values[:, -1] - data["debt_balance_usd"].values[:, -1]
-        )
-        cost = np.asarray(data["annualised_capex_usd_per_year"].values + data["opex_usd_per_year"].values)
-        per_hour = np.asarray(data["cost_usd_per_gpu_hour"].values, dtype=float)
-        usable = np.isfinite(per_hour) & (per_hour > 0)
-        annual_cost += np.where(usable, cost, 0.0)
-        gpu_hours += np.where(usable, cost / np.where(usable, per_hour, 1.0), 0.0)
-        weight = np.asarray(data["capex_usd"].values, dtype=float)
-        capex_weight += weight
-        weighted_rate += weight * np.asarray(data["discount_rate"].values, dtype=float)
+    totals, sums = company_totals(datasets, firsts, start, months)
+    equity_terminal, capex_weight, weighted_rate = sums["equity_terminal"], sums["capex"], sums["rate"]
+    annual_cost, gpu_hours = sums["annual_cost"], sums["gpu_hours"]
     rate = (
         np.broadcast_to(np.asarray(discount_rate, dtype=float), (draws,))
         if discount_rate is not None
@@ -157,23 +199,7 @@ def roll_up(
         "company_discount_rate": (rate, "fraction/year"),
     }
     if valuation_usd is not None:
-        valuation = np.broadcast_to(np.asarray(valuation_usd, dtype=float), (draws,))
-
-        def shortfall(annual: np.ndarray) -> np.ndarray:  # rises with the rate: valuation less NPV at it
-            return valuation - npv(monthly_rate(annual), project)
-
-        with np.errstate(divide="ignore", invalid="ignore"):
-            results_by_draw.update(
-                {
-                    "valuation_usd": (valuation, "USD"),
-                    "valuation_to_npv": (np.where(npv_usd > 0, valuation / npv_usd, np.nan), "ratio"),
-                    "valuation_to_ebitda": (np.where(run_rate > 0, valuation / run_rate, np.nan), "ratio"),
-                    "implied_discount_rate": (
-                        solve_increasing(shortfall, np.full(draws, -0.5), np.full(draws, 1.0)),
-                        "fraction/year",
-                    ),
-                }
-            )
+        results_by_draw.update(valuation_figures(valuation_usd, project, npv_usd, run_rate))
     for name, (values, unit) in results_by_draw.items():
         out[name] = xr.DataArray(
             np.asarray(values, dtype=float), dims="draw", attrs={"summary": 1, "units": unit}

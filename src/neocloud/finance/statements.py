@@ -13,15 +13,15 @@ from neocloud.finance.capex import Capex, scatter_add
 from neocloud.finance.debt import Debt
 from neocloud.finance.kernels import (
     annual_rate,
+    dscr,
     first_month,
     irr,
     lagged,
     monthly_rate,
     npv,
-    solve_increasing,
-    trailing_sum,
 )
 from neocloud.finance.revenue import KW_PER_MW, Revenue, default, escalation, or_default
+from neocloud.finance.valuation import Valuation, break_even, tax_paid
 from neocloud.units import MONTHS_PER_YEAR
 
 OPEX_ITEMS = (
@@ -48,15 +48,15 @@ class Operations:
     @property
     def total(self) -> np.ndarray:
         """Opex (draw, month) in USD."""
-        return sum(self.items.values())
+        return np.asarray(sum(self.items.values()))
 
 
 def opex_rate(catalog: Catalog, region: str, column: str, fallback: str) -> float:
     """A region's opex rate (catalog ``opex_rates``), else the general one in ``cost_items``."""
     table = catalog.table("opex_rates")
     if region in table.index:
-        return float(table.loc[region, column])
-    return float(catalog.table("cost_items").loc[fallback, "value"])
+        return float(np.asarray(table.loc[region, column]))
+    return float(np.asarray(catalog.table("cost_items").loc[fallback, "value"]))
 
 
 def operations(
@@ -156,78 +156,6 @@ def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
     return (placed - lagged(placed, life_months)) / life_months[:, None]
 
 
-def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Tax (draw, month) on monthly taxable income with losses carried forward without limit.
-
-    Income taxed to date is the highest cumulative income reached so far (a loss after a profit is carried
-    forward against later profit, never back), so the tax to date is ``rate * max(0, max_{k<=m} C(k))``.
-    """
-    cumulative = np.cumsum(taxable, axis=1)
-    taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
-    return rate[:, None] * np.diff(taxed, axis=1, prepend=0.0)
-
-
-@dataclass(frozen=True)
-class Valuation:
-    """What the monthly project flows are worth: the pieces that a uniform price changes."""
-
-    fixed_ebitda: np.ndarray  # EBITDA without the price-driven revenue
-    volume: np.ndarray  # units the uniform price multiplies
-    deductions: np.ndarray  # depreciation (tax)
-    capex: np.ndarray
-    tax_rate: np.ndarray
-    multiple: np.ndarray
-    discount_monthly: np.ndarray
-    floor: np.ndarray  # (draw,) the least the assets fetch at the horizon: the IT's resale value
-    other_cash: np.ndarray  # cash outside EBITDA and capex: prepayments less their credits, asset sales
-
-    def project_flows(self, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unlevered after-tax cash flow (draw, month) without and with the terminal value: the larger of the
-        exit multiple on the last year's EBITDA and the resale value of the IT."""
-        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex + self.other_cash
-        terminal = np.zeros_like(flows)
-        terminal[:, -1] = np.maximum(
-            self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0), self.floor
-        )
-        return flows, flows + terminal
-
-    def npv_at_price(self, price: np.ndarray) -> np.ndarray:
-        """Project NPV (draw,) when the volume sells at a uniform price (draw,)."""
-        _, flows = self.project_flows(self.fixed_ebitda + price[:, None] * self.volume)
-        return npv(self.discount_monthly, flows)
-
-    def block(self, rows: slice) -> Valuation:
-        """The same valuation for the draws ``rows`` only."""
-        return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
-
-
-BLOCK_DRAWS = 2048  # the root finder evaluates the monthly flows ~35 times: blocks keep them in cache
-
-
-def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
-    """The uniform price (draw,) at which project NPV is zero; NaN where no price up to 1000x makes it so."""
-    draws = reference.shape[0]
-    high = np.maximum(np.abs(reference), 1e-6) * 4
-    price = np.empty(draws)
-    for start in range(0, draws, BLOCK_DRAWS):
-        rows = slice(start, start + BLOCK_DRAWS)
-        part = valuation.block(rows)
-        # solved to near machine precision, so a draw's price is the same alone or among others
-        found = solve_increasing(part.npv_at_price, np.zeros(high[rows].size), high[rows], tolerance=1e-12)
-        covered = part.npv_at_price(np.zeros(high[rows].size)) >= 0
-        price[rows] = np.where(covered, 0.0, found)
-    return price
-
-
-def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
-    """Trailing-twelve-month DSCR (draw, month) over the months with debt service; NaN where none is due."""
-    serving = service > 0
-    paid = trailing_sum(service, MONTHS_PER_YEAR)
-    earned = trailing_sum(np.where(serving, cfads, 0.0), MONTHS_PER_YEAR)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(serving & (paid > 0), earned / paid, np.nan)
-
-
 def payback(flows: np.ndarray) -> np.ndarray:
     """Month (draw,) after which cumulative project cash flow stays non-negative; NaN if it never does."""
     cumulative = np.cumsum(flows, axis=1)
@@ -273,50 +201,53 @@ def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray
     return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
 
 
-def statements(
-    revenue: Revenue,
-    ops: Operations,
-    capex: Capex,
-    debt: Debt,
-    fin: Any,
-    tax_rate: np.ndarray,
-    multiple: np.ndarray,
+def project_valuation(
+    revenue: Revenue, ops: Operations, capex: Capex, fin: Any, tax_rate: np.ndarray, multiple: np.ndarray,
     residual_usd: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
-    draws, months = revenue.total.shape
-    opex = ops.total
-    ebitda = revenue.total - opex
-    owned_capex = ops.it_spend + ops.facility_spend
+) -> tuple[Valuation, dict[str, np.ndarray]]:
+    """The unlevered project as a function of a uniform price (``Valuation``) and its depreciation lines
+    (draw, month) in USD."""
+    ebitda = revenue.total - ops.total
     depreciation_it = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float))
     depreciation_facility = depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
     )
-    deductions = depreciation_it + depreciation_facility + capex.power_depreciation
-    discount = monthly_rate(np.asarray(fin.discount_rate, dtype=float))
     other_cash = revenue.deferred + revenue.sale_usd
     other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
     valuation = Valuation(
         fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
         volume=revenue.gpu_hours_sold,
-        deductions=deductions,
-        capex=owned_capex,
+        deductions=depreciation_it + depreciation_facility + capex.power_depreciation,
+        capex=ops.it_spend + ops.facility_spend,
         tax_rate=tax_rate,
         multiple=multiple,
-        discount_monthly=discount,
+        discount_monthly=monthly_rate(np.asarray(fin.discount_rate, dtype=float)),
         floor=residual_usd,
         other_cash=other_cash,
     )
-    project_flow, project_flow_terminal = valuation.project_flows(ebitda)
-    terminal = project_flow_terminal - project_flow
+    lines = {
+        "depreciation_it_usd": depreciation_it,
+        "depreciation_facility_usd": depreciation_facility,
+        "depreciation_power_usd": capex.power_depreciation,
+    }
+    return valuation, lines
 
+
+def levered(
+    revenue: Revenue, ebitda: np.ndarray, valuation: Valuation, debt: Debt, fin: Any, terminal: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The financing side month by month (draw, month), USD unless named: debt flows summed over tranches,
+    tax after the interest shield, CFADS, DSCR, the cash trap, equity in and out, and the equity flow with
+    the terminal value less the debt still owed (``equity_flow_terminal``)."""
+    draws, months = ebitda.shape
+    owned_capex = valuation.capex
     interest = debt.interest.sum(axis=0)
     fees = debt.fees.sum(axis=0)
     principal = debt.principal.sum(axis=0)
     drawn = debt.draw.sum(axis=0)
     balance = debt.balance.sum(axis=0)
     financing_deductions = debt_deductions(debt, fin, months)
-    tax = tax_paid(ebitda - deductions - interest - financing_deductions, tax_rate)
+    tax = tax_paid(ebitda - valuation.deductions - interest - financing_deductions, valuation.tax_rate)
     cfads = ebitda - tax + revenue.deferred
     service = interest + principal
     cover = dscr(cfads, service)
@@ -326,34 +257,8 @@ def statements(
     equity_flow = distributions - equity_in
     equity_flow_terminal = equity_flow.copy()
     equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
-
     has_debt = (service > 0).any(axis=1)
-    min_dscr = np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan)
-    breaches = np.where(has_debt, ((cover < covenant[:, None]) & np.isfinite(cover)).sum(axis=1), 0)
-    operating = service > 0
-    project_irr, project_reason = irr(project_flow_terminal)
-    equity_irr, equity_reason = irr(equity_flow_terminal)
-    npv_usd = npv(discount, project_flow_terminal)
-    lines = {
-        "revenue_usd": revenue.total,
-        "revenue_contract_usd": revenue.contract,
-        "revenue_spot_usd": revenue.spot,
-        "revenue_rent_usd": revenue.rent,
-        "revenue_pass_through_usd": revenue.pass_through,
-        "revenue_contracted_usd": revenue.contracted,
-        "prepayment_net_usd": revenue.deferred,
-        "asset_sale_usd": revenue.sale_usd,
-        "gpu_hours_sold": revenue.gpu_hours_sold,
-        "leased_kw": revenue.kw_months,
-        "opex_usd": opex,
-        **{f"opex_{name}_usd": values for name, values in ops.items.items()},
-        "ebitda_usd": ebitda,
-        "capex_spend_usd": owned_capex,
-        "capex_it_spend_usd": ops.it_spend,
-        "capex_facility_spend_usd": ops.facility_spend,
-        "depreciation_it_usd": depreciation_it,
-        "depreciation_facility_usd": depreciation_facility,
-        "depreciation_power_usd": capex.power_depreciation,
+    return {
         "financing_deductions_usd": financing_deductions,
         "tax_usd": tax,
         "cfads_usd": cfads,
@@ -365,7 +270,7 @@ def statements(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
-        "equity_cure_usd": np.where(operating, equity_in, 0.0),
+        "equity_cure_usd": np.where(service > 0, equity_in, 0.0),
         "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
@@ -380,18 +285,67 @@ def statements(
         + distributions
         + (np.maximum(before_equity, 0.0) - distributions)  # into (or out of) the trapped-cash reserve
         + np.maximum(-cfads, 0.0),
+        "dscr": cover,
+        "min_dscr": np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan),
+        "dscr_breach_months": np.where(
+            has_debt, ((cover < covenant[:, None]) & np.isfinite(cover)).sum(axis=1), 0
+        ).astype(float),
+        "equity_flow_terminal_usd": equity_flow_terminal,
+    }
+
+
+def statements(
+    revenue: Revenue,
+    ops: Operations,
+    capex: Capex,
+    debt: Debt,
+    fin: Any,
+    tax_rate: np.ndarray,
+    multiple: np.ndarray,
+    residual_usd: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
+    ebitda = revenue.total - ops.total
+    valuation, depreciation_lines = project_valuation(revenue, ops, capex, fin, tax_rate, multiple, residual_usd)
+    project_flow, project_flow_terminal = valuation.project_flows(ebitda)
+    terminal = project_flow_terminal - project_flow
+    financing = levered(revenue, ebitda, valuation, debt, fin, terminal)
+    project_irr, project_reason = irr(project_flow_terminal)
+    equity_irr, equity_reason = irr(financing.pop("equity_flow_terminal_usd"))
+    cover = {name: financing.pop(name) for name in ("dscr", "min_dscr", "dscr_breach_months")}
+    lines = {
+        "revenue_usd": revenue.total,
+        "revenue_contract_usd": revenue.contract,
+        "revenue_spot_usd": revenue.spot,
+        "revenue_rent_usd": revenue.rent,
+        "revenue_pass_through_usd": revenue.pass_through,
+        "revenue_contracted_usd": revenue.contracted,
+        "prepayment_net_usd": revenue.deferred,
+        "asset_sale_usd": revenue.sale_usd,
+        "gpu_hours_sold": revenue.gpu_hours_sold,
+        "leased_kw": revenue.kw_months,
+        "opex_usd": ops.total,
+        **{f"opex_{name}_usd": values for name, values in ops.items.items()},
+        "ebitda_usd": ebitda,
+        "capex_spend_usd": valuation.capex,
+        "capex_it_spend_usd": ops.it_spend,
+        "capex_facility_spend_usd": ops.facility_spend,
+        **depreciation_lines,
+        **financing,
         "project_cash_flow_usd": project_flow,
         "terminal_value_usd": terminal,
-        "dscr": cover,
-        "npv_usd": npv_usd,
+        "dscr": cover["dscr"],
+        "npv_usd": npv(valuation.discount_monthly, project_flow_terminal),
         "project_irr": annual_rate(project_irr),
         "equity_irr": annual_rate(equity_irr),
         "project_irr_reason": project_reason,
         "equity_irr_reason": equity_reason,
-        "min_dscr": min_dscr,
-        "dscr_breach_months": breaches.astype(float),
+        "min_dscr": cover["min_dscr"],
+        "dscr_breach_months": cover["dscr_breach_months"],
     }
-    lines.update(results(revenue, valuation, lines, owned_capex, drawn, equity_in))
+    lines.update(
+        results(revenue, valuation, lines, valuation.capex, lines["debt_draw_usd"], lines["equity_in_usd"])
+    )
     return lines
 
 

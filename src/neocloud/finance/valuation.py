@@ -1,0 +1,173 @@
+"""What the project's monthly flows are worth at a uniform price, and the break-even price that makes the
+project NPV zero.
+
+The project NPV is piecewise linear in the price: revenue is linear in it, tax on income with losses carried
+forward is a running maximum of linear functions, and the terminal value is the larger of an exit multiple
+on the last year's EBITDA and a floor. Its exact slope is therefore known at every price, and Newton's
+method reaches the root of the linear piece it stands on in one step: a handful of evaluations in all
+(whatever the horizon), each one pass over the months, with bisection whenever a step leaves the bracket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neocloud.finance.kernels import blocks, discount_factors, trailing_sum
+from neocloud.units import MONTHS_PER_YEAR
+
+BREAK_EVEN_BLOCK_DRAWS = 512  # rows solved together: their (row, month) terms stay in cache
+BREAK_EVEN_TOLERANCE = 1e-12  # relative step at which a price counts as found
+EXPANSIONS = 40  # doublings of the price above four times the reference before a draw is left NaN
+
+
+def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Tax (draw, month) on monthly taxable income with losses carried forward without limit.
+
+    Income taxed to date is the highest cumulative income reached so far (a loss after a profit is carried
+    forward against later profit, never back), so the tax to date is ``rate * max(0, max_{k<=m} C(k))``.
+    """
+    cumulative = np.cumsum(taxable, axis=1)
+    taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
+    return rate[:, None] * np.diff(taxed, axis=1, prepend=0.0)
+
+
+def tax_slope(taxable: np.ndarray, cumulative_volume: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Derivative (draw, month) of ``tax_paid`` with respect to a price that adds ``price * volume`` to the
+    taxable income, where ``cumulative_volume`` is the volume summed to date: the tax to date moves with the
+    cumulative volume of the month where the running maximum of cumulative income was reached, while that
+    maximum is positive."""
+    cumulative = np.cumsum(taxable, axis=1)
+    highest = np.maximum.accumulate(cumulative, axis=1)
+    month = np.arange(taxable.shape[1])[None, :]
+    reached = np.maximum.accumulate(np.where(cumulative == highest, month, 0), axis=1)
+    moved = np.where(highest > 0, np.take_along_axis(cumulative_volume, reached, axis=1), 0.0)
+    return rate[:, None] * np.diff(moved, axis=1, prepend=0.0)
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """What the monthly project flows are worth: the pieces that a uniform price changes."""
+
+    fixed_ebitda: np.ndarray  # EBITDA without the price-driven revenue
+    volume: np.ndarray  # units the uniform price multiplies
+    deductions: np.ndarray  # depreciation (tax)
+    capex: np.ndarray
+    tax_rate: np.ndarray
+    multiple: np.ndarray
+    discount_monthly: np.ndarray
+    floor: np.ndarray  # (draw,) the least the assets fetch at the horizon: the IT's resale value
+    other_cash: np.ndarray  # cash outside EBITDA and capex: prepayments less their credits, asset sales
+
+    def project_flows(self, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unlevered after-tax cash flow (draw, month) without and with the terminal value: the larger of the
+        exit multiple on the last year's EBITDA and the resale value of the IT."""
+        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex + self.other_cash
+        terminal = np.zeros_like(flows)
+        terminal[:, -1] = np.maximum(
+            self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0), self.floor
+        )
+        return flows, flows + terminal
+
+    def block(self, rows: slice | np.ndarray) -> Valuation:
+        """The same valuation for the draws ``rows`` only."""
+        return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
+
+class PricedNpv:
+    """Project NPV (draw,) of one block of draws as a function of a uniform price, and its exact slope."""
+
+    def __init__(self, valuation: Valuation) -> None:
+        self.valuation = valuation
+        months = valuation.volume.shape[1]
+        self.factors = discount_factors(valuation.discount_monthly, months)
+        self.cumulative_volume = np.cumsum(valuation.volume, axis=1)
+        self.last_year_volume = valuation.volume[:, -MONTHS_PER_YEAR:].sum(axis=1)
+
+    @property
+    def draws(self) -> int:
+        """Rows in the block."""
+        return int(self.valuation.volume.shape[0])
+
+    def rows(self, index: np.ndarray) -> PricedNpv:
+        """The same function for the draws ``index`` of the block only."""
+        part = PricedNpv.__new__(PricedNpv)
+        part.valuation = self.valuation.block(index)
+        part.factors = self.factors[index]
+        part.cumulative_volume = self.cumulative_volume[index]
+        part.last_year_volume = self.last_year_volume[index]
+        return part
+
+    def __call__(self, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price."""
+        v = self.valuation
+        ebitda = v.fixed_ebitda + price[:, None] * v.volume
+        _, with_terminal = v.project_flows(ebitda)
+        slope_flows = v.volume - tax_slope(ebitda - v.deductions, self.cumulative_volume, v.tax_rate)
+        last_year = trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1]
+        exit_value = v.multiple * np.maximum(last_year, 0.0)
+        terminal_slope = np.where((exit_value > v.floor) & (last_year > 0), v.multiple * self.last_year_volume, 0.0)
+        value = np.einsum("ij,ij->i", with_terminal, self.factors)
+        slope = np.einsum("ij,ij->i", slope_flows, self.factors) + terminal_slope * self.factors[:, -1]
+        return value, slope
+
+
+def newton_increasing(
+    function: PricedNpv, start: np.ndarray, ceiling: np.ndarray, iterations: int = 100
+) -> np.ndarray:
+    """Root above zero (draw,) of an increasing piecewise-linear function that is negative at zero, by Newton
+    steps on its exact slope inside a bracket [low, high] (false position between its ends when a step leaves
+    it; doubling while no point above the root is known); NaN where it stays negative up to ``ceiling``. Once
+    few draws are left only they are evaluated; a draw's price is its own step's."""
+    draws = start.shape[0]
+    low, high = np.zeros(draws), np.full(draws, np.inf)
+    f_low, f_high = np.full(draws, -np.inf), np.full(draws, np.inf)
+    price = start.copy()
+    found = np.full(draws, np.nan)
+    active = np.arange(draws)
+    part, members = function, np.arange(draws)
+    for _ in range(iterations):
+        if active.size == 0:
+            break
+        if active.size < members.size // 4:
+            part, members = function.rows(active), active.copy()
+        value, slope = part(price[members])
+        where = np.searchsorted(members, active)
+        value, slope, now = value[where], slope[where], price[active]
+        below = value < 0
+        low[active] = np.where(below, now, low[active])
+        f_low[active] = np.where(below, value, f_low[active])
+        high[active] = np.where(below, high[active], now)
+        f_high[active] = np.where(below, f_high[active], value)
+        a, b, fa, fb = low[active], high[active], f_low[active], f_high[active]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = now - value / slope
+            secant = a - fa * (b - a) / (fb - fa)
+        secant = np.where(np.isfinite(secant) & (secant > a) & (secant < b), secant, 0.5 * (a + b))
+        inside = np.isfinite(step) & (step > a) & (step < b)
+        step = np.where(inside, step, np.where(np.isfinite(b), secant, 2 * now))
+        done = (value == 0) | (np.abs(step - now) <= BREAK_EVEN_TOLERANCE * np.maximum(1.0, np.abs(now)))
+        found[active[done]] = np.where(value == 0, now, step)[done]
+        lost = ~done & ~np.isfinite(b) & (now > ceiling[active])
+        price[active] = step
+        active = active[~done & ~lost]
+    return found
+
+
+def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
+    """The uniform price (draw,) at which project NPV is zero: 0 where the project pays at a price of zero,
+    NaN where no price up to ``4 * 2**EXPANSIONS`` times the reference makes it so.
+
+    Newton from the reference price on the exact slope of the piecewise-linear NPV (see the module), in
+    blocks of ``BREAK_EVEN_BLOCK_DRAWS`` draws; each draw stops on its own step, so its price is the same
+    alone or among others."""
+    start = np.maximum(np.abs(reference), 1e-6)
+    ceiling = 4 * start * 2.0**EXPANSIONS
+    price = np.empty(reference.shape[0])
+    for rows in blocks(reference.shape[0], BREAK_EVEN_BLOCK_DRAWS):
+        function = PricedNpv(valuation.block(rows))
+        at_zero, _ = function(np.zeros(start[rows].size))
+        found = newton_increasing(function, start[rows], ceiling[rows])
+        price[rows] = np.where(at_zero >= 0, 0.0, found)
+    return price
