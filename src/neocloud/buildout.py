@@ -310,6 +310,11 @@ def delivered_systems(scenario: Any, months: int, draws: int) -> dict[str, np.nd
     return delivered
 
 
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_buildings", "phase_systems", "phase_accelerators", "phase_racks", "phase_it_power_mw",
+         "phase_facility_power_mw", "phase_design_day_draw_mw")
+
+
 def buildout(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Month by month: phases energised, systems installed, accelerators, IT and facility MW online, and
     the binding constraint; per phase the months it is ready, energised and complete."""

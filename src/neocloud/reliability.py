@@ -354,6 +354,10 @@ def mix_goodput(catalog: Catalog, job: dict[str, Any], mix: list[Any] | None) ->
     return each @ shares / shares.sum(), each[:, int(np.argmax(sizes))]
 
 
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_accelerators", "accelerators")
+
+
 def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Interruptions, goodput, checkpoint interval and spares of the scenario's jobs, per draw.
 
@@ -376,14 +380,14 @@ def reliability(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> xr.Dat
             "reference_job_goodput": _summary(result["goodput"], "fraction"),
             "checkpoint_minutes": _summary(result["checkpoint_minutes"], "min"),
             "young_daly_checkpoint_minutes": _summary(result["daly_minutes"], "min"),
-            "spares_accelerators": _summary(result["spares_accelerators"], "accelerators", integer=True),
+            "spares_accelerators": _summary(result["spares_accelerators"], "count", integer=True),
             "spare_shortfall_probability": _summary(result["spare_shortfall_probability"], "fraction"),
-            "failure_rate_scale": _summary(scale, "-"),
-            "failure_domain_accelerators": _summary(np.full(size.shape, job["node_accelerators"]), "accelerators"),
+            "failure_rate_scale": _summary(scale, "ratio"),
+            "failure_domain_accelerators": _summary(np.full(size.shape, job["node_accelerators"]), "count"),
             "accelerators_unavailable": _summary(
-                unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "accelerators"
+                unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "count"
             ),
-            "job_accelerators": _summary(size, "accelerators", integer=True),
+            "job_accelerators": _summary(size, "count", integer=True),
         }
     )
     rates = component_rates(catalog)

@@ -247,29 +247,20 @@ columns. Seeds derived inside (a sweep's chunk seeds) may use the generator's wh
 MAX_GENERATOR_SEED = 2**64 - 1
 
 
+def __getattr__(name: str) -> Any:
+    """``realise`` moved to :mod:`neocloud.realise`, the pipeline's first step; the old import still works."""
+    if name == "realise":
+        from neocloud.realise import realise
+
+        return realise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def check_seed(seed: int, field: str = "seed", maximum: int = MAX_SEED) -> int:
     """``seed`` when it is a whole number in ``0 .. maximum``; otherwise a one-line ScenarioError."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= maximum:
         raise ScenarioError(f"{seed!r} is not a seed", field=field, value=seed, allowed=f"0 to {maximum:,}")
     return int(seed)
-
-
-def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
-    """A copy of ``model`` in which every ``Num`` field is a float64 array of shape (draw,).
-
-    Plain numbers are broadcast; distributions are sampled with the scenario's ``uncertainty`` options
-    (sampler and rank correlations), seeded. One draw is the median case.
-    """
-    if draws < 1:
-        raise ValueError("draws must be at least 1")
-    seed = check_seed(seed, maximum=MAX_GENERATOR_SEED)
-    found = uncertain_inputs(model)
-    check_support(model, found)
-    paths = [".".join(path) for path, _ in found]
-    settings = getattr(model, "uncertainty", None)
-    sampler = getattr(settings, "sampler", "latin-hypercube")
-    samples = sample([dist for _, dist in found], draws, seed, sampler, correlation_matrix(model, paths))
-    return substitute(model, {path: samples[index] for index, (path, _) in enumerate(found)}, draws)
 
 
 def substitute(model: BaseModel, values: dict[tuple[str, ...], np.ndarray], draws: int) -> Any:
