@@ -19,7 +19,8 @@ from .conftest import EXAMPLES
 with (resources.files("neocloud.catalog") / "data" / "variables.csv").open(encoding="utf-8") as _handle:
     REGISTRY = list(csv.DictReader(_handle))
 NAMES = {row["name"] for row in REGISTRY}
-STAGES = {"scenario", "realise", "design", "buildout", "energy", "compute", "reliability", "finance", "inference", "programme"}
+STAGES = {"scenario", "realise", "design", "buildout", "energy", "compute", "reliability", "finance", "inference",
+          "programme"}
 
 
 def _base_keys(summary: dict) -> set[str]:

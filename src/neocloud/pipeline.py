@@ -203,7 +203,7 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) ->
     check_makes("realise", dataset, ())
     reads, made = stage_reads(), {}
     for name, stage in STAGES:
-        out = run_stage(name, stage, reads[name], realised, catalog, dataset)
+        out = run_stage(name, stage, reads, realised, catalog, dataset)
         made[name] = [key for key in out.data_vars if key not in dataset.data_vars]
         dataset = dataset.merge(out, compat="override")
         if name == "buildout":  # refused before later stages price a campus that never powers on
@@ -216,15 +216,16 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) ->
 _NO_VARIABLE = re.compile(r"No variable named '([^']+)'")
 
 
-def run_stage(name: str, stage: Stage, reads: Iterable[str], realised: Any, catalog: Catalog,
+def run_stage(name: str, stage: Stage, declared: Mapping[str, Iterable[str]], realised: Any, catalog: Catalog,
               upstream: xr.Dataset) -> xr.Dataset:
     """One stage's new variables, given only the upstream variables it declares (and the coordinates).
 
-    Raises ContractError (naming the stage that reads and the one that makes) when a declared variable is
-    missing upstream or an undeclared one is read, and when the stage makes other variables than the
-    registry gives it; the variables it makes carry the registry's units.
+    ``declared`` holds what every stage reads (:func:`stage_reads`). Raises ContractError (naming the stage
+    that reads and the one that makes) when a declared variable is missing upstream or an undeclared one
+    is read, and when the stage makes other variables than the registry gives it; the variables it makes
+    carry the registry's units.
     """
-    reads = tuple(reads)
+    reads = tuple(declared[name])
     check_reads(name, reads, upstream.variables)
     view = xr.Dataset({key: upstream[key] for key in reads if key in upstream.data_vars}, coords=upstream.coords)
     try:
@@ -235,7 +236,7 @@ def run_stage(name: str, stage: Stage, reads: Iterable[str], realised: Any, cata
             raise
         raise ContractError(f"stage {name} reads {undeclared}, made by stage {maker(undeclared)}, without "
                             f"declaring it in its READS") from err
-    check_makes(name, made, upstream.variables, aliases=RENAMED_KEYS)
+    check_makes(name, made, upstream.variables, aliases=RENAMED_KEYS, readers=declared)
     stamp_units(made)
     return made
 

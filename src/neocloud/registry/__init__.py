@@ -166,10 +166,14 @@ def check_reads(stage: str, reads: Iterable[str], upstream: Iterable[str]) -> No
             raise ContractError(f"stage {stage} reads {name}, which stage {source} should make but did not")
 
 
-def check_makes(stage: str, made: Any, upstream: Iterable[str], aliases: Iterable[str] = ()) -> None:
+def check_makes(stage: str, made: Any, upstream: Iterable[str], aliases: Iterable[str] = (),
+                readers: Mapping[str, Iterable[str]] | None = None) -> None:
     """Raise ContractError unless the new variables of a stage's output Dataset ``made`` are exactly the
     registry's rows of that stage (optional ones may be missing; ``aliases`` are added later), with the
-    registry's dims, and it makes no upstream data variable again (it may carry upstream coordinates)."""
+    registry's dims, and it makes no upstream data variable again (it may carry upstream coordinates).
+
+    ``readers`` (what each stage reads) lets the error for a missing variable name the stages that read it.
+    """
     known, before, coords = variables(), set(upstream), set(made.coords)
     again = [name for name in made.variables if name in before and name not in coords]
     if again:
@@ -184,7 +188,9 @@ def check_makes(stage: str, made: Any, upstream: Iterable[str], aliases: Iterabl
     missing = [name for name in makes(stage) if name not in made.variables and name not in before
                and not known[name].optional and name not in skipped]
     if missing:
-        raise ContractError(f"stage {stage} did not make {', '.join(missing)}, which the registry says it makes")
+        read_by = sorted({other for other, names in (readers or {}).items() for name in names if name in missing})
+        tail = f" (read by stage {', '.join(read_by)})" if read_by else ""
+        raise ContractError(f"stage {stage} did not make {', '.join(missing)}, which the registry says it makes{tail}")
     for name in new:
         dims = tuple(made.variables[name].dims)
         if dims != known[name].dims:
@@ -256,7 +262,3 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.stdout.write(markdown(stage_reads()))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
