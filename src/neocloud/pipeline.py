@@ -124,7 +124,7 @@ def summary_keys(dataset: xr.Dataset) -> list[str]:
     """Names of the summary variables (dims exactly ``draw``, ``attrs['summary'] == 1``), contract keys first."""
     marked = [name for name, variable in dataset.data_vars.items()
               if variable.dims == ("draw",) and variable.attrs.get("summary") == 1]
-    return [key for key in CONTRACT_KEYS if key in marked] + [key for key in marked if key not in CONTRACT_KEYS]
+    return [key for key in CONTRACT_KEYS if key in marked] + [str(key) for key in marked if key not in CONTRACT_KEYS]
 
 
 def _number(value: float, integer: bool) -> float | int | None:
@@ -226,22 +226,23 @@ def run_stage(name: str, stage: Stage, declared: Mapping[str, Iterable[str]], re
     carry the registry's units.
     """
     reads = tuple(declared[name])
-    check_reads(name, reads, upstream.variables)
+    names = [str(key) for key in upstream.variables]
+    check_reads(name, reads, names)
     view = xr.Dataset({key: upstream[key] for key in reads if key in upstream.data_vars}, coords=upstream.coords)
     try:
         made = stage(realised, catalog, view)
     except KeyError as err:
-        undeclared = _undeclared(err, upstream, reads)
+        undeclared = _undeclared(err, names, reads)
         if undeclared is None:
             raise
         raise ContractError(f"stage {name} reads {undeclared}, made by stage {maker(undeclared)}, without "
                             f"declaring it in its READS") from err
-    check_makes(name, made, upstream.variables, aliases=RENAMED_KEYS, readers=declared)
+    check_makes(name, made, names, aliases=RENAMED_KEYS, readers=declared)
     stamp_units(made)
     return made
 
 
-def _undeclared(err: KeyError, upstream: Mapping[str, Any], reads: tuple[str, ...]) -> str | None:
+def _undeclared(err: KeyError, upstream: list[str], reads: tuple[str, ...]) -> str | None:
     """The upstream variable a KeyError says a stage looked for outside its declared reads, if any."""
     text = str(err.args[0]) if err.args else ""
     match = _NO_VARIABLE.search(text)

@@ -36,14 +36,15 @@ def generation(catalog: Catalog, accelerator: str) -> tuple[float, float]:
     table = catalog.table("failure_generations")
     if accelerator not in table.index:
         return 1.0, float(table["rate_sigma"].max())
-    return float(table.loc[accelerator, "rate_factor"]), float(table.loc[accelerator, "rate_sigma"])
+    return (catalog.value("failure_generations", accelerator, "rate_factor"),
+            catalog.value("failure_generations", accelerator, "rate_sigma"))
 
 
 def failure_domain(catalog: Catalog, system: str) -> float:
     """Accelerators a hardware fault takes out of a job on ``system`` (a server, or an NVL72 compute tray)."""
     table = catalog.table("failure_domains")
     if system in table.index:
-        return float(table.loc[system, "domain_accelerators"])
+        return catalog.value("failure_domains", system, "domain_accelerators")
     return parameter(catalog, "node_accelerators")
 
 
@@ -140,7 +141,7 @@ def spare_wait_hours(spares_nodes: Any, node_failure_rate: Any, repair_hours: An
     return np.where(spares > 0, np.maximum(waited, 0.0), repair)
 
 
-def spares_for(probability: Any, nodes_in_repair: Any, node_accelerators: float) -> np.ndarray:
+def spares_for(probability: Any, nodes_in_repair: Any, node_accelerators: float | np.ndarray) -> np.ndarray:
     """Hot spare accelerators that keep a job at full size with ``probability`` (Poisson nodes in repair)."""
     return (
         stats.poisson.ppf(np.asarray(probability, dtype=float), np.asarray(nodes_in_repair, dtype=float))

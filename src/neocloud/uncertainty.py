@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydantic import BaseModel
@@ -61,28 +61,28 @@ def uncertain_inputs(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple
 def quantiles(dist: Dist, u: np.ndarray) -> np.ndarray:
     """The values of ``dist`` at probabilities ``u`` (inverse CDF), elementwise, in the input's own unit."""
     u = np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12)
+    # ``Dist`` checks that each kind has its parameters, so those read here are numbers, never None
+    low, high, mode = cast(float, dist.low), cast(float, dist.high), cast(float, dist.mode)
     if dist.dist == "uniform":
-        return dist.low + (dist.high - dist.low) * u
-    if dist.dist == "triangular":
-        width = dist.high - dist.low
+        return low + (high - low) * u
+    if dist.dist in ("triangular", "pert"):
+        width = high - low
         if width == 0:
-            return np.full_like(u, dist.low)
-        return stats.triang.ppf(u, (dist.mode - dist.low) / width, loc=dist.low, scale=width)
-    if dist.dist == "pert":
-        width = dist.high - dist.low
-        if width == 0:
-            return np.full_like(u, dist.low)
-        alpha = 1 + 4 * (dist.mode - dist.low) / width
-        beta = 1 + 4 * (dist.high - dist.mode) / width
-        return dist.low + width * stats.beta.ppf(u, alpha, beta)
+            return np.full_like(u, low)
+        if dist.dist == "triangular":
+            return stats.triang.ppf(u, (mode - low) / width, loc=low, scale=width)
+        alpha = 1 + 4 * (mode - low) / width
+        beta = 1 + 4 * (high - mode) / width
+        return low + width * stats.beta.ppf(u, alpha, beta)
     if dist.dist == "normal":
-        if dist.sd == 0:
-            return np.full_like(u, dist.mean)
-        low = -np.inf if dist.low is None else (dist.low - dist.mean) / dist.sd
-        high = np.inf if dist.high is None else (dist.high - dist.mean) / dist.sd
-        return stats.truncnorm.ppf(u, low, high, loc=dist.mean, scale=dist.sd)
+        mean, sd = cast(float, dist.mean), cast(float, dist.sd)
+        if sd == 0:
+            return np.full_like(u, mean)
+        lower = -np.inf if dist.low is None else (dist.low - mean) / sd
+        upper = np.inf if dist.high is None else (dist.high - mean) / sd
+        return stats.truncnorm.ppf(u, lower, upper, loc=mean, scale=sd)
     if dist.dist == "lognormal":
-        return dist.median * np.exp(dist.sigma * stats.norm.ppf(u))
+        return cast(float, dist.median) * np.exp(cast(float, dist.sigma) * stats.norm.ppf(u))
     values = np.asarray(dist.values, dtype=float)
     if dist.dist == "empirical":
         return np.quantile(values, u, method="inverted_cdf")
