@@ -23,8 +23,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from neocloud.errors import NeocloudError
-
 # The pipeline's steps in the order they run; ``realise`` makes the coordinates every stage shares.
 PIPELINE_STAGES = ("realise", "design", "buildout", "energy", "reliability", "compute", "finance", "inference")
 # Rows of these stages are summary keys only, never variables of a campus's Dataset.
@@ -76,9 +74,10 @@ UNITS: dict[str, str] = {
 }
 
 
-class ContractError(NeocloudError):
+class ContractError(RuntimeError):
     """A stage broke its contract: it read what it did not declare or what is not upstream, or made other
-    variables than the registry lists, or with other dims or units. A fault of neocloud, not of the input."""
+    variables than the registry lists, or with other dims or units. A fault of neocloud, not of the input,
+    so it is no ``NeocloudError``: the CLI and the server report it as an unexpected error."""
 
 
 @dataclass(frozen=True)
@@ -199,20 +198,20 @@ def check_makes(stage: str, made: Any, upstream: Iterable[str], aliases: Iterabl
 
 def stamp_units(made: Any) -> None:
     """Set each data variable's ``units`` attribute to the registry's (the registry is the one source)."""
-    known = variables()
-    for name, variable in made.data_vars.items():
+    known, variables_ = variables(), made.variables  # Variables, not DataArrays: no coordinates built
+    for name in made.data_vars:
         if name in known:
-            variable.attrs["units"] = known[name].unit
+            variables_[name].attrs["units"] = known[name].unit
 
 
 def check_units(dataset: Any) -> None:
     """Raise ContractError unless every data variable has a registry row and the registry's unit, and every
     unit is a word of :data:`UNITS`."""
-    known = variables()
-    for name, variable in dataset.data_vars.items():
+    known, variables_ = variables(), dataset.variables  # Variables, not DataArrays: no coordinates built
+    for name in dataset.data_vars:
         if name not in known:
             raise ContractError(f"{name} is not in the variables registry")
-        unit = variable.attrs.get("units")
+        unit = variables_[name].attrs.get("units")
         if unit != known[name].unit or unit not in UNITS:
             raise ContractError(f"{name} has units {unit!r}; the registry says {known[name].unit!r}")
 
