@@ -19,7 +19,8 @@ from .conftest import EXAMPLES
 with (resources.files("neocloud.catalog") / "data" / "variables.csv").open(encoding="utf-8") as _handle:
     REGISTRY = list(csv.DictReader(_handle))
 NAMES = {row["name"] for row in REGISTRY}
-STAGES = {"scenario", "design", "buildout", "energy", "compute", "reliability", "finance", "inference", "programme"}
+STAGES = {"scenario", "realise", "design", "buildout", "energy", "compute", "reliability", "finance", "inference",
+          "programme"}
 
 
 def _base_keys(summary: dict) -> set[str]:
@@ -27,13 +28,14 @@ def _base_keys(summary: dict) -> set[str]:
 
 
 def test_registry_has_the_agreed_columns_and_one_row_per_name() -> None:
-    assert list(REGISTRY[0]) == ["name", "stage", "unit", "summary", "additive", "label", "headline",
-                                 "description"]
+    assert list(REGISTRY[0]) == ["name", "stage", "dims", "unit", "summary", "contract", "additive", "optional",
+                                 "label", "headline", "description"]
     assert len(NAMES) == len(REGISTRY)
     for row in REGISTRY:
         assert row["stage"] in STAGES, row
         assert row["label"] and row["description"] and row["unit"], row
-        assert row["summary"] in ("0", "1") and row["additive"] in ("0", "1") and row["headline"] in ("0", "1")
+        assert row["summary"] in ("0", "1") and row["optional"] in ("0", "1") and row["headline"] in ("0", "1")
+        assert row["contract"].isdigit() and row["additive"].isdigit(), row
 
 
 def test_every_campus_summary_key_has_a_registry_row() -> None:
@@ -49,11 +51,12 @@ def test_every_programme_summary_key_has_a_registry_row(name: str) -> None:
     assert _base_keys(summary) <= NAMES, sorted(_base_keys(summary) - NAMES)
 
 
-def test_additive_flags_match_the_pipeline_list() -> None:
+def test_additive_places_give_the_pipeline_list() -> None:
     from neocloud.pipeline import ADDITIVE_KEYS
 
-    additive = {row["name"] for row in REGISTRY if row["additive"] == "1"}
-    assert set(ADDITIVE_KEYS) <= additive
+    additive = sorted((int(row["additive"]), row["name"]) for row in REGISTRY if row["additive"] != "0")
+    assert tuple(name for _, name in additive) == ADDITIVE_KEYS
+    assert [place for place, _ in additive] == list(range(1, len(additive) + 1))
 
 
 @pytest.mark.parametrize(

@@ -408,6 +408,11 @@ def binding_codes(
     return code, campus_code
 
 
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_buildings", "phase_systems", "phase_accelerators", "phase_racks", "phase_it_power_mw",
+         "phase_facility_power_mw", "phase_design_day_draw_mw")
+
+
 def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Month by month: phases energised, systems installed, accelerators, IT and facility MW online, and
     the binding constraint; per phase the months it is ready, energised and complete."""

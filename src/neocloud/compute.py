@@ -2,8 +2,9 @@
 
 Model FLOPs utilisation (MFU) comes from a step-time model whose three terms (matmuls, memory-bound
 work, exposed scale-out communication) are calibrated on the catalog's ``training_runs`` as a set
-(:func:`calibrate`); wall-clock time includes failures, restarts and checkpoints through
-:mod:`neocloud.reliability`. Method: docs/methods/compute.md.
+(:func:`calibrate`); wall-clock time includes failures, restarts and checkpoints: the pipeline's stage
+reads the reference job's goodput from the reliability stage, which runs before it; a single job
+(:func:`train_time`) asks :mod:`neocloud.reliability` itself. Method: docs/methods/compute.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from scipy import optimize
 
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
-from neocloud.reliability import job_reliability, parameter, workload_inputs
+from neocloud.reliability import job_reliability, parameter
 from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_PFLOP
 
@@ -319,8 +320,15 @@ def _summary(values: Any, units: str) -> xr.DataArray:
     return array
 
 
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_accelerators", "accelerators", "accelerators_online", "job_accelerators", "reference_job_goodput")
+
+
 def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
-    """Peak PFLOP/s by precision, delivered PFLOP/s by month, the reference run's days, decode tokens/s."""
+    """Peak PFLOP/s by precision, delivered PFLOP/s by month, the reference run's days, decode tokens/s.
+
+    The reference run spans the reliability stage's ``job_accelerators`` at its ``reference_job_goodput``.
+    """
     phase_accelerators = upstream["phase_accelerators"]
     out = xr.Dataset()
     for precision, column in PRECISION_COLUMN.items():
@@ -340,7 +348,8 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     phase = scenario.campus.phases[main]
     accelerator = str(catalog.row("systems", phase.system)["accelerator"])
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
-    job = workload_inputs(scenario, catalog, campus_size, phase.system)
+    job_size = np.asarray(upstream["job_accelerators"].values, dtype=float)
+    goodput = np.asarray(upstream["reference_job_goodput"].values, dtype=float)
     fabrics = catalog.table("fabric_bandwidth")
     network = (
         float(fabrics.loc[scenario.campus.network, "gbps_per_accelerator"])
@@ -352,7 +361,7 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     utilisation = mfu(
         peak,
         catalog.value("accelerators", accelerator, "hbm_tb_per_s"),
-        job["accelerators"],
+        job_size,
         scale_up_domain(catalog, accelerator),
         network,
         expert,
@@ -366,15 +375,14 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
         parameter(catalog, "seq_tokens"),
         parameter(catalog, "aspect_ratio"),
     )
-    reliability = job_reliability(catalog, **job)
-    ideal_hours = flops / (job["accelerators"] * peak * 1e12 * utilisation) / SECONDS_PER_HOUR
-    hours = ideal_hours / np.maximum(reliability["goodput"], 1e-12)
+    ideal_hours = flops / (job_size * peak * 1e12 * utilisation) / SECONDS_PER_HOUR
+    hours = ideal_hours / np.maximum(goodput, 1e-12)
     out["reference_run_mfu"] = _summary(utilisation, "fraction")
-    out["reference_run_goodput"] = _summary(reliability["goodput"], "fraction")
+    out["reference_run_goodput"] = _summary(goodput, "fraction")
     out["reference_run_days"] = _summary(hours / HOURS_PER_DAY, "days")
-    out["reference_run_gpu_hours"] = _summary(hours * job["accelerators"], "h")
+    out["reference_run_gpu_hours"] = _summary(hours * job_size, "GPU-hours")
     # delivered: model FLOP/s at the reference run's MFU and goodput
-    delivered = out["bf16_pflops_online"] * xr.DataArray(utilisation * reliability["goodput"], dims="draw")
+    delivered = out["bf16_pflops_online"] * xr.DataArray(utilisation * goodput, dims="draw")
     out["delivered_bf16_pflops"] = delivered.transpose("draw", "month")
     out["delivered_bf16_pflops"].attrs["units"] = "PFLOP/s"
     per_accelerator = decode_tokens_per_s(

@@ -19,9 +19,11 @@ import xarray as xr
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import check_references
+from neocloud.realise import realise
 from neocloud.scenario import Campus, Realised, Scenario
-from neocloud.uncertainty import realise
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, W_PER_KW
+
+READS: tuple[str, ...] = ()  # the scenario and the catalog only
 
 DEFAULT_CLIMATE = "abilene-tx"  # a hot design day: a conservative answer when no site is given
 DEFAULT_COOLING = "direct-liquid"  # what new AI campuses build

@@ -38,6 +38,8 @@ CONSTANTS = ("kv_bytes_per_element", "hbm_usable_frac", "max_batch_sequences", "
 # bounds of the fit; no matmul kernel holds more than about 80% of dense peak through a whole model
 LOWER = (0.05, 0.05, 0.1, 0.1, 0.02, 0.05, 0.001)
 UPPER = (0.8, 0.8, 1.0, 500.0, 1.0, 1.0, 1.0)
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_accelerators", "accelerators", "facility_power_mw", "accelerators_online", "cost_usd_per_gpu_hour")
 LOO_EVALUATIONS = 200  # a leave-one-out refit starts from the full fit and moves little
 BLOCK_ROWS = 1024  # rows (draws) evaluated at once: keeps the (row, group, batch) arrays cache-sized
 
@@ -380,10 +382,9 @@ def inference(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.
     out["serve_ttft_ms"] = _summary(np.full(accelerators.shape, served["ttft_ms"]), "ms")
     out["serve_tpot_ms"] = _summary(np.full(accelerators.shape, served["tpot_ms"]), "ms")
     out["tokens_per_mwh"] = _summary(per_accelerator * SECONDS_PER_HOUR / (facility_w / W_PER_MW), "tokens/MWh")
-    if "cost_usd_per_gpu_hour" in upstream:
-        cost = np.asarray(upstream["cost_usd_per_gpu_hour"].values, dtype=float)
-        out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * SECONDS_PER_HOUR) * TOKENS_PER_MILLION,
-                                                 "USD/Mtoken")
+    cost = np.asarray(upstream["cost_usd_per_gpu_hour"].values, dtype=float)
+    out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * SECONDS_PER_HOUR) * TOKENS_PER_MILLION,
+                                             "USD/Mtoken")
     online = upstream["accelerators_online"].transpose("draw", "month")
     out["serving_tokens_per_s"] = online * share * per_accelerator
     out["serving_tokens_per_s"].attrs["units"] = "tokens/s"

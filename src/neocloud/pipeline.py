@@ -1,9 +1,16 @@
-"""The pipeline: a scenario through every stage, in order, into one Dataset with ``draw`` and ``month``."""
+"""The pipeline: a scenario through every stage, in order, into one Dataset with ``draw`` and ``month``.
+
+Its first step, :mod:`neocloud.realise`, turns the scenario into arrays along ``draw`` and makes the shared
+coordinates; each stage then gets the variables it declares in ``READS`` and must make exactly its rows of
+the variables registry (:mod:`neocloud.registry`), which also gives every variable its unit.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,37 +28,42 @@ from neocloud.finance import finance
 from neocloud.inference import inference
 from neocloud.io import write_atomic, write_atomic_with
 from neocloud.load import load, scenario_catalog
+from neocloud.realise import base_dataset, realise
+from neocloud.registry import (
+    ContractError,
+    additive_keys,
+    check_makes,
+    check_reads,
+    check_units,
+    contract_keys,
+    maker,
+    stamp_units,
+)
 from neocloud.reliability import reliability
 from neocloud.scenario import Realised, Scenario
-from neocloud.uncertainty import realise, uncertain_inputs
-from neocloud.units import MONTHS_PER_YEAR
+from neocloud.uncertainty import uncertain_inputs
 
 Stage = Callable[[Realised, Catalog, xr.Dataset], xr.Dataset]
+# The stages after ``realise``, in the order they run: reliability before compute, which reads its goodput.
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("design", design),
     ("buildout", buildout),
     ("energy", energy),
-    ("compute", compute),
     ("reliability", reliability),
+    ("compute", compute),
     ("finance", finance),
     ("inference", inference),
 )
 
+# The order in which the Dataset lists the stages' variables (DESIGN.md's table: compute before reliability),
+# so that a summary's keys keep their order whatever order the stages run in.
+SHOWN_ORDER = ("design", "buildout", "energy", "compute", "reliability", "finance", "inference")
+
 # DESIGN.md's JSON keys, in its order; other summary variables follow in the order the stages add them.
-CONTRACT_KEYS = (
-    "accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "pue", "first_power_month",
-    "full_capacity_month", "annual_energy_mwh", "capex_usd", "capex_it_usd", "capex_facility_usd",
-    "opex_usd_per_year", "cost_usd_per_gpu_hour", "npv_usd", "equity_irr", "min_dscr", "peak_bf16_pflops",
-)
+CONTRACT_KEYS = contract_keys()
 
 # Summary keys that add up across campuses (a programme's or a plan's totals).
-ADDITIVE_KEYS = (
-    "accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "facility_peak_power_mw",
-    "utility_capacity_mw",
-    "annual_energy_mwh", "capex_usd", "capex_it_usd", "capex_facility_usd", "capex_land_usd", "capex_power_usd",
-    "opex_usd_per_year", "annualised_capex_usd_per_year", "energy_cost_usd_per_year", "co2_t_per_year",
-    "peak_bf16_pflops", "serving_accelerators", "tokens_per_s",
-)
+ADDITIVE_KEYS = additive_keys()
 
 # Summary keys added under a clearer name (new -> old); the old key stays, with the same value.
 RENAMED_KEYS = {"peak_facility_draw_mw": "peak_facility_power_mw"}
@@ -143,16 +155,6 @@ def summarise(dataset: xr.Dataset, name: str, draws: int) -> dict[str, Any]:
     return out
 
 
-def base_dataset(scenario: Scenario, draws: int) -> xr.Dataset:
-    """The coordinates every stage shares: ``draw``, ``month`` (with its calendar ``date``) and ``phase``."""
-    months = scenario.finance.horizon_years * MONTHS_PER_YEAR
-    start = np.datetime64(scenario.start, "M")
-    dates = (start + np.arange(months)).astype("datetime64[ns]")
-    return xr.Dataset(coords={"draw": np.arange(draws), "month": np.arange(months),
-                              "date": ("month", dates),
-                              "phase": [phase.name for phase in scenario.campus.phases]})
-
-
 def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
         catalog: Catalog | None = None, one_draw_if_certain: bool = False) -> Results:
     """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``.
@@ -188,14 +190,65 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
     return results
 
 
+def stage_reads() -> dict[str, tuple[str, ...]]:
+    """What each step declares it reads upstream (its module's ``READS``), in pipeline order."""
+    return {"realise": (), **{name: tuple(sys.modules[stage.__module__].READS) for name, stage in STAGES}}
+
+
 def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) -> xr.Dataset:
-    """Every stage, in order, on an already realised scenario (each ``Num`` an array of shape (draw,))."""
+    """Every stage, in order, on an already realised scenario (each ``Num`` an array of shape (draw,)).
+
+    Each stage is held to its contract (:func:`run_stage`); the result carries the registry's units.
+    """
     dataset = base_dataset(scenario, draws)
+    check_makes("realise", dataset, ())
+    reads, made = stage_reads(), {}
     for name, stage in STAGES:
-        dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
+        out = run_stage(name, stage, reads, realised, catalog, dataset)
+        made[name] = [key for key in out.data_vars if key not in dataset.data_vars]
+        dataset = dataset.merge(out, compat="override")
         if name == "buildout":  # refused before later stages price a campus that never powers on
             check_first_power(scenario, dataset)
-    return with_renamed_keys(dataset)
+    dataset = with_renamed_keys(dataset[[key for stage in SHOWN_ORDER for key in made[stage]]])
+    check_units(dataset)
+    return dataset
+
+
+_NO_VARIABLE = re.compile(r"No variable named '([^']+)'")
+
+
+def run_stage(name: str, stage: Stage, declared: Mapping[str, Iterable[str]], realised: Any, catalog: Catalog,
+              upstream: xr.Dataset) -> xr.Dataset:
+    """One stage's new variables, given only the upstream variables it declares (and the coordinates).
+
+    ``declared`` holds what every stage reads (:func:`stage_reads`). Raises ContractError (naming the stage
+    that reads and the one that makes) when a declared variable is missing upstream or an undeclared one
+    is read, and when the stage makes other variables than the registry gives it; the variables it makes
+    carry the registry's units.
+    """
+    reads = tuple(declared[name])
+    names = [str(key) for key in upstream.variables]
+    check_reads(name, reads, names)
+    view = xr.Dataset({key: upstream[key] for key in reads if key in upstream.data_vars}, coords=upstream.coords)
+    try:
+        made = stage(realised, catalog, view)
+    except KeyError as err:
+        undeclared = _undeclared(err, names, reads)
+        if undeclared is None:
+            raise
+        raise ContractError(f"stage {name} reads {undeclared}, made by stage {maker(undeclared)}, without "
+                            f"declaring it in its READS") from err
+    check_makes(name, made, names, aliases=RENAMED_KEYS, readers=declared)
+    stamp_units(made)
+    return made
+
+
+def _undeclared(err: KeyError, upstream: list[str], reads: tuple[str, ...]) -> str | None:
+    """The upstream variable a KeyError says a stage looked for outside its declared reads, if any."""
+    text = str(err.args[0]) if err.args else ""
+    match = _NO_VARIABLE.search(text)
+    name = match.group(1) if match else text
+    return name if name in upstream and name not in reads else None
 
 
 def with_renamed_keys(dataset: xr.Dataset) -> xr.Dataset:
@@ -204,3 +257,7 @@ def with_renamed_keys(dataset: xr.Dataset) -> xr.Dataset:
         if old_key in dataset:
             dataset[new_key] = dataset[old_key].copy()
     return dataset
+
+
+__all__ = ["ADDITIVE_KEYS", "CONTRACT_KEYS", "STAGES", "ContractError", "Results", "base_dataset", "evaluate",
+           "realise", "run", "run_stage", "stage_reads", "summarise", "summary_keys", "to_netcdf"]

@@ -36,14 +36,15 @@ def generation(catalog: Catalog, accelerator: str) -> tuple[float, float]:
     table = catalog.table("failure_generations")
     if accelerator not in table.index:
         return 1.0, float(table["rate_sigma"].max())
-    return float(table.loc[accelerator, "rate_factor"]), float(table.loc[accelerator, "rate_sigma"])
+    return (catalog.value("failure_generations", accelerator, "rate_factor"),
+            catalog.value("failure_generations", accelerator, "rate_sigma"))
 
 
 def failure_domain(catalog: Catalog, system: str) -> float:
     """Accelerators a hardware fault takes out of a job on ``system`` (a server, or an NVL72 compute tray)."""
     table = catalog.table("failure_domains")
     if system in table.index:
-        return float(table.loc[system, "domain_accelerators"])
+        return catalog.value("failure_domains", system, "domain_accelerators")
     return parameter(catalog, "node_accelerators")
 
 
@@ -140,7 +141,7 @@ def spare_wait_hours(spares_nodes: Any, node_failure_rate: Any, repair_hours: An
     return np.where(spares > 0, np.maximum(waited, 0.0), repair)
 
 
-def spares_for(probability: Any, nodes_in_repair: Any, node_accelerators: float) -> np.ndarray:
+def spares_for(probability: Any, nodes_in_repair: Any, node_accelerators: float | np.ndarray) -> np.ndarray:
     """Hot spare accelerators that keep a job at full size with ``probability`` (Poisson nodes in repair)."""
     return (
         stats.poisson.ppf(np.asarray(probability, dtype=float), np.asarray(nodes_in_repair, dtype=float))
@@ -354,6 +355,10 @@ def mix_goodput(catalog: Catalog, job: dict[str, Any], mix: list[Any] | None) ->
     return each @ shares / shares.sum(), each[:, int(np.argmax(sizes))]
 
 
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_accelerators", "accelerators")
+
+
 def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Interruptions, goodput, checkpoint interval and spares of the scenario's jobs, per draw.
 
@@ -376,14 +381,14 @@ def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> x
             "reference_job_goodput": _summary(result["goodput"], "fraction"),
             "checkpoint_minutes": _summary(result["checkpoint_minutes"], "min"),
             "young_daly_checkpoint_minutes": _summary(result["daly_minutes"], "min"),
-            "spares_accelerators": _summary(result["spares_accelerators"], "accelerators", integer=True),
+            "spares_accelerators": _summary(result["spares_accelerators"], "count", integer=True),
             "spare_shortfall_probability": _summary(result["spare_shortfall_probability"], "fraction"),
-            "failure_rate_scale": _summary(scale, "-"),
-            "failure_domain_accelerators": _summary(np.full(size.shape, job["node_accelerators"]), "accelerators"),
+            "failure_rate_scale": _summary(scale, "ratio"),
+            "failure_domain_accelerators": _summary(np.full(size.shape, job["node_accelerators"]), "count"),
             "accelerators_unavailable": _summary(
-                unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "accelerators"
+                unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "count"
             ),
-            "job_accelerators": _summary(size, "accelerators", integer=True),
+            "job_accelerators": _summary(size, "count", integer=True),
         }
     )
     rates = component_rates(catalog)

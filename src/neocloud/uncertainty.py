@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydantic import BaseModel
@@ -61,28 +61,28 @@ def uncertain_inputs(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple
 def quantiles(dist: Dist, u: np.ndarray) -> np.ndarray:
     """The values of ``dist`` at probabilities ``u`` (inverse CDF), elementwise, in the input's own unit."""
     u = np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12)
+    # ``Dist`` checks that each kind has its parameters, so those read here are numbers, never None
+    low, high, mode = cast(float, dist.low), cast(float, dist.high), cast(float, dist.mode)
     if dist.dist == "uniform":
-        return dist.low + (dist.high - dist.low) * u
-    if dist.dist == "triangular":
-        width = dist.high - dist.low
+        return low + (high - low) * u
+    if dist.dist in ("triangular", "pert"):
+        width = high - low
         if width == 0:
-            return np.full_like(u, dist.low)
-        return stats.triang.ppf(u, (dist.mode - dist.low) / width, loc=dist.low, scale=width)
-    if dist.dist == "pert":
-        width = dist.high - dist.low
-        if width == 0:
-            return np.full_like(u, dist.low)
-        alpha = 1 + 4 * (dist.mode - dist.low) / width
-        beta = 1 + 4 * (dist.high - dist.mode) / width
-        return dist.low + width * stats.beta.ppf(u, alpha, beta)
+            return np.full_like(u, low)
+        if dist.dist == "triangular":
+            return stats.triang.ppf(u, (mode - low) / width, loc=low, scale=width)
+        alpha = 1 + 4 * (mode - low) / width
+        beta = 1 + 4 * (high - mode) / width
+        return low + width * stats.beta.ppf(u, alpha, beta)
     if dist.dist == "normal":
-        if dist.sd == 0:
-            return np.full_like(u, dist.mean)
-        low = -np.inf if dist.low is None else (dist.low - dist.mean) / dist.sd
-        high = np.inf if dist.high is None else (dist.high - dist.mean) / dist.sd
-        return stats.truncnorm.ppf(u, low, high, loc=dist.mean, scale=dist.sd)
+        mean, sd = cast(float, dist.mean), cast(float, dist.sd)
+        if sd == 0:
+            return np.full_like(u, mean)
+        lower = -np.inf if dist.low is None else (dist.low - mean) / sd
+        upper = np.inf if dist.high is None else (dist.high - mean) / sd
+        return stats.truncnorm.ppf(u, lower, upper, loc=mean, scale=sd)
     if dist.dist == "lognormal":
-        return dist.median * np.exp(dist.sigma * stats.norm.ppf(u))
+        return cast(float, dist.median) * np.exp(cast(float, dist.sigma) * stats.norm.ppf(u))
     values = np.asarray(dist.values, dtype=float)
     if dist.dist == "empirical":
         return np.quantile(values, u, method="inverted_cdf")
@@ -247,29 +247,20 @@ columns. Seeds derived inside (a sweep's chunk seeds) may use the generator's wh
 MAX_GENERATOR_SEED = 2**64 - 1
 
 
+def __getattr__(name: str) -> Any:
+    """``realise`` moved to :mod:`neocloud.realise`, the pipeline's first step; the old import still works."""
+    if name == "realise":
+        from neocloud.realise import realise
+
+        return realise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def check_seed(seed: int, field: str = "seed", maximum: int = MAX_SEED) -> int:
     """``seed`` when it is a whole number in ``0 .. maximum``; otherwise a one-line ScenarioError."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= maximum:
         raise ScenarioError(f"{seed!r} is not a seed", field=field, value=seed, allowed=f"0 to {maximum:,}")
     return int(seed)
-
-
-def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
-    """A copy of ``model`` in which every ``Num`` field is a float64 array of shape (draw,).
-
-    Plain numbers are broadcast; distributions are sampled with the scenario's ``uncertainty`` options
-    (sampler and rank correlations), seeded. One draw is the median case.
-    """
-    if draws < 1:
-        raise ValueError("draws must be at least 1")
-    seed = check_seed(seed, maximum=MAX_GENERATOR_SEED)
-    found = uncertain_inputs(model)
-    check_support(model, found)
-    paths = [".".join(path) for path, _ in found]
-    settings = getattr(model, "uncertainty", None)
-    sampler = getattr(settings, "sampler", "latin-hypercube")
-    samples = sample([dist for _, dist in found], draws, seed, sampler, correlation_matrix(model, paths))
-    return substitute(model, {path: samples[index] for index, (path, _) in enumerate(found)}, draws)
 
 
 def substitute(model: BaseModel, values: dict[tuple[str, ...], np.ndarray], draws: int) -> Any:

@@ -59,6 +59,8 @@ __all__ = [
     "time_of_use",
 ]
 HOTTEST_HOUR = 15  # local hour of the daily temperature maximum
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("date", "it_power_mw", "it_power_online_mw")
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 

@@ -72,6 +72,9 @@ SUMMARY_UNITS = {
     "debt_capacity_usd": "USD",
     "debt_requested_usd": "USD",
 }
+# Upstream variables the stage reads (the pipeline checks them against the variables registry).
+READS = ("phase_systems", "accelerators", "racks", "it_power_mw", "facility_peak_power_mw", "phase_it_power_mw",
+         "phase_online_month", "accelerators_online", "it_power_online_mw", "energy_cost_usd")
 INTEGER_KEYS = ("payback_month", "dscr_breach_months")
 MONTHLY_UNITS = {"gpu_hours_sold": "GPU-hours", "leased_kw": "kW", "dscr": "ratio"}
 
@@ -223,11 +226,7 @@ def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     """
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
-    energy_cost = (
-        np.asarray(upstream["energy_cost_usd"].values, dtype=float)
-        if "energy_cost_usd" in upstream
-        else np.zeros((draws, months))
-    )
+    energy_cost = np.asarray(upstream["energy_cost_usd"].values, dtype=float)
     first_fleet = capex_schedule(scenario, catalog, upstream)
     owns_it = fin.business_model != "lease"
     revenue = revenue_of(scenario, catalog, upstream, first_fleet, energy_cost)
