@@ -202,14 +202,20 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) ->
     """
     dataset = base_dataset(scenario, draws)
     check_makes("realise", dataset, ())
-    reads, made = stage_reads(), {}
+    reads = stage_reads()
     for name, stage in STAGES:
-        out = run_stage(name, stage, reads, realised, catalog, dataset)
-        made[name] = [key for key in out.data_vars if key not in dataset.data_vars]
-        dataset = dataset.merge(out, compat="override")
+        dataset = dataset.merge(run_stage(name, stage, reads, realised, catalog, dataset), compat="override")
         if name == "buildout":  # refused before later stages price a campus that never powers on
             check_first_power(scenario, dataset)
-    dataset = with_renamed_keys(dataset[[key for stage in SHOWN_ORDER for key in made[stage]]])
+    return finished(dataset)
+
+
+def finished(dataset: xr.Dataset) -> xr.Dataset:
+    """The merged stages' Dataset as it is kept: variables in ``SHOWN_ORDER`` of the stages that make them
+    (each stage's own order kept), renamed keys added, units checked against the registry."""
+    rank = {stage: index for index, stage in enumerate(SHOWN_ORDER)}
+    keys = sorted((str(key) for key in dataset.data_vars), key=lambda key: rank[maker(key)])
+    dataset = with_renamed_keys(dataset[keys])
     check_units(dataset)
     return dataset
 
@@ -260,4 +266,4 @@ def with_renamed_keys(dataset: xr.Dataset) -> xr.Dataset:
 
 
 __all__ = ["ADDITIVE_KEYS", "CONTRACT_KEYS", "STAGES", "ContractError", "Results", "base_dataset", "evaluate",
-           "realise", "run", "run_stage", "stage_reads", "summarise", "summary_keys", "to_netcdf"]
+           "finished", "realise", "run", "run_stage", "stage_reads", "summarise", "summary_keys", "to_netcdf"]

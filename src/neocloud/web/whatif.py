@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import parse_yaml, scenario_catalog, validate
-from neocloud.pipeline import STAGES, Results, base_dataset, with_renamed_keys
+from neocloud.pipeline import STAGES, Results, base_dataset, finished, run_stage, stage_reads
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Dist, Finance, Scenario
 from neocloud.uncertainty import quantiles, realise, uncertain_inputs
@@ -402,11 +402,13 @@ def run_stages(scenario: Scenario, draws: int, seed: int, catalog: Catalog,
         else:
             first, dataset = 0, base_dataset(scenario, draws)
             states = [dataset]
+        reads = stage_reads()
         for index in range(first, len(STAGES)):
-            dataset = dataset.merge(STAGES[index][1](realised, catalog, dataset), compat="override")
+            name, stage = STAGES[index]
+            dataset = dataset.merge(run_stage(name, stage, reads, realised, catalog, dataset), compat="override")
             if index + 1 < len(STAGES):
                 states.append(dataset)
-    dataset = with_renamed_keys(dataset)
+    dataset = finished(dataset)
     dataset.attrs.update(scenario=scenario.name, draws=draws, seed=seed)
     return Results(scenario, dataset, draws, seed), tuple(states)
 
