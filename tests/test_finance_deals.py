@@ -18,13 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import ScenarioError, run
+from neocloud.calendar import months_between
 from neocloud.catalog import Catalog
 from neocloud.finance import finance
 from neocloud.finance.debt import debt_schedule
 from neocloud.finance.revenue import fleet_value, resale_frac
 from neocloud.finance.statements import cash_trap
 from neocloud.programme import load_programme, run_programme
-from neocloud.scenario import Finance, months_between
+from neocloud.scenario import Finance
 from neocloud.uncertainty import base_case, realise
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

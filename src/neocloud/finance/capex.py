@@ -11,8 +11,8 @@ import numpy as np
 import xarray as xr
 
 from neocloud.buildout import plant_capex_usd, plant_items
+from neocloud.calendar import months_between
 from neocloud.catalog import Catalog
-from neocloud.scenario import months_between
 from neocloud.units import MONTHS_PER_YEAR
 
 MILESTONES = ("notice_to_proceed", "one_third", "two_thirds", "completion", "retention")

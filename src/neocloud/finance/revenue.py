@@ -9,13 +9,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.catalog import Catalog
+from neocloud.calendar import months_between
+from neocloud.catalog import Catalog, world_default
 from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import first_month, lagged
-from neocloud.scenario import months_between
-from neocloud.units import HOURS_PER_MONTH, MONTHS_PER_YEAR
-
-KW_PER_MW = 1000.0
+from neocloud.units import HOURS_PER_MONTH, KW_PER_MW, MONTHS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -162,7 +160,7 @@ def one_contract(
     draws, months = online.shape
     month = np.arange(months)[None, :]
     first = first_month(online > 0)
-    utilisation = or_default(fin.utilisation, 0.8, draws)
+    utilisation = or_default(fin.utilisation, world_default("finance.utilisation"), draws)
     term = contract_term(scenario, contract, first, months, np.zeros(draws))
     again = contract_term(scenario, contract, first, months, term.end - term.start)
     renewed = again.active if contract.at_expiry == "recontract" else np.zeros_like(again.active)
@@ -214,7 +212,7 @@ def gpu_cloud(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: n
     online = np.asarray(upstream["accelerators_online"].values, dtype=float)
     draws, months = online.shape
     first = first_month(online > 0)
-    utilisation = or_default(fin.utilisation, 0.8, draws)
+    utilisation = or_default(fin.utilisation, world_default("finance.utilisation"), draws)
     zeros = np.zeros((draws, months))
     totals = {key: zeros.copy() for key in ("revenue", "reserved", "billed", "deferred", "sold", "sale")}
     taken, value_total, prices = zeros.copy(), np.zeros(draws), []

@@ -20,9 +20,9 @@ from neocloud.finance.kernels import (
     monthly_rate,
     npv,
 )
-from neocloud.finance.revenue import KW_PER_MW, Revenue, default, escalation, or_default
+from neocloud.finance.revenue import Revenue, default, escalation, or_default
 from neocloud.finance.valuation import Valuation, break_even, tax_paid
-from neocloud.units import MONTHS_PER_YEAR
+from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR
 
 OPEX_ITEMS = (
     "energy",

@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neocloud.calendar import MONTHS_PER_QUARTER, QUARTERS_PER_YEAR, quarter_index
+from neocloud.calendar import MONTHS_PER_QUARTER, QUARTERS_PER_YEAR, months_between, quarter_index
 from neocloud.optimize.economics import UnitEconomics
 from neocloud.optimize.portfolio import Portfolio
-from neocloud.scenario import months_between
 from neocloud.units import HOURS_PER_YEAR
 
 EARLIEST_TOLERANCE = 1e-6
