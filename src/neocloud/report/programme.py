@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from neocloud import formatting
 from neocloud.backtest import REFERENCE
-from neocloud.report.document import figure_html, format_value
+from neocloud.report.parts import figure_html, format_value
 
 CAPEX_PARTS = (
     ("capex_it_usd", "chips and IT"),
