@@ -33,9 +33,9 @@ from starlette.concurrency import run_in_threadpool
 
 from neocloud.catalog import META_TABLES, load_catalog
 from neocloud.errors import NeocloudError, ScenarioError, unknown_id
+from neocloud.limits import DEFAULT_MAX_DRAWS, MAX_SEED, TOKEN_ENV
 from neocloud.report import render
 from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store, neocloud_version
-from neocloud.uncertainty import MAX_SEED
 from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
@@ -49,8 +49,6 @@ from neocloud.web.whatif import (
     supported_inputs,
 )
 
-TOKEN_ENV = "NEOCLOUD_TOKEN"
-DEFAULT_MAX_DRAWS = 2000
 DEFAULT_MAX_UPLOAD_BYTES = 1_000_000
 MAX_RUN_ID = 2_147_483_647
 STATIC = Path(__file__).parent / "static"
