@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from neocloud.cli.root import app
-from neocloud.errors import NeocloudError
+from neocloud.errors import NeocloudError, require_extra
 from neocloud.limits import MAX_SEED
 
 if TYPE_CHECKING:
@@ -115,18 +115,22 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
     from neocloud.load import is_programme_file, load
     from neocloud.pipeline import run as run_pipeline
     from neocloud.programme import load_programme, run_programme
-    from neocloud.report import render
-    from neocloud.report.programme import render_programme
-    from neocloud.sweep import run_chunked
     from neocloud.uncertainty import uncertain_inputs
 
+    if out is not None:
+        require_extra("report", "neocloud run --out (its report.html)")
     if is_programme_file(scenario):
         programme = run_programme(load_programme(scenario), draws=draws, seed=seed)
         if out is not None:
+            from neocloud.report.programme import render_programme
+
             programme.write(out, render_programme)
         return programme.summary(), programme
     loaded = load(scenario)
     if draws > CHUNKED_ABOVE_DRAWS and uncertain_inputs(loaded):  # bounded memory: summaries, chunk by chunk
+        require_extra("dask", f"neocloud run with more than {CHUNKED_ABOVE_DRAWS:,} draws")
+        from neocloud.sweep import run_chunked
+
         results = run_chunked(loaded, draws, seed)
         if out is not None:
             results.write(out)
@@ -137,6 +141,8 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
     for note in results.notes:
         typer.echo(f"note: {note}", err=True)
     if out is not None:
+        from neocloud.report import render
+
         results.write(out, render)
     return results.summary(), results
 
