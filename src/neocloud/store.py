@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +60,7 @@ from neocloud.io import write_atomic
 from neocloud.load import parse_yaml, validate
 from neocloud.pipeline import Results, to_netcdf
 from neocloud.uncertainty import check_seed
+from neocloud.version import code_version
 
 STORE_ENV = "NEOCLOUD_STORE"
 MAX_RUN_ID = 2**31 - 1  # run ids are a 32-bit integer column on every database
@@ -187,14 +187,6 @@ def _add_missing_columns(connection: Any, tables: builtins.list[Table]) -> None:
                 connection.execute(text(f"ALTER TABLE {table.name} ALTER COLUMN seed TYPE BIGINT"))
 
 
-def neocloud_version() -> str:
-    """The installed neocloud version (``unknown`` when run from an uninstalled tree)."""
-    try:
-        return version("neocloud")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def sha256_text(text: str) -> str:
     """The SHA-256 of a scenario's text (UTF-8), as 64 hex digits."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -265,12 +257,31 @@ class StoredRun:
         """The results Dataset of the run, read back from its netCDF bytes."""
         return dataset_from_netcdf(self.netcdf())
 
-    def results(self) -> Results:
-        """The run as ``Results`` again (its scenario re-validated from the kept text), e.g. for a report."""
+    def results(self) -> StoredResults:
+        """The run as ``Results`` again (its scenario re-validated from the kept text), e.g. for a report:
+        its kept dataset and its summary as stored, nothing run again."""
         data, lines, text = parse_yaml(self.scenario_text, f"run {self.id}")
         scenario = validate(data, f"run {self.id}", lines)
         dataset = self.dataset()
-        return Results(scenario, dataset, int(dataset.sizes.get("draw", self.draws)), self.seed, text)
+        return StoredResults(scenario, dataset, int(dataset.sizes.get("draw", self.draws)), self.seed, text,
+                             stored_summary=self.summary, version=self.version, run_id=self.id)
+
+
+class StoredResults(Results):
+    """A kept run as ``Results``: the summary as it was stored (over every draw, even where fewer draws'
+    results were kept), the code version that made it and its run id. A report of it shows what was kept
+    and runs no model again."""
+
+    def __init__(self, scenario: Any, dataset: xr.Dataset, draws: int, seed: int, source_text: str | None,
+                 *, stored_summary: dict[str, Any], version: str, run_id: int) -> None:
+        super().__init__(scenario, dataset, draws, seed, source_text)
+        self.stored_summary = stored_summary
+        self.version = version
+        self.run_id = run_id
+
+    def summary(self) -> dict[str, Any]:
+        """The summary as the run stored it."""
+        return dict(self.stored_summary)
 
 
 def _created(value: dt.datetime) -> dt.datetime:
@@ -338,7 +349,7 @@ class Store:
             "scenario_sha256": sha256_text(text),
             "seed": int(results.seed),
             "draws": int(results.draws),
-            "version": neocloud_version(),
+            "version": code_version(),
             "origin": origin[:20],
             "summary_json": json.dumps(summary),
             "results_netcdf": b"" if results_path is not None else netcdf_bytes(dataset),

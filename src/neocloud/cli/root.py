@@ -10,7 +10,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _version(value: bool) -> None:
     if value:
-        from neocloud.store import neocloud_version
+        from neocloud.version import neocloud_version
 
         typer.echo(f"neocloud {neocloud_version()}")
         raise typer.Exit(0)

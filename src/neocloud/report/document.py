@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from neocloud.load import catalog_references, scenario_catalog
 from neocloud.report import buildout, compute, design, energy, finance, reliability, uncertainty
 from neocloud.report import inference as serving
 from neocloud.report.parts import figure_html, format_value, typical
+from neocloud.version import code_version
 
 SECTIONS = (design, buildout, energy, compute, reliability, finance, serving, uncertainty)
 __all__ = ["SECTIONS", "figure_html", "format_value", "render", "typical"]  # the parts, named here as before
@@ -223,13 +223,6 @@ def trusted(fragment: str) -> Markup:
     return Markup(fragment)
 
 
-def _version() -> str:
-    try:
-        return version("neocloud")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def render(results: Any) -> str:
     """The whole report of a run as one self-contained HTML document."""
     summary = results.summary()
@@ -257,7 +250,8 @@ def render(results: Any) -> str:
         meta={
             "draws": draws,
             "seed": getattr(results, "seed", 0),
-            "version": _version(),
+            "version": getattr(results, "version", None) or code_version(),  # a kept run's: the code that made it
+            "drawn_by": code_version() if getattr(results, "run_id", None) is not None else None,
             "sha256": hashlib.sha256(scenario_text.encode("utf-8")).hexdigest(),
             "made": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },

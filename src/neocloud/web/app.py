@@ -35,7 +35,8 @@ from neocloud.catalog import META_TABLES, load_catalog
 from neocloud.errors import NeocloudError, ScenarioError, unknown_id
 from neocloud.limits import DEFAULT_MAX_DRAWS, MAX_SEED, TOKEN_ENV
 from neocloud.report import render
-from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store, neocloud_version
+from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store
+from neocloud.version import neocloud_version
 from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
 from neocloud.web.whatif import (
