@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 from platformdirs import user_data_dir
@@ -61,6 +61,9 @@ from neocloud.load import parse_yaml, validate
 from neocloud.pipeline import Results, to_netcdf
 from neocloud.uncertainty import check_seed
 from neocloud.version import code_version
+
+if TYPE_CHECKING:
+    from neocloud.programme import ProgrammeResults
 
 STORE_ENV = "NEOCLOUD_STORE"
 MAX_RUN_ID = 2**31 - 1  # run ids are a 32-bit integer column on every database
@@ -320,7 +323,7 @@ class Store:
         """The URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True) if hasattr(self, "engine") else self.url
 
-    def save(self, results: Results, origin: str = "python", scenario_text: str | None = None,
+    def save(self, results: Results | ProgrammeResults, origin: str = "python", scenario_text: str | None = None,
              results_path: str | Path | None = None) -> int:
         """Keep a run (scenario text, hash, seed, draws, version, summary, netCDF) in one transaction.
 
@@ -334,7 +337,8 @@ class Store:
         int
             The new run's id.
         """
-        text = scenario_text or results.source_text or results.scenario.model_dump_json(indent=2)
+        campus: Any = results  # a programme's run comes with its scenario_text; a campus run has its scenario
+        text = scenario_text or campus.source_text or campus.scenario.model_dump_json(indent=2)
         check_seed(int(results.seed))  # the store's seed column holds 0 .. 2**63 - 1
         summary = results.summary()
         dataset = results.dataset
@@ -344,7 +348,7 @@ class Store:
             dataset.attrs.update(kept_draws=kept)
         row = {
             "created": dt.datetime.now(dt.UTC),
-            "scenario_name": str(summary.get("scenario") or results.scenario.name)[:300],
+            "scenario_name": str(summary.get("scenario") or campus.scenario.name)[:300],
             "scenario_text": text,
             "scenario_sha256": sha256_text(text),
             "seed": int(results.seed),
@@ -359,7 +363,9 @@ class Store:
 
         def write() -> int:
             with self.engine.begin() as connection:
-                run_id = int(connection.execute(insert(RUNS).values(**row)).inserted_primary_key[0])
+                inserted = connection.execute(insert(RUNS).values(**row)).inserted_primary_key
+                assert inserted is not None  # an insert into a table with a primary key gives it back
+                run_id = int(inserted[0])
                 if pointer is not None:
                     connection.execute(insert(POINTERS).values(run_id=run_id, results_path=pointer))
                 return run_id

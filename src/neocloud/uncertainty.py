@@ -215,15 +215,16 @@ _WIDE_SD = 7.0
 def _clearly_within(dist: Dist, bounds: list[tuple[str, float]]) -> bool:
     """Whether an interval holding every value of ``dist`` between probabilities 1e-9 and 1 - 1e-9 lies
     strictly inside ``bounds`` (True means none is broken; False means the quantiles must say)."""
+    dist_: Any = dist  # the parameters its kind needs are set: Dist checks them
     if dist.dist in ("uniform", "triangular", "pert"):
-        low, high = float(dist.low), float(dist.high)
+        low, high = float(dist_.low), float(dist_.high)
     elif dist.dist in ("choice", "empirical"):
-        low, high = float(min(dist.values)), float(max(dist.values))
+        low, high = float(min(dist_.values)), float(max(dist_.values))
     elif dist.dist == "normal":
-        low = max(dist.mean - _WIDE_SD * dist.sd, -math.inf if dist.low is None else dist.low)
-        high = min(dist.mean + _WIDE_SD * dist.sd, math.inf if dist.high is None else dist.high)
+        low = max(dist_.mean - _WIDE_SD * dist_.sd, -math.inf if dist_.low is None else dist_.low)
+        high = min(dist_.mean + _WIDE_SD * dist_.sd, math.inf if dist_.high is None else dist_.high)
     else:  # lognormal
-        low, high = dist.median * math.exp(-_WIDE_SD * dist.sigma), dist.median * math.exp(_WIDE_SD * dist.sigma)
+        low, high = dist_.median * math.exp(-_WIDE_SD * dist_.sigma), dist_.median * math.exp(_WIDE_SD * dist_.sigma)
     return all(low > bound if name in ("ge", "gt") else high < bound for name, bound in bounds)
 
 

@@ -58,7 +58,7 @@ def table_records(catalog: Catalog, name: str) -> list[dict[str, Any]]:
     frame = frame.reset_index() if name not in META_TABLES else frame
     records = []
     for record in frame.to_dict("records"):
-        row = {key: _plain(value) for key, value in record.items()}
+        row = {str(key): _plain(value) for key, value in record.items()}
         if "source" in row and name not in META_TABLES:
             row["source_titles"] = source_titles(catalog, row["source"])
         records.append(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 REPLICATIONS = 200
 
 
-def _print(result: dict[str, float | str], as_json: bool) -> None:
+def _print(result: Mapping[str, float | str], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result))
         return

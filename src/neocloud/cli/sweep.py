@@ -111,7 +111,7 @@ def sweep_command(
         return
     table = Table(title=f"sweep {result.sweep_id[:12]} ({draws} draws per point; P50 [P10, P90])")
     for name in (*axes, *keys):
-        table.add_column(name)
+        table.add_column(str(name))
     for row in points:
         cells = [str(row[axis]) for axis in axes]
         cells += [f"{row[key]:,.4g} [{row[f'{key}_p10']:,.4g}, {row[f'{key}_p90']:,.4g}]" for key in keys]

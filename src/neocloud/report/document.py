@@ -38,7 +38,7 @@ LINK_SCHEMES = ("https://", "http://")
 
 # Key figures shown first (the registry's headline keys carry the reader's label and unit).
 KEY_LABELS: dict[str, str] = {
-    key: formatting.label(key)
+    str(key): formatting.label(str(key))
     for key, entry in formatting.variables().iterrows()
     if int(entry["headline"]) == 1 and entry["stage"] != "programme"
 }
