@@ -42,8 +42,7 @@ def test_a_kept_run_records_the_code_version(kept: tuple[str, int, dict]) -> Non
 
 
 def test_the_report_endpoint_draws_the_kept_run_without_the_model(kept: tuple[str, int, dict],
-                                                                    monkeypatch: pytest.MonkeyPatch,
-                                                                    tmp_path: Path) -> None:
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from neocloud.web import create_app
 
     url, run_id, summary = kept
@@ -56,3 +55,16 @@ def test_the_report_endpoint_draws_the_kept_run_without_the_model(kept: tuple[st
     assert f"neocloud {code_version()} (kept run" in answer.text
     assert "the tornado chart, which runs the model again per input" in answer.text
     assert f"{summary['accelerators']:,}" in answer.text
+
+
+def test_runs_report_writes_the_kept_run_without_the_model(kept: tuple[str, int, dict],
+                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from neocloud.cli import main
+
+    url, run_id, _ = kept
+    for target in ("neocloud.pipeline.run", "neocloud.pipeline.evaluate", "neocloud.sensitivity.pipeline_evaluate",
+                   "neocloud.report.uncertainty.tornado"):
+        monkeypatch.setattr(target, _no_model)
+    path = tmp_path / "report.html"
+    main(["runs", "report", str(run_id), "--store", url, "--out", str(path)])  # returns when it succeeds
+    assert f"neocloud {code_version()} (kept run" in path.read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""``neocloud runs list | show ID | compare ID ID | export ID | delete ID... | prune``: the runs the store
+"""``neocloud runs list | show ID | compare ID ID | export ID | report ID | delete ID... | prune``: the runs the store
 keeps."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import yaml
 from neocloud.cli.root import app
 from neocloud.cli.run import print_summary
 from neocloud.cli.tables import parse_columns, print_table
-from neocloud.errors import ScenarioError
+from neocloud.errors import ScenarioError, require_extra
 
 if TYPE_CHECKING:
     from neocloud.store import Store
 
 runs_app = typer.Typer(no_args_is_help=True,
-                       help="The runs kept in the store: list, show, compare, export, delete, prune.")
+                       help="The runs kept in the store: list, show, compare, export, report, delete, prune.")
 app.add_typer(runs_app, name="runs")
 
 StoreOption = Annotated[
@@ -209,3 +209,19 @@ def export_command(
         typer.echo(json.dumps({name: str(path) for name, path in paths.items()}))
     else:
         typer.echo(f"wrote {', '.join(str(path) for path in paths.values())}")
+
+
+@runs_app.command("report")
+def report_command(
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="Run id (from `neocloud runs list`).")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default ./run-ID-report.html).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Write a kept run's HTML report, drawn from what the run kept (no model is run again)."""
+    require_extra("report", "neocloud runs report")
+    from neocloud.io import write_atomic
+    from neocloud.report import render
+
+    path = out if out is not None else Path(f"run-{run_id}-report.html")
+    write_atomic(path, render(open_store(store).get(run_id).results()))
+    typer.echo(f"wrote {path}")
