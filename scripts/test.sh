@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run the tests: lint, then pytest on both cores. As root, installs Debian's Chromium and
+# Set up and run the tests: lint, type-check, then pytest on both cores. As root, installs Debian's Chromium and
 # PostgreSQL for the browser and database tests when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +11,5 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
 fi
 bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/mypy src/neocloud
 .venv/bin/pytest -n 2 -q "$@"

@@ -262,12 +262,12 @@ def test_programme_files_stay_in_their_folder(tmp_path: Path, capsys: pytest.Cap
 
 def test_an_unexpected_fault_is_one_line_and_a_log_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import neocloud.cli.run as run_module
+    import neocloud.pipeline as pipeline_module  # the command imports the pipeline's run when it runs
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a fault in the pipeline\nsecond line")
 
-    monkeypatch.setattr(run_module, "run_pipeline", broken)
+    monkeypatch.setattr(pipeline_module, "run", broken)
     monkeypatch.setenv("NEOCLOUD_LOG_DIR", str(tmp_path / "logs"))
     code, err = cli(capsys, "run", str(scenario_file(tmp_path, BASE)), "--no-store")
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err

@@ -176,7 +176,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def _monthly(path: Path, catalog: Catalog) -> tuple[Any, dict[str, Any]]:
     """Monthly flows (a Dataset with ``date``) and the summary of an example campus or programme."""
     from neocloud.finance.portfolio import roll_up
-    from neocloud.programme import is_programme_file, load_programme, run_programme
+    from neocloud.load import is_programme_file
+    from neocloud.programme import load_programme, run_programme
 
     if is_programme_file(path):
         programme = run_programme(load_programme(path), draws=1, seed=0)

@@ -11,10 +11,10 @@ building's power envelope. Method: docs/methods/design.md.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
@@ -24,6 +24,9 @@ from neocloud.scenario import Campus, Realised, Scenario
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, W_PER_KW
 
 READS: tuple[str, ...] = ()  # the scenario and the catalog only
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 DEFAULT_CLIMATE = "abilene-tx"  # a hot design day: a conservative answer when no site is given
 DEFAULT_COOLING = "direct-liquid"  # what new AI campuses build
@@ -104,23 +107,44 @@ def phase_counts(campus: Any, catalog: Catalog, cooling: Any, network: Any, stor
 
 
 
-def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
-    """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
+@dataclass(frozen=True)
+class DesignInputs:
+    """What the design of a campus rests on: per-phase counts and kW per system, PUEs, loss and margin."""
+
+    per_phase: dict[str, list[float]]
+    design_pue: float
+    monthly_pue: np.ndarray
+    annual_pue: float
+    loss_frac: float
+    margin: float
+
+
+def design_inputs(scenario: Any, catalog: Catalog) -> DesignInputs:
+    """The per-phase counts, PUEs (design day, by month, annual mean), loss fraction and capacity margin."""
     campus, site = scenario.campus, scenario.site
-    draws = upstream.sizes["draw"]
     cooling = catalog.row("cooling", campus.cooling, field="campus.cooling")
     climate = catalog.row("climates", site.climate, field="site.climate")
     network = catalog.row("fabrics", campus.network, field="campus.network")
     storage = catalog.row("fabrics", campus.storage, field="campus.storage") if campus.storage else None
-    loss_frac = catalog.value("parameters", "electrical_loss_frac")
-    margin = catalog.value("parameters", "utility_capacity_margin")
-
     design_pue = float(pue_at(cooling, float(climate["design_day_c"])))
     monthly_pue = pue_at(cooling, monthly_temperatures_c(climate))
-    annual_pue = float(monthly_pue.mean())
+    return DesignInputs(
+        per_phase=phase_counts(campus, catalog, cooling, network, storage, design_pue),
+        design_pue=design_pue, monthly_pue=monthly_pue, annual_pue=float(monthly_pue.mean()),
+        loss_frac=catalog.value("parameters", "electrical_loss_frac"),
+        margin=catalog.value("parameters", "utility_capacity_margin"))
 
-    per_phase = phase_counts(campus, catalog, cooling, network, storage, design_pue)
-    phases = [phase.name for phase in campus.phases]
+
+def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
+    import xarray as xr  # imported here: ``neocloud size`` runs without xarray
+
+    draws = upstream.sizes["draw"]
+    inputs = design_inputs(scenario, catalog)
+    per_phase, design_pue, monthly_pue, annual_pue = (inputs.per_phase, inputs.design_pue, inputs.monthly_pue,
+                                                      inputs.annual_pue)
+    loss_frac, margin = inputs.loss_frac, inputs.margin
+    phases = [phase.name for phase in scenario.campus.phases]
     ones = np.ones((draws, 1))
 
     def per_phase_array(values: list[float]) -> xr.DataArray:
@@ -206,9 +230,15 @@ def size(accelerator: str, count: int, climate: str | None = None, cooling: str 
                                                    "systems_per_building": systems}]},
     })
     check_references(scenario, catalog, "<size>", {})
-    base = xr.Dataset(coords={"draw": [0], "phase": ["all"]})
-    out = design(realise(scenario), catalog, base)
-    keys = ("accelerators", "systems", "racks", "it_power_mw", "facility_power_mw", "pue", "design_pue",
-            "utility_capacity_mw", "facility_peak_power_mw", "design_day_draw_mw")
-    return {key: (int(out[key].values[0]) if out[key].attrs.get("integer") else float(out[key].values[0]))
-            for key in keys}
+    inputs = design_inputs(realise(scenario), catalog)
+    per_phase = {key: np.asarray(values, dtype=float) for key, values in inputs.per_phase.items()}
+    it_mw = per_phase["systems"] * per_phase["it_kw_per_system"] / KW_PER_MW
+    typical_mw = per_phase["systems"] * per_phase["typical_kw_per_system"] / KW_PER_MW
+    peak_mw = float(np.sum(it_mw * inputs.design_pue))
+    return {
+        "accelerators": int(np.sum(per_phase["accelerators"])), "systems": int(np.sum(per_phase["systems"])),
+        "racks": int(np.sum(per_phase["racks"])), "it_power_mw": float(np.sum(it_mw)),
+        "facility_power_mw": float(np.sum(it_mw * inputs.annual_pue)), "pue": inputs.annual_pue,
+        "design_pue": inputs.design_pue, "utility_capacity_mw": peak_mw * inputs.margin,
+        "facility_peak_power_mw": peak_mw, "design_day_draw_mw": float(np.sum(typical_mw * inputs.design_pue)),
+    }

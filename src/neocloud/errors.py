@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
@@ -62,3 +63,21 @@ def unknown_id(kind: str, value: str, known: Iterable[str], field: str | None = 
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     shown = ", ".join(known[:30]) + (", ..." if len(known) > 30 else "")
     return ScenarioError(f"'{value}' is not a known {kind}{hint}", field=field, value=value, allowed=shown)
+
+
+EXTRAS = {
+    "web": ("fastapi", "uvicorn", "multipart"),
+    "opt": ("linopy", "highspy"),
+    "dask": ("dask", "distributed"),
+    "report": ("plotly",),
+}
+"""The optional extras of the package and the modules each one brings (pyproject's optional dependencies)."""
+
+
+def require_extra(extra: str, what: str) -> None:
+    """Raise a one-line ScenarioError naming ``pip install 'neocloud[EXTRA]'`` when a module of ``extra`` is
+    missing; ``what`` names the command or feature that needs it."""
+    missing = [module for module in EXTRAS[extra] if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ScenarioError(f"{what} needs {', '.join(missing)}, which is not installed",
+                            field="install", value=extra, allowed=f"pip install 'neocloud[{extra}]'")

@@ -357,3 +357,17 @@ def check_distributions(scenario: Scenario, file: str, lines: dict[tuple[str, ..
     except ScenarioError as err:
         path = tuple(err.field.split(".")) if err.field else ()
         raise err.located(file, _line_of(lines, path)) from None
+
+
+def is_programme(data: Any) -> bool:
+    """Whether parsed YAML data is a programme (a mapping with ``kind: programme``)."""
+    return isinstance(data, dict) and data.get("kind") == "programme"
+
+
+def is_programme_file(path: str | Path) -> bool:
+    """Whether the YAML file at ``path`` is a programme (False when it is missing or not YAML)."""
+    try:
+        data, _, _ = read_yaml(path)
+    except ScenarioError:
+        return False
+    return is_programme(data)

@@ -32,7 +32,15 @@ from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.portfolio import roll_up
 from neocloud.io import write_atomic, write_atomic_with
-from neocloud.load import check_references, check_values, load, read_yaml, validate, validation_error
+from neocloud.load import (
+    check_references,
+    check_values,
+    is_programme,
+    load,
+    read_yaml,
+    validate,
+    validation_error,
+)
 from neocloud.pipeline import ADDITIVE_KEYS, Results, summarise, to_netcdf
 from neocloud.pipeline import run as run_pipeline
 from neocloud.scenario import Scenario
@@ -59,20 +67,6 @@ class Programme:
     campuses: tuple[ProgrammeCampus, ...]
     catalog: Catalog
     path: str = "<programme>"
-
-
-def is_programme(data: Any) -> bool:
-    """Whether parsed YAML data is a programme (a mapping with ``kind: programme``)."""
-    return isinstance(data, dict) and data.get("kind") == "programme"
-
-
-def is_programme_file(path: str | Path) -> bool:
-    """Whether the YAML file at ``path`` is a programme (False when it is missing or not YAML)."""
-    try:
-        data, _, _ = read_yaml(path)
-    except ScenarioError:
-        return False
-    return is_programme(data)
 
 
 def _sub_lines(lines: dict[tuple[str, ...], int], prefix: tuple[str, ...]) -> dict[tuple[str, ...], int]:

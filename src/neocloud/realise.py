@@ -7,10 +7,9 @@ coordinates every stage shares: ``draw``, ``month`` (with its calendar ``date``)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 from pydantic import BaseModel
 
 from neocloud.scenario import Scenario
@@ -24,6 +23,9 @@ from neocloud.uncertainty import (
     uncertain_inputs,
 )
 from neocloud.units import MONTHS_PER_YEAR
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 READS: tuple[str, ...] = ()  # the scenario only
 
@@ -48,6 +50,8 @@ def realise(model: BaseModel, draws: int = 1, seed: int = 0) -> Any:
 
 def base_dataset(scenario: Scenario, draws: int) -> xr.Dataset:
     """The coordinates every stage shares: ``draw``, ``month`` (with its calendar ``date``) and ``phase``."""
+    import xarray as xr  # imported here: ``neocloud size`` runs without xarray
+
     months = scenario.finance.horizon_years * MONTHS_PER_YEAR
     start = np.datetime64(scenario.start, "M")
     dates = (start + np.arange(months)).astype("datetime64[ns]")

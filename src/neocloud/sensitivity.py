@@ -20,13 +20,12 @@ from SALib.sample import sobol as sobol_sample
 
 from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
+from neocloud.limits import DEFAULT_SOBOL_DRAWS
 from neocloud.load import scenario_catalog
 from neocloud.pipeline import evaluate as pipeline_evaluate
 from neocloud.pipeline import summary_keys
 from neocloud.scenario import Scenario
 from neocloud.uncertainty import quantiles, substitute, uncertain_inputs
-
-DEFAULT_SOBOL_DRAWS = 1024
 
 
 @dataclass(frozen=True)

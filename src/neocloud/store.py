@@ -21,9 +21,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 from platformdirs import user_data_dir
@@ -61,6 +60,10 @@ from neocloud.io import write_atomic
 from neocloud.load import parse_yaml, validate
 from neocloud.pipeline import Results, to_netcdf
 from neocloud.uncertainty import check_seed
+from neocloud.version import code_version
+
+if TYPE_CHECKING:
+    from neocloud.programme import ProgrammeResults
 
 STORE_ENV = "NEOCLOUD_STORE"
 MAX_RUN_ID = 2**31 - 1  # run ids are a 32-bit integer column on every database
@@ -187,14 +190,6 @@ def _add_missing_columns(connection: Any, tables: builtins.list[Table]) -> None:
                 connection.execute(text(f"ALTER TABLE {table.name} ALTER COLUMN seed TYPE BIGINT"))
 
 
-def neocloud_version() -> str:
-    """The installed neocloud version (``unknown`` when run from an uninstalled tree)."""
-    try:
-        return version("neocloud")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def sha256_text(text: str) -> str:
     """The SHA-256 of a scenario's text (UTF-8), as 64 hex digits."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -265,12 +260,31 @@ class StoredRun:
         """The results Dataset of the run, read back from its netCDF bytes."""
         return dataset_from_netcdf(self.netcdf())
 
-    def results(self) -> Results:
-        """The run as ``Results`` again (its scenario re-validated from the kept text), e.g. for a report."""
+    def results(self) -> StoredResults:
+        """The run as ``Results`` again (its scenario re-validated from the kept text), e.g. for a report:
+        its kept dataset and its summary as stored, nothing run again."""
         data, lines, text = parse_yaml(self.scenario_text, f"run {self.id}")
         scenario = validate(data, f"run {self.id}", lines)
         dataset = self.dataset()
-        return Results(scenario, dataset, int(dataset.sizes.get("draw", self.draws)), self.seed, text)
+        return StoredResults(scenario, dataset, int(dataset.sizes.get("draw", self.draws)), self.seed, text,
+                             stored_summary=self.summary, version=self.version, run_id=self.id)
+
+
+class StoredResults(Results):
+    """A kept run as ``Results``: the summary as it was stored (over every draw, even where fewer draws'
+    results were kept), the code version that made it and its run id. A report of it shows what was kept
+    and runs no model again."""
+
+    def __init__(self, scenario: Any, dataset: xr.Dataset, draws: int, seed: int, source_text: str | None,
+                 *, stored_summary: dict[str, Any], version: str, run_id: int) -> None:
+        super().__init__(scenario, dataset, draws, seed, source_text)
+        self.stored_summary = stored_summary
+        self.version = version
+        self.run_id = run_id
+
+    def summary(self) -> dict[str, Any]:
+        """The summary as the run stored it."""
+        return dict(self.stored_summary)
 
 
 def _created(value: dt.datetime) -> dt.datetime:
@@ -309,7 +323,7 @@ class Store:
         """The URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True) if hasattr(self, "engine") else self.url
 
-    def save(self, results: Results, origin: str = "python", scenario_text: str | None = None,
+    def save(self, results: Results | ProgrammeResults, origin: str = "python", scenario_text: str | None = None,
              results_path: str | Path | None = None) -> int:
         """Keep a run (scenario text, hash, seed, draws, version, summary, netCDF) in one transaction.
 
@@ -323,7 +337,8 @@ class Store:
         int
             The new run's id.
         """
-        text = scenario_text or results.source_text or results.scenario.model_dump_json(indent=2)
+        campus: Any = results  # a programme's run comes with its scenario_text; a campus run has its scenario
+        text = scenario_text or campus.source_text or campus.scenario.model_dump_json(indent=2)
         check_seed(int(results.seed))  # the store's seed column holds 0 .. 2**63 - 1
         summary = results.summary()
         dataset = results.dataset
@@ -333,12 +348,12 @@ class Store:
             dataset.attrs.update(kept_draws=kept)
         row = {
             "created": dt.datetime.now(dt.UTC),
-            "scenario_name": str(summary.get("scenario") or results.scenario.name)[:300],
+            "scenario_name": str(summary.get("scenario") or campus.scenario.name)[:300],
             "scenario_text": text,
             "scenario_sha256": sha256_text(text),
             "seed": int(results.seed),
             "draws": int(results.draws),
-            "version": neocloud_version(),
+            "version": code_version(),
             "origin": origin[:20],
             "summary_json": json.dumps(summary),
             "results_netcdf": b"" if results_path is not None else netcdf_bytes(dataset),
@@ -348,7 +363,9 @@ class Store:
 
         def write() -> int:
             with self.engine.begin() as connection:
-                run_id = int(connection.execute(insert(RUNS).values(**row)).inserted_primary_key[0])
+                inserted = connection.execute(insert(RUNS).values(**row)).inserted_primary_key
+                assert inserted is not None  # an insert into a table with a primary key gives it back
+                run_id = int(inserted[0])
                 if pointer is not None:
                     connection.execute(insert(POINTERS).values(run_id=run_id, results_path=pointer))
                 return run_id

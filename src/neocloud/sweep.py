@@ -29,13 +29,12 @@ from pydantic import BaseModel
 
 from neocloud.errors import ScenarioError
 from neocloud.io import write_atomic_with
+from neocloud.limits import DEFAULT_CHUNK_DRAWS, QUANTILES
 from neocloud.load import read_yaml, validate
 from neocloud.pipeline import Results, run, summary_keys, to_netcdf
 from neocloud.scenario import Scenario
 from neocloud.sweep_store import finished_chunks, open_store, read_chunks, record_sweep, write_chunk
 
-DEFAULT_CHUNK_DRAWS = 10_000
-QUANTILES = (0.1, 0.5, 0.9)
 Value = float | int | str | bool
 Progress = Callable[[int, int], None]
 

@@ -16,10 +16,9 @@ from typing import Any, cast
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
-from scipy.stats import qmc
 
 from neocloud.errors import ScenarioError
+from neocloud.limits import MAX_SEED
 from neocloud.scenario.types import Dist
 
 SAMPLERS = ("latin-hypercube", "sobol", "random")
@@ -60,6 +59,8 @@ def uncertain_inputs(model: BaseModel, path: tuple[str, ...] = ()) -> list[tuple
 
 def quantiles(dist: Dist, u: np.ndarray) -> np.ndarray:
     """The values of ``dist`` at probabilities ``u`` (inverse CDF), elementwise, in the input's own unit."""
+    from scipy import stats  # imported here: scipy is slow to import and a start without draws needs none
+
     u = np.clip(np.asarray(u, dtype=float), 1e-12, 1 - 1e-12)
     # ``Dist`` checks that each kind has its parameters, so those read here are numbers, never None
     low, high, mode = cast(float, dist.low), cast(float, dist.high), cast(float, dist.mode)
@@ -107,6 +108,8 @@ def unit_samples(dimensions: int, draws: int, seed: int, sampler: str = "latin-h
         return np.empty((0, draws))
     if draws == 1:
         return np.full((dimensions, 1), 0.5)
+    from scipy.stats import qmc  # imported here: scipy is slow to import and one draw needs none of it
+
     rng = np.random.default_rng(seed)
     if sampler == "latin-hypercube":
         points = qmc.LatinHypercube(d=dimensions, rng=rng).random(draws)
@@ -138,6 +141,8 @@ def rank_correlate(u: np.ndarray, rank_correlation: np.ndarray) -> np.ndarray:
     order of its scores. The values of every row (so the marginals and the Latin-hypercube strata) are
     kept exactly; only their pairing changes.
     """
+    from scipy import stats
+
     dimensions, draws = u.shape
     if dimensions < 2 or draws < dimensions + 2:
         return u
@@ -203,6 +208,26 @@ _BROKEN = {"ge": lambda value, bound: value < bound, "gt": lambda value, bound: 
            "le": lambda value, bound: value > bound, "lt": lambda value, bound: value >= bound}
 
 
+# Normal and lognormal ends at probabilities 1e-9 and 1 - 1e-9 lie about 6 sd out; 7 sd holds them.
+_WIDE_SD = 7.0
+
+
+def _clearly_within(dist: Dist, bounds: list[tuple[str, float]]) -> bool:
+    """Whether an interval holding every value of ``dist`` between probabilities 1e-9 and 1 - 1e-9 lies
+    strictly inside ``bounds`` (True means none is broken; False means the quantiles must say)."""
+    dist_: Any = dist  # the parameters its kind needs are set: Dist checks them
+    if dist.dist in ("uniform", "triangular", "pert"):
+        low, high = float(dist_.low), float(dist_.high)
+    elif dist.dist in ("choice", "empirical"):
+        low, high = float(min(dist_.values)), float(max(dist_.values))
+    elif dist.dist == "normal":
+        low = max(dist_.mean - _WIDE_SD * dist_.sd, -math.inf if dist_.low is None else dist_.low)
+        high = min(dist_.mean + _WIDE_SD * dist_.sd, math.inf if dist_.high is None else dist_.high)
+    else:  # lognormal
+        low, high = dist_.median * math.exp(-_WIDE_SD * dist_.sigma), dist_.median * math.exp(_WIDE_SD * dist_.sigma)
+    return all(low > bound if name in ("ge", "gt") else high < bound for name, bound in bounds)
+
+
 def check_support(model: BaseModel, found: list[tuple[tuple[str, ...], Dist]] | None = None) -> None:
     """Raise ScenarioError when a distribution can give values its field does not allow.
 
@@ -210,8 +235,11 @@ def check_support(model: BaseModel, found: list[tuple[tuple[str, ...], Dist]] | 
     a share must stay within 0 and 1, a price or a duration above 0.
     """
     for path, dist in uncertain_inputs(model) if found is None else found:
+        bounds = _bounds(_annotation_at(model, path))
+        if _clearly_within(dist, bounds):  # no inverse CDF needed (nor scipy imported) to say so
+            continue
         ends = quantiles(dist, np.array([1e-9, 1 - 1e-9]))
-        for name, bound in _bounds(_annotation_at(model, path)):
+        for name, bound in bounds:
             value = float(ends[0] if name in ("ge", "gt") else ends[1])
             if _BROKEN[name](value, bound):
                 symbol = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}[name]
@@ -241,10 +269,6 @@ def sample(dists: list[Dist], draws: int, seed: int, sampler: str = "latin-hyper
     return np.stack([quantiles(dist, u[index]) for index, dist in enumerate(dists)])
 
 
-MAX_SEED = 2**63 - 1
-"""A user's seed is a whole number from 0 to 2**63 - 1 everywhere: the CLI, the API, the store's 64-bit
-columns. Seeds derived inside (a sweep's chunk seeds) may use the generator's whole 64-bit range."""
-MAX_GENERATOR_SEED = 2**64 - 1
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The ``neocloud`` command line: one typer app; each module registers a group of commands."""
+"""The ``neocloud`` command line: one typer app (``cli.root``); each module registers a group of commands."""
 
 from __future__ import annotations
 
@@ -12,29 +12,11 @@ import click
 import typer
 from platformdirs import user_log_dir
 
+# The command modules register themselves on ``app`` when imported; each imports its heavy libraries in
+# the command that needs them, so that ``--help``, ``validate`` and ``size`` start quickly.
+from neocloud.cli import catalog, compute, inference, optimize, run, runs, serve, sweep
+from neocloud.cli.root import app
 from neocloud.errors import NeocloudError, ScenarioError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="neocloud: a digital twin of AI data-center campuses.")
-
-def _version(value: bool) -> None:
-    if value:
-        from neocloud.store import neocloud_version
-
-        typer.echo(f"neocloud {neocloud_version()}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _options(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                 callback=_version),
-) -> None:
-    """neocloud: a digital twin of AI data-center campuses."""
-
-
-# The command modules register themselves on ``app`` when imported.
-from neocloud.cli import catalog, compute, inference, optimize, run, runs, serve, sweep  # noqa: E402
 
 __all__ = ["app", "catalog", "compute", "inference", "main", "optimize", "run", "runs", "serve", "sweep"]
 

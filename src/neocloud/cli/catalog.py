@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
-from neocloud.backtest import backtest, summary
-from neocloud.catalog import META_TABLES, Catalog, load_catalog
-from neocloud.cli import app
+from neocloud.cli.root import app
 from neocloud.cli.tables import parse_columns, print_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from neocloud.catalog import Catalog
 
 
 def _plain(value: Any) -> Any:
@@ -50,11 +52,13 @@ def source_titles(catalog: Catalog, cited: Any) -> str:
 
 def table_records(catalog: Catalog, name: str) -> list[dict[str, Any]]:
     """The rows of a table as JSON-ready dicts, with ``source_titles`` beside ``source``."""
+    from neocloud.catalog import META_TABLES
+
     frame = catalog.table(name)
     frame = frame.reset_index() if name not in META_TABLES else frame
     records = []
     for record in frame.to_dict("records"):
-        row = {key: _plain(value) for key, value in record.items()}
+        row = {str(key): _plain(value) for key, value in record.items()}
         if "source" in row and name not in META_TABLES:
             row["source_titles"] = source_titles(catalog, row["source"])
         records.append(row)
@@ -79,6 +83,10 @@ def catalog_command(
     columns: ColumnsOption = None,
 ) -> None:
     """List the catalog's tables, or print one table with its sources resolved to titles."""
+    import pandas as pd
+
+    from neocloud.catalog import load_catalog
+
     catalog = load_catalog()
     if table is None:
         counts = {name: len(catalog.table(name)) for name in catalog.names}
@@ -103,6 +111,8 @@ def backtest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Predicted against reported for the shipped public figures, and the median error per kind."""
+    from neocloud.backtest import backtest, summary
+
     frame = backtest()
     medians = summary(frame)
     if as_json:

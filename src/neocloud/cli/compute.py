@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from scipy import stats
 
-from neocloud.catalog import Catalog, load_catalog
-from neocloud.cli import app
-from neocloud.compute import train_time
-from neocloud.design import default_system
+from neocloud.cli.root import app
 from neocloud.errors import ScenarioError
-from neocloud.reliability import (
-    MINUTES_PER_HOUR,
-    component_rates,
-    failure_domain,
-    generation,
-    job_reliability,
-    spare_turnaround_hours,
-)
-from neocloud.reliability_sim import simulate
-from neocloud.uncertainty import MAX_SEED
+from neocloud.limits import MAX_SEED
 from neocloud.units import HOURS_PER_DAY
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from neocloud.catalog import Catalog
 
 REPLICATIONS = 200
 
 
-def _print(result: dict[str, float | str], as_json: bool) -> None:
+def _print(result: Mapping[str, float | str], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -65,6 +57,9 @@ def train_time_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Days, GPU-hours, MFU and goodput of a training run, failures included."""
+    from neocloud.catalog import load_catalog
+    from neocloud.compute import train_time
+
     if precision not in ("bf16", "fp8", "fp4"):
         raise ScenarioError("unknown precision", field="precision", value=precision, allowed="bf16, fp8, fp4")
     for name, value in (("network_gbps", network_gbps), ("seq_tokens", seq_tokens), ("layers", layers),
@@ -120,6 +115,13 @@ def reliability_command(
     The closed form is used unless failed units are likely to outnumber the spares (then the simulator):
     ``method`` says which.
     """
+    import numpy as np
+    from scipy import stats
+
+    from neocloud.catalog import load_catalog
+    from neocloud.design import default_system
+    from neocloud.reliability import failure_domain, generation, job_reliability
+
     catalog = load_catalog()
     catalog.row("accelerators", accelerator, field="accelerator")
     _check_reliability(count, days, replications, checkpoint_minutes, hot_spares, failure_rate_scale,
@@ -196,6 +198,9 @@ def _check_reliability(count: int, days: float, replications: int, checkpoint_mi
 def _simulate(catalog: Catalog, count: int, days: float, scale: float, job: dict[str, np.ndarray], index: int,
               domain: float, restart_minutes: float | None, replications: int, seed: int) -> dict[str, np.ndarray]:
     """The Monte Carlo simulator on the job at one rate multiplier (``index`` picks the job's entry)."""
+    from neocloud.reliability import MINUTES_PER_HOUR, component_rates, spare_turnaround_hours
+    from neocloud.reliability_sim import simulate
+
     rates = component_rates(catalog)
     restart = catalog.value("training_parameters", "restart_minutes") if restart_minutes is None else restart_minutes
     return simulate(

@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from neocloud.catalog import load_catalog
-from neocloud.cli import app
-from neocloud.inference import infer
+from neocloud.cli.root import app
 
 
 @app.command("inference")
@@ -31,6 +29,9 @@ def inference_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Output tokens/s per accelerator, latencies, tokens per MWh and cost per million tokens."""
+    from neocloud.catalog import load_catalog
+    from neocloud.inference import infer
+
     result = infer(accelerator, input_tokens, output_tokens, model=model, params=params,
                    active_params=active_params, precision=precision, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
                    usd_per_gpu_hour=usd_per_gpu_hour, catalog=load_catalog())

@@ -10,11 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from neocloud.cli import app
 from neocloud.cli.progress import steps
+from neocloud.cli.root import app
+from neocloud.errors import require_extra
 from neocloud.io import write_atomic
-from neocloud.optimize import load_portfolio, optimize
-from neocloud.report.optimize import render_optimization
 
 MAX_TIME_LIMIT_S = 86_400.0
 
@@ -64,6 +63,10 @@ def optimize_command(
                        ] = False,
 ) -> None:
     """Choose sites, designs and phasing (a MILP on HiGHS) and run the plan through the pipeline."""
+    require_extra("opt", "neocloud optimize")
+    from neocloud.optimize import load_portfolio, optimize
+    from neocloud.report.optimize import render_optimization
+
     loaded = load_portfolio(portfolio)
     with steps(f"optimize {loaded.name}", quiet=as_json or verbose) as say:
         result = optimize(loaded, time_limit=time_limit, gap=gap, verbose=verbose, progress=say)

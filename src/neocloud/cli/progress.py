@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 
 def progress_console() -> Console:
@@ -31,7 +31,7 @@ def steps(title: str, quiet: bool = False, console: Console | None = None) -> It
         return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        current: list[int] = []
+        current: list[TaskID] = []
 
         def say(step: str) -> None:
             if current:

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from neocloud.cli import app
-from neocloud.cli.progress import steps
-from neocloud.design import size as design_size
-from neocloud.errors import NeocloudError
-from neocloud.formatting import grouped_rows, summary_rows
-from neocloud.load import load
-from neocloud.pipeline import Results
-from neocloud.pipeline import run as run_pipeline
-from neocloud.programme import ProgrammeResults, is_programme_file, load_programme, run_programme
-from neocloud.report import render
-from neocloud.report.programme import render_programme
-from neocloud.scenario import Scenario
-from neocloud.store import Store
-from neocloud.sweep import run_chunked
-from neocloud.uncertainty import MAX_SEED, uncertain_inputs
+from neocloud.cli.root import app
+from neocloud.errors import NeocloudError, require_extra
+from neocloud.limits import MAX_SEED
+
+if TYPE_CHECKING:
+    from neocloud.pipeline import Results
+    from neocloud.programme import ProgrammeResults
+
+# The commands import what they use when they run: the pipeline's libraries (xarray, scipy, the store's
+# SQLAlchemy) are slow to import, and ``validate`` and ``size`` need none of them.
 
 MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
@@ -35,6 +26,12 @@ PROGRESS_FROM_DRAWS = 1_000  # runs of this many draws or more show progress on 
 
 def print_summary(summary: dict, title: str, start: str | None = None, full: bool = False) -> None:
     """Print a summary as labelled rows grouped by stage (the headline rows unless ``full``)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from neocloud.formatting import grouped_rows, summary_rows
+
     ranged = any(key.endswith("_p10") for key in summary)
     table = Table(title=title, box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
     table.add_column("figure", overflow="fold", max_width=34)
@@ -53,6 +50,10 @@ def keep_run(results: Results | ProgrammeResults, url: str | None, quiet: bool =
     ``quiet`` (with ``--json``) leaves the output to the one JSON object, even where stderr is merged into it.
     ``results_path`` (the ``--out`` folder's results file) is kept as a pointer instead of a copy.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from neocloud.store import Store
+
     if results_path is not None and not results_path.is_file():
         results_path = None
     try:
@@ -87,6 +88,9 @@ def run_command(
     ] = False,
 ) -> None:
     """Run a scenario through the pipeline, keep it in the store and print its summary."""
+    from neocloud.cli.progress import steps
+    from neocloud.programme import ProgrammeResults
+
     pointer = out / "results.nc" if out is not None and not keep else None
     with steps(f"{draws:,} draws", quiet=as_json or draws < PROGRESS_FROM_DRAWS) as say:
         say("running the pipeline" if draws <= CHUNKED_ABOVE_DRAWS else "running the pipeline in chunks")
@@ -108,13 +112,25 @@ def run_command(
 def _run(scenario: Path, draws: int, seed: int, out: Path | None,
          as_json: bool) -> tuple[dict, Results | ProgrammeResults]:
     """Run a campus or programme file and write ``out``: the summary and the results."""
+    from neocloud.load import is_programme_file, load
+    from neocloud.pipeline import run as run_pipeline
+    from neocloud.programme import load_programme, run_programme
+    from neocloud.uncertainty import uncertain_inputs
+
+    if out is not None:
+        require_extra("report", "neocloud run --out (its report.html)")
     if is_programme_file(scenario):
         programme = run_programme(load_programme(scenario), draws=draws, seed=seed)
         if out is not None:
+            from neocloud.report.programme import render_programme
+
             programme.write(out, render_programme)
         return programme.summary(), programme
     loaded = load(scenario)
     if draws > CHUNKED_ABOVE_DRAWS and uncertain_inputs(loaded):  # bounded memory: summaries, chunk by chunk
+        require_extra("dask", f"neocloud run with more than {CHUNKED_ABOVE_DRAWS:,} draws")
+        from neocloud.sweep import run_chunked
+
         results = run_chunked(loaded, draws, seed)
         if out is not None:
             results.write(out)
@@ -125,6 +141,8 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
     for note in results.notes:
         typer.echo(f"note: {note}", err=True)
     if out is not None:
+        from neocloud.report import render
+
         results.write(out, render)
     return results.summary(), results
 
@@ -132,7 +150,11 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
 @app.command("validate")
 def validate_command(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Check a scenario file; print 'ok' or one line naming the problem (exit code 2)."""
+    from neocloud.load import is_programme_file, load
+
     if is_programme_file(scenario):
+        from neocloud.programme import load_programme
+
         programme = load_programme(scenario)
         typer.echo(f"ok: {scenario} ({programme.spec.name}, programme of {len(programme.campuses)} campuses)")
         return
@@ -143,6 +165,8 @@ def validate_command(scenario: Annotated[Path, typer.Argument(help="Scenario YAM
 @app.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the scenario format."""
+    from neocloud.scenario import Scenario
+
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
@@ -155,6 +179,8 @@ def size_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Design only: the power, racks and PUE of a campus of COUNT accelerators."""
+    from neocloud.design import size as design_size
+
     result = design_size(accelerator, count, climate=climate, cooling=cooling)
     if as_json:
         typer.echo(json.dumps(result))

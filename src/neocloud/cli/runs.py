@@ -1,4 +1,4 @@
-"""``neocloud runs list | show ID | compare ID ID | export ID | delete ID... | prune``: the runs the store
+"""``neocloud runs list | show ID | compare ID ID | export ID | report ID | delete ID... | prune``: the runs the store
 keeps."""
 
 from __future__ import annotations
@@ -6,20 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 
-from neocloud import formatting
-from neocloud.cli import app
+from neocloud.cli.root import app
 from neocloud.cli.run import print_summary
 from neocloud.cli.tables import parse_columns, print_table
-from neocloud.errors import ScenarioError
-from neocloud.store import Store
+from neocloud.errors import ScenarioError, require_extra
+
+if TYPE_CHECKING:
+    from neocloud.store import Store
 
 runs_app = typer.Typer(no_args_is_help=True,
-                       help="The runs kept in the store: list, show, compare, export, delete, prune.")
+                       help="The runs kept in the store: list, show, compare, export, report, delete, prune.")
 app.add_typer(runs_app, name="runs")
 
 StoreOption = Annotated[
@@ -30,6 +31,13 @@ StoreOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def open_store(url: str | None) -> Store:
+    """The store at ``url`` (imported here: SQLAlchemy and xarray are slow to import)."""
+    from neocloud.store import Store
+
+    return Store(url)
 
 
 def size_text(size: int) -> str:
@@ -52,7 +60,7 @@ def list_command(
         "--columns", help=f"Columns to show, comma-separated, of: {', '.join(LIST_COLUMNS)}.")] = None,
 ) -> None:
     """List the newest runs (id, when, scenario, draws, seed, origin, hash, version) and the store's size."""
-    opened = Store(store)
+    opened = open_store(store)
     runs = opened.list(limit=limit)
     count, size = opened.count(), opened.size_bytes()
     if as_json:
@@ -72,7 +80,7 @@ def delete_command(
     as_json: JsonOption = False,
 ) -> None:
     """Remove runs from the store (files written with --out are left where they are)."""
-    opened = Store(store)
+    opened = open_store(store)
     for run_id in run_ids:
         opened.get(run_id)  # every id must exist before any is removed
     for run_id in run_ids:
@@ -108,7 +116,7 @@ def prune_command(
     as_json: JsonOption = False,
 ) -> None:
     """Remove old runs: those older than --older-than and/or all but the newest --keep-last."""
-    opened = Store(store)
+    opened = open_store(store)
     age = parse_age(older_than) if older_than is not None else None
     removed = opened.prune(older_than=age, keep_last=keep_last)
     size = opened.size_bytes()
@@ -138,7 +146,7 @@ def show_command(
                     ] = False,
 ) -> None:
     """Show one run: its record and its summary as labelled figures (raw keys with --json)."""
-    run = Store(store).get(run_id)
+    run = open_store(store).get(run_id)
     if as_json:
         typer.echo(json.dumps(run.record()))
         return
@@ -162,7 +170,9 @@ def compare_command(
         "--columns", help="Columns to show, comma-separated (default: those that fit 80 columns).")] = None,
 ) -> None:
     """Two runs' summaries side by side (labelled, in their units), with B - A and the relative change."""
-    comparison = Store(store).compare(id_a, id_b)
+    from neocloud import formatting
+
+    comparison = open_store(store).compare(id_a, id_b)
     if as_json:
         typer.echo(json.dumps(comparison))
         return
@@ -194,8 +204,24 @@ def export_command(
 ) -> None:
     """Write a run's summary.json, results.nc and scenario.yaml into a folder."""
     folder = out if out is not None else Path(f"run-{run_id}")
-    paths = Store(store).export(run_id, folder)
+    paths = open_store(store).export(run_id, folder)
     if as_json:
         typer.echo(json.dumps({name: str(path) for name, path in paths.items()}))
     else:
         typer.echo(f"wrote {', '.join(str(path) for path in paths.values())}")
+
+
+@runs_app.command("report")
+def report_command(
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="Run id (from `neocloud runs list`).")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default ./run-ID-report.html).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Write a kept run's HTML report, drawn from what the run kept (no model is run again)."""
+    require_extra("report", "neocloud runs report")
+    from neocloud.io import write_atomic
+    from neocloud.report import render
+
+    path = out if out is not None else Path(f"run-{run_id}-report.html")
+    write_atomic(path, render(open_store(store).get(run_id).results()))
+    typer.echo(f"wrote {path}")

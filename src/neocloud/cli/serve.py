@@ -7,11 +7,10 @@ import os
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from neocloud.cli import app
-from neocloud.errors import ScenarioError
-from neocloud.web import DEFAULT_MAX_DRAWS, TOKEN_ENV, create_app
+from neocloud.cli.root import app
+from neocloud.errors import ScenarioError, require_extra
+from neocloud.limits import DEFAULT_MAX_DRAWS, TOKEN_ENV
 
 
 def is_loopback(host: str) -> bool:
@@ -62,6 +61,11 @@ def serve_command(
             allowed=f"127.0.0.1, ::1, or give --token / ${TOKEN_ENV}",
         )
     hosts = allowed_host or (None if is_loopback(host) else ["*"])
+    require_extra("web", "neocloud serve")
+    import uvicorn
+
+    from neocloud.web import create_app
+
     application = create_app(store_url=store, token=token, max_draws=max_draws, allowed_hosts=hosts,
                              preview_processes=True)
     typer.echo(f"neocloud dashboard on http://{host}:{port}/ (store {application.state.store.display_url()})")

@@ -18,14 +18,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from neocloud import formatting
-from neocloud.cli import app
 from neocloud.cli.progress import steps
+from neocloud.cli.root import app
 from neocloud.cli.tables import parse_columns, print_table
-from neocloud.load import load
-from neocloud.sensitivity import DEFAULT_SOBOL_DRAWS, sensitivity
-from neocloud.sweep import DEFAULT_CHUNK_DRAWS, QUANTILES, run_sweep
-from neocloud.uncertainty import MAX_SEED
+from neocloud.errors import require_extra
+from neocloud.limits import DEFAULT_CHUNK_DRAWS, DEFAULT_SOBOL_DRAWS, MAX_SEED, QUANTILES
 
 MAX_DRAWS = 100_000_000
 SHOWN_KEYS = ("cost_usd_per_gpu_hour", "npv_usd", "capex_usd", "full_capacity_month")
@@ -62,6 +59,9 @@ def sweep_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run SCENARIO over a grid of field values times Monte Carlo draws; resumes a killed sweep."""
+    require_extra("dask", "neocloud sweep")
+    from neocloud.sweep import run_sweep
+
     columns = (
         TextColumn("sweep"),
         BarColumn(),
@@ -111,7 +111,7 @@ def sweep_command(
         return
     table = Table(title=f"sweep {result.sweep_id[:12]} ({draws} draws per point; P50 [P10, P90])")
     for name in (*axes, *keys):
-        table.add_column(name)
+        table.add_column(str(name))
     for row in points:
         cells = [str(row[axis]) for axis in axes]
         cells += [f"{row[key]:,.4g} [{row[f'{key}_p10']:,.4g}, {row[f'{key}_p90']:,.4g}]" for key in keys]
@@ -141,6 +141,10 @@ def sensitivity_command(
         "--columns", help=f"Columns to show, comma-separated, of: {', '.join(SENSITIVITY_COLUMNS)}.")] = None,
 ) -> None:
     """Which uncertain inputs drive OUTPUT: a tornado (P10/P90 swings) and Sobol' indices."""
+    from neocloud import formatting
+    from neocloud.load import load
+    from neocloud.sensitivity import sensitivity
+
     loaded = load(scenario)
     picked = parse_columns(columns, SENSITIVITY_COLUMNS)
     with steps("sensitivity", quiet=as_json) as say:

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from neocloud.buildout import CONSTRAINTS
-from neocloud.report import document
+from neocloud.report import parts
 
 SHADES = {
     "construction": "#d9d9d9",
@@ -59,7 +59,7 @@ def section(results: Any) -> str | None:
     )
     return (
         "<section id='buildout'><h2>Build-out</h2>"
-        + document.figure_html(figure)
+        + parts.figure_html(figure)
         + "<table><tr><th>Phase</th><th>Construction done</th><th>Equipment arrived</th><th>Energised</th>"
         f"<th>All systems online</th></tr>{rows}</table></section>"
     )

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from neocloud.load import scenario_catalog
-from neocloud.report import document
+from neocloud.report import parts
 
 
 def section(results: Any) -> str | None:
@@ -16,7 +16,7 @@ def section(results: Any) -> str | None:
     data = results.dataset
     if "delivered_bf16_pflops" not in data:
         return None
-    first = document.typical(data)
+    first = parts.typical(data)
     dates = [str(value)[:7] for value in first["date"].values]
     figure = go.Figure()
     figure.add_scatter(name="Peak online (dense BF16)", x=dates, y=first["bf16_pflops_online"].values)
@@ -29,7 +29,7 @@ def section(results: Any) -> str | None:
     work = results.scenario.workload
     return (
         "<section id='compute'><h2>Compute</h2>"
-        + document.figure_html(figure)
+        + parts.figure_html(figure)
         + f"<p>Reference run ({work.params:.3g} parameters, {work.tokens:.3g} tokens): "
         f"{float(first['reference_run_days']):,.1f} days at MFU {float(first['reference_run_mfu']):.1%} "
         f"and goodput {float(first['reference_run_goodput']):.1%}; decode "

@@ -8,12 +8,12 @@ from typing import Any
 import plotly.graph_objects as go
 
 from neocloud.design import POWER_BASES
-from neocloud.report import document
+from neocloud.report import parts
 
 
 def section(results: Any) -> str:
     """Power breakdown per phase (IT, cooling, electrical losses) and the design table."""
-    ds = document.typical(results.dataset)
+    ds = parts.typical(results.dataset)
     phases = [str(name) for name in ds["phase"].values]
     figure = go.Figure()
     for key, label in (("phase_it_power_mw", "IT"), ("phase_cooling_power_mw", "Cooling and other"),
@@ -28,7 +28,7 @@ def section(results: Any) -> str:
         for i, phase in enumerate(phases))
     return (
         "<section id='design'><h2>Design</h2>"
-        f"{document.figure_html(figure)}"
+        f"{parts.figure_html(figure)}"
         "<table><tr><th>Phase</th><th>Buildings</th><th>Systems</th><th>Accelerators</th><th>IT MW</th>"
         f"<th>Facility MW</th></tr>{rows}</table>{power_bases(ds)}</section>"
     )

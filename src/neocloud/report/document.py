@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -24,8 +22,11 @@ from neocloud.catalog import Catalog
 from neocloud.load import catalog_references, scenario_catalog
 from neocloud.report import buildout, compute, design, energy, finance, reliability, uncertainty
 from neocloud.report import inference as serving
+from neocloud.report.parts import figure_html, format_value, typical
+from neocloud.version import code_version
 
 SECTIONS = (design, buildout, energy, compute, reliability, finance, serving, uncertainty)
+__all__ = ["SECTIONS", "figure_html", "format_value", "render", "typical"]  # the parts, named here as before
 
 # Autoescape everything: a user's string reaches the page as text. The only markup passed in whole is
 # what the section modules build, and they escape every user string they put in it (see ``trusted``).
@@ -37,7 +38,7 @@ LINK_SCHEMES = ("https://", "http://")
 
 # Key figures shown first (the registry's headline keys carry the reader's label and unit).
 KEY_LABELS: dict[str, str] = {
-    key: formatting.label(key)
+    str(key): formatting.label(str(key))
     for key, entry in formatting.variables().iterrows()
     if int(entry["headline"]) == 1 and entry["stage"] != "programme"
 }
@@ -50,28 +51,6 @@ SHOWN_COLUMNS: dict[str, tuple[str, ...]] = {
     "cooling": ("pue_min", "pue_max", "max_rack_kw"),
     "fabrics": ("power_w_per_accelerator", "capex_usd_per_accelerator"),
 }
-
-
-def figure_html(figure: go.Figure) -> str:
-    """A plotly figure as an HTML fragment that uses the page's inlined plotly.js."""
-    figure.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=380)
-    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
-
-
-def typical(dataset: Any) -> Any:
-    """The dataset with its ``draw`` axis reduced to the median: what a section shows for one campus."""
-    return dataset.median("draw") if dataset.sizes.get("draw", 1) > 1 else dataset.isel(draw=0)
-
-
-def format_value(value: Any) -> str:
-    """A number without a unit as a reader wants it (thousands separators, three significant figures)."""
-    if isinstance(value, bool) or value is None:
-        return "–" if value is None else str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return "–" if not np.isfinite(value) else formatting.quantity(value, "")
-    return html.escape(str(value))
 
 
 def key_figures(summary: dict[str, Any], start: str | None = None) -> list[dict[str, str]]:
@@ -244,13 +223,6 @@ def trusted(fragment: str) -> Markup:
     return Markup(fragment)
 
 
-def _version() -> str:
-    try:
-        return version("neocloud")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def render(results: Any) -> str:
     """The whole report of a run as one self-contained HTML document."""
     summary = results.summary()
@@ -278,7 +250,8 @@ def render(results: Any) -> str:
         meta={
             "draws": draws,
             "seed": getattr(results, "seed", 0),
-            "version": _version(),
+            "version": getattr(results, "version", None) or code_version(),  # a kept run's: the code that made it
+            "drawn_by": code_version() if getattr(results, "run_id", None) is not None else None,
             "sha256": hashlib.sha256(scenario_text.encode("utf-8")).hexdigest(),
             "made": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },

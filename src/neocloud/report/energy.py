@@ -6,7 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from neocloud.report import document
+from neocloud.report import parts
 
 COLOURS = {
     "grid": "#6baed6",
@@ -56,7 +56,7 @@ def section(results: Any) -> str | None:
     monthly.update_layout(barmode="relative", title="Energy by source by month (MWh)", yaxis_title="MWh")
     summary = results.summary()
     facts = "".join(
-        f"<li>{label}: {document.format_value(summary.get(key))}</li>"
+        f"<li>{label}: {parts.format_value(summary.get(key))}</li>"
         for key, label in (
             ("annual_energy_mwh", "facility energy per year (MWh)"),
             ("realised_pue", "realised PUE"),
@@ -70,7 +70,7 @@ def section(results: Any) -> str | None:
         "<section id='energy'><h2>Energy</h2><ul>"
         + facts
         + "</ul>"
-        + document.figure_html(weekly)
-        + document.figure_html(monthly)
+        + parts.figure_html(weekly)
+        + parts.figure_html(monthly)
         + "</section>"
     )

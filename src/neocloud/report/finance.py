@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from neocloud.catalog import load_catalog
-from neocloud.report import document
+from neocloud.report import parts
 
 WATERFALL = (
     ("revenue_usd", "Revenue", 1),
@@ -98,7 +98,7 @@ def waterfall_by_year(dataset: Any) -> str:
         yaxis_title="USD billion",
         legend={"orientation": "h", "y": -0.2},
     )
-    return document.figure_html(figure)
+    return parts.figure_html(figure)
 
 
 def debt_and_cover(dataset: Any) -> str:
@@ -117,7 +117,7 @@ def debt_and_cover(dataset: Any) -> str:
         yaxis2={"title": "DSCR", "overlaying": "y", "side": "right", "tickformat": ".2f", "hoverformat": ".2f"},
         legend={"orientation": "h", "y": -0.2},
     )
-    return document.figure_html(figure)
+    return parts.figure_html(figure)
 
 
 def cost_per_gpu_hour(dataset: Any) -> str:
@@ -128,7 +128,7 @@ def cost_per_gpu_hour(dataset: Any) -> str:
     figure.update_layout(
         title="Levelised cost per GPU-hour sold (USD), whole campus", yaxis_title="USD/GPU-hour"
     )
-    return document.figure_html(figure)
+    return parts.figure_html(figure)
 
 
 def contracted_and_merchant(dataset: Any) -> str:

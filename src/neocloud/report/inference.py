@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from neocloud.inference import hardware, model_shape, parameter, serve, serving_share
 from neocloud.load import scenario_catalog
 from neocloud.reliability import main_system
-from neocloud.report import document
+from neocloud.report import parts
 
 TPOT_TARGETS_MS = np.geomspace(10.0, 1000.0, 30)
 
@@ -35,7 +35,7 @@ def section(results: Any) -> str | None:
     data = results.dataset
     if "tokens_per_s_per_accelerator" not in data:
         return None
-    first = document.typical(data)
+    first = parts.typical(data)
     scenario = results.scenario
     work = scenario.workload
     catalog = scenario_catalog(scenario)
@@ -59,7 +59,7 @@ def section(results: Any) -> str | None:
             "GPU-hour" if "usd_per_million_tokens" in first else "")
     return (
         "<section id='serving'><h2>Serving</h2>"
-        + document.figure_html(figure)
+        + parts.figure_html(figure)
         + f"<p>Served model {work.serve_model or format(shape['params'], '.3g') + ' parameters'}, "
         f"{inputs:g} prompt and {outputs:g} output tokens: "
         f"{float(first['tokens_per_s_per_accelerator']):,.0f} tokens/s per accelerator "

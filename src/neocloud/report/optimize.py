@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from neocloud.report.document import figure_html, format_value
+from neocloud.report.parts import figure_html, format_value
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}

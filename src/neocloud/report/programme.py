@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from neocloud import formatting
 from neocloud.backtest import REFERENCE
-from neocloud.report.document import figure_html, format_value
+from neocloud.report.parts import figure_html, format_value
 
 CAPEX_PARTS = (
     ("capex_it_usd", "chips and IT"),
@@ -191,7 +191,8 @@ def per_gw_table(summary: dict[str, Any]) -> str:
     capex = float(summary.get("capex_usd") or 0.0)
     ours = [[f"this programme, {label}", capex / (float(summary[key]) / 1000.0)]
             for key, label in PER_GW_BASES if summary.get(key)]
-    theirs = [[f"{row.name} ({row.source})", float(row.usd_per_gw)] for row in public.itertuples()]
+    theirs = [[f"{row.name} ({row.source})", float(usd)]
+              for row, usd in zip(public.itertuples(), public["usd_per_gw"].to_numpy(dtype=float), strict=True)]
     return _table(["capex per GW", "USD per GW"], ours + theirs)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from neocloud.report import document
+from neocloud.report import parts
 
 
 def section(results: Any) -> str | None:
@@ -14,7 +14,7 @@ def section(results: Any) -> str | None:
     data = results.dataset
     if "goodput_by_interval" not in data:
         return None
-    first = document.typical(data)
+    first = parts.typical(data)
     curve = go.Figure()
     curve.add_scatter(
         x=first["interval_minutes"].values, y=first["goodput_by_interval"].values, name="goodput"
@@ -39,8 +39,8 @@ def section(results: Any) -> str | None:
     causes.update_layout(title="Interruptions per day by component class", yaxis_title="per day")
     return (
         "<section id='reliability'><h2>Reliability</h2>"
-        + document.figure_html(curve)
-        + document.figure_html(causes)
+        + parts.figure_html(curve)
+        + parts.figure_html(causes)
         + f"<p>Job of {int(first['job_accelerators']):,} accelerators: "
         f"{float(first['interruptions_per_day']):,.1f} interruptions per day (one every "
         f"{float(first['mtti_hours']) * 60:,.0f} minutes), goodput "

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from neocloud.report import document
+from neocloud.report.parts import figure_html
 from neocloud.sensitivity import tornado
 from neocloud.uncertainty import uncertain_inputs
 
@@ -127,17 +127,22 @@ def section(results: Any) -> str | None:
     ]
     for name, title in FANS:
         if name in dataset and dataset[name].dims == ("draw", "month"):
-            parts.append(document.figure_html(fan_chart(dataset, name, title)))
+            parts.append(figure_html(fan_chart(dataset, name, title)))
     keys = [
         (name, title)
         for name, title in HISTOGRAMS
         if name in dataset and dataset[name].dims == ("draw",) and np.isfinite(dataset[name].values).any()
     ]
     if keys:
-        parts.append(document.figure_html(histograms(dataset, keys)))
-    chart = tornado_chart(results, TORNADO_OUTPUT)
+        parts.append(figure_html(histograms(dataset, keys)))
+    if getattr(results, "run_id", None) is not None:  # a kept run is drawn as kept: no model run again
+        parts.append("<p>A kept run's report shows what the run kept; the tornado chart, which runs the model "
+                     f"again per input, is drawn by neocloud sensitivity {html.escape(results.scenario.name)}.</p>")
+        chart = None
+    else:
+        chart = tornado_chart(results, TORNADO_OUTPUT)
     if chart is not None:
-        parts.append(document.figure_html(chart))
+        parts.append(figure_html(chart))
         parts.append(
             f"<p>Each bar moves one input, named by its field path, from its median to its P10 or P90 "
             f"with the others at their medians (neocloud sensitivity {html.escape(results.scenario.name)!s} "

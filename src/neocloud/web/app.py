@@ -12,12 +12,11 @@ application's lifespan.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,11 +31,12 @@ from plotly.offline import get_plotlyjs
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from neocloud.catalog import META_TABLES, load_catalog
+from neocloud.catalog import META_TABLES, Catalog, load_catalog
 from neocloud.errors import NeocloudError, ScenarioError, unknown_id
+from neocloud.limits import DEFAULT_MAX_DRAWS, MAX_SEED, TOKEN_ENV
 from neocloud.report import render
-from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store, neocloud_version
-from neocloud.uncertainty import MAX_SEED
+from neocloud.store import DEFAULT_KEPT_DRAWS, RunNotFoundError, Store
+from neocloud.version import neocloud_version
 from neocloud.web.faults import Faults
 from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
@@ -51,12 +51,9 @@ from neocloud.web.whatif import (
     supported_inputs,
 )
 
-TOKEN_ENV = "NEOCLOUD_TOKEN"
-DEFAULT_MAX_DRAWS = 2000
 DEFAULT_MAX_UPLOAD_BYTES = 1_000_000
 MAX_RUN_ID = 2_147_483_647
 STATIC = Path(__file__).parent / "static"
-LOG = logging.getLogger("neocloud.web")
 # A report is the run's own page: served sandboxed (an opaque origin: no access to the dashboard's storage
 # or API), its inline plotly allowed to draw, nothing fetched or sent anywhere.
 REPORT_POLICY = (
@@ -180,13 +177,26 @@ def create_app(
     application.state.previewer = Previewer(max_draws=min(max_draws, MAX_PREVIEW_DRAWS),
                                             processes=preview_processes)
     application.state.max_draws = max_draws
-    application.state.faults = faults = Faults()
+    application.state.faults = Faults()
     application.add_middleware(BodyLimit, max_bytes=max_upload_bytes)
     application.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOOPBACK_HOSTS)
-    store: Store = application.state.store
-    examples = application.state.examples
-    shipped = load_catalog()  # the catalog the API shows: built once, read by every request
-    previewer: Previewer = application.state.previewer
+    application.state.shipped = load_catalog()  # the catalog the API shows: built once, read by every request
+    add_error_handlers(application)
+    add_pages(application)
+    guarded: dict[int | str, dict[str, Any]] = (
+        {401: {"description": "Missing or wrong bearer token."}} if token is not None else {})
+    api = APIRouter(prefix="/api", dependencies=[Depends(bearer_check(token))] if token is not None else [],
+                    responses={**ERROR_RESPONSES, **guarded})
+    add_scenario_routes(api, application)
+    add_example_routes(api, application)
+    add_run_routes(api, application.state.store)
+    add_catalog_routes(api, application.state.shipped)
+    application.include_router(api)
+    return application
+
+
+def bearer_check(token: str) -> Callable[..., None]:
+    """The dependency that lets a request through only with ``token`` as its bearer token (else a 401)."""
 
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         given = credentials.credentials if credentials is not None else ""
@@ -195,8 +205,12 @@ def create_app(
                 401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
 
-    draws_query = Query(1, ge=1, le=max_draws, description=f"Monte Carlo draws (at most {max_draws}).")
-    seed_query = Query(0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
+    return authorised
+
+
+def add_error_handlers(application: FastAPI) -> None:
+    """A missing run is a 404, a user's mistake (``ScenarioError``) a 422, anything else a 500, logged and
+    counted with an incident id."""
 
     @application.exception_handler(RunNotFoundError)
     async def run_not_found(request: Request, err: RunNotFoundError) -> JSONResponse:
@@ -205,6 +219,8 @@ def create_app(
     @application.exception_handler(ScenarioError)
     async def scenario_error(request: Request, err: ScenarioError) -> JSONResponse:
         return JSONResponse({"detail": one_line(err)}, status_code=422)
+
+    faults: Faults = application.state.faults
 
     @application.exception_handler(NeocloudError)
     async def neocloud_error(request: Request, err: NeocloudError) -> JSONResponse:
@@ -217,6 +233,10 @@ def create_app(
     async def server_error(request: Request, err: Exception) -> JSONResponse:
         incident = faults.record(request.method, request.url.path, err)
         return JSONResponse({"detail": f"internal error; logged as incident {incident}"}, status_code=500)
+
+
+def add_pages(application: FastAPI) -> None:
+    """The dashboard, plotly.js, the static files and the liveness probe."""
 
     @application.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
@@ -236,15 +256,20 @@ def create_app(
         """Liveness: ``{"status": "ok"}`` and nothing else, answered on the event loop (no worker thread)."""
         return {"status": "ok"}
 
+
+def add_scenario_routes(api: APIRouter, application: FastAPI) -> None:
+    """``/run`` (kept), ``/validate`` and ``/preview`` (what if, not kept)."""
+    store: Store = application.state.store
+    previewer: Previewer = application.state.previewer
+    max_draws: int = application.state.max_draws
+    draws_query = Query(1, ge=1, le=max_draws, description=f"Monte Carlo draws (at most {max_draws}).")
+    seed_query = Query(0, ge=0, le=MAX_SEED, description="Random seed (0 to 2**63 - 1).")
+
     def run_and_keep(text: str, draws: int, seed: int) -> dict[str, Any]:
         scenario, _ = parse_scenario(text)
         results = run_checked(scenario, draws, seed)
         run_id = store.save(results, origin="api", scenario_text=text)
         return {**results.summary(), "run_id": run_id, "kept_draws": min(draws, store.max_kept_draws)}
-
-    guarded = {401: {"description": "Missing or wrong bearer token."}} if token is not None else {}
-    api = APIRouter(prefix="/api", dependencies=[Depends(authorised)] if token is not None else [],
-                    responses={**ERROR_RESPONSES, **guarded})
 
     @api.post("/run", tags=["runs"], openapi_extra={"requestBody": SCENARIO_BODY})
     async def run_scenario(
@@ -285,8 +310,15 @@ def create_app(
     @api.get("/metrics", tags=["service"])
     def metrics() -> dict[str, Any]:
         """Server faults (500s, each logged) since start, and how previews were answered."""
-        return {"server_errors": faults.count, "last_incident": faults.last_incident,
-                "previews": previewer.stats()}
+        return {"server_errors": application.state.faults.count,
+                "last_incident": application.state.faults.last_incident, "previews": previewer.stats()}
+
+
+def add_example_routes(api: APIRouter, application: FastAPI) -> None:
+    """``/inputs`` the dashboard can change, and the example scenarios on offer."""
+    shipped: Catalog = application.state.shipped
+    examples = application.state.examples
+    max_draws: int = application.state.max_draws
 
     @api.get("/inputs", tags=["scenarios"])
     def inputs() -> dict[str, Any]:
@@ -322,6 +354,10 @@ def create_app(
             raise HTTPException(404, str(unknown_id("example", example_id, examples, field="example")))
         example = examples[example_id]
         return {"id": example.id, "name": example.name, "text": example.text}
+
+
+def add_run_routes(api: APIRouter, store: Store) -> None:
+    """The kept runs: list, one run, two compared, a run's report (drawn as kept) and its results."""
 
     @api.get("/runs", tags=["runs"])
     def list_runs(
@@ -367,6 +403,10 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="neocloud-run-{run_id}-results.nc"'},
         )
 
+
+def add_catalog_routes(api: APIRouter, shipped: Catalog) -> None:
+    """The catalog's tables and one table's rows with their sources."""
+
     @api.get("/catalog", tags=["catalog"])
     def catalog_tables() -> list[str]:
         """The catalog's tables."""
@@ -388,6 +428,3 @@ def create_app(
             "table": table,
             "rows": [{key: plain(value) for key, value in row.items()} for row in records],
         }
-
-    application.include_router(api)
-    return application
