@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
+from neocloud.limits import MAX_GENERATOR_SEED
 from neocloud.scenario import Scenario
 from neocloud.uncertainty import (
-    MAX_GENERATOR_SEED,
     check_seed,
     check_support,
     correlation_matrix,
