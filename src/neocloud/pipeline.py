@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neocloud.blocks import in_draw_blocks
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -29,7 +30,7 @@ from neocloud.units import MONTHS_PER_YEAR
 Stage = Callable[[Any, Catalog, xr.Dataset], xr.Dataset]
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("design", design),
-    ("buildout", buildout),
+    ("buildout", in_draw_blocks(buildout)),  # per-draw arithmetic on cache-sized blocks: same bits
     ("energy", energy),
     ("compute", compute),
     ("reliability", reliability),
