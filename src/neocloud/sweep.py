@@ -209,15 +209,21 @@ def run_chunk(scenario: Scenario, draws: int, seed: int) -> dict[str, np.ndarray
 def run_draws(
     scenario: Scenario, draws: int, seed: int = 0, chunk_draws: int = DEFAULT_CHUNK_DRAWS
 ) -> dict[str, np.ndarray]:
-    """The per-draw summary of ``draws`` draws, run chunk by chunk in this process (memory bounded).
+    """The per-draw summary of ``draws`` draws, run chunk by chunk in this process (memory bounded: one
+    chunk's results and the (draw,) summary arrays, filled in place, never a second copy of them).
 
     Gives the same values as a sweep of one grid point with the same seed and chunk size.
     """
-    parts = [
-        run_chunk(scenario, size, chunk_seed(seed, index))
-        for index, size in enumerate(chunk_sizes(draws, chunk_draws))
-    ]
-    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    out: dict[str, np.ndarray] = {}
+    first = 0
+    for index, size in enumerate(chunk_sizes(draws, chunk_draws)):
+        part = run_chunk(scenario, size, chunk_seed(seed, index))
+        if not out:
+            out = {key: np.empty(draws) for key in part}
+        for key, values in part.items():
+            out[key][first : first + size] = values
+        first += size
+    return out
 
 
 def run_chunked(scenario: Scenario, draws: int, seed: int = 0,
