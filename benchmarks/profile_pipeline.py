@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 import neocloud
-from neocloud.buildout import grid_capacity_mw
+from neocloud.blocks import BLOCK_DRAWS, in_draw_blocks
+from neocloud.buildout import buildout, grid_capacity_mw
 from neocloud.energy import configure, simulate, site_model
 from neocloud.energy.hourly import HOURS_PER_YEAR, Site
 from neocloud.load import scenario_catalog
@@ -120,6 +121,27 @@ def dispatch_ns_per_hour_draw(scenario: neocloud.Scenario, catalog: neocloud.Cat
     return (time.perf_counter() - start) / (draws * HOURS_PER_YEAR) * 1e9
 
 
+def buildout_blocks(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> tuple[float, float]:
+    """Seconds of build-out on all ``draws`` at once and in blocks of ``BLOCK_DRAWS`` (best of two each),
+    asserting the same bits."""
+    realised = realise(scenario, draws, seed=0)
+    upstream = base_dataset(scenario, draws)
+    upstream = upstream.merge(STAGES[0][1](realised, catalog, upstream), compat="override")
+    times = []
+    outputs = []
+    for stage in (buildout, in_draw_blocks(buildout)):
+        best = np.inf
+        for _ in range(2):
+            start = time.perf_counter()
+            out = stage(realised, catalog, upstream)
+            best = min(best, time.perf_counter() - start)
+        times.append(best)
+        outputs.append(out)
+    for key in outputs[0].data_vars:
+        assert np.array_equal(outputs[0][key].values, outputs[1][key].values, equal_nan=True), key
+    return times[0], times[1]
+
+
 def print_table(draws: int, rows: list[dict], bandwidth: float) -> float:
     """Print one size's table; return the pipeline's seconds."""
     total = sum(row["seconds"] for row in rows)
@@ -150,6 +172,9 @@ def main() -> None:
     for draws in sizes:
         rows = profile(scenario, catalog, draws, counted=draws <= 10_000)
         results[draws] = (rows, print_table(draws, rows, bandwidth))
+    whole, blocked = buildout_blocks(scenario, catalog, sizes[-1])
+    print(f"\nbuild-out at {sizes[-1]:,} draws: all at once {whole:.2f} s, in blocks of {BLOCK_DRAWS:,} "
+          f"{blocked:.2f} s ({whole / blocked:.1f}x, the same bits)")
     ns = dispatch_ns_per_hour_draw(scenario, catalog, min(sizes[-1], 2_000))
     largest = sizes[-1]
     rows, total = results[largest]
