@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -297,7 +297,7 @@ def run_sweep(
     if workers < 1:
         raise ScenarioError("must be at least 1", field="--workers", value=workers)
     data, lines, text = read_yaml(scenario_path)
-    axes = parse_grid(grid) if grid and isinstance(grid[0], str) else list(grid)
+    axes = parse_grid(cast(list[str], grid)) if grid and isinstance(grid[0], str) else cast(list[GridAxis], grid)
     points = grid_points(axes)
     scenarios = [scenario_at(data, point, str(scenario_path), lines) for point in points]
     sizes = chunk_sizes(draws, chunk_draws)

@@ -173,7 +173,7 @@ def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: 
         for block in gas_blocks(scenario, catalog, draws)
         if block.end_month > month and np.any(block.start_month <= month)
     ]
-    gas = {"gas_mw": np.zeros(draws), "gas_cost_usd_per_mwh": np.zeros(draws)}
+    gas: dict[str, Any] = {"gas_mw": np.zeros(draws), "gas_cost_usd_per_mwh": np.zeros(draws)}
     if running:
         weights = np.array([block.units * float(block.row["unit_mw"]) for block in running])
         weights = weights / weights.sum()

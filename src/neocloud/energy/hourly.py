@@ -102,7 +102,7 @@ class Site:
     solar_cf: np.ndarray  # (hour,)
     wue_l_per_kwh: float
 
-    def take(self, index: slice) -> Site:
+    def take(self, index: slice | np.ndarray) -> Site:
         """The same site for a slice of draws."""
         return replace(self, **{name: getattr(self, name)[index] for name in PER_DRAW})
 
