@@ -39,7 +39,7 @@ GRID_POINTS = 33  # utilisation points per merit class (and 32 midpoints that ch
 INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly (the grid costs ~130 draws)
 INTERPOLATION_TOLERANCE = 1e-6  # largest relative difference of the grid at its check points
 PRICE_KEYS = ("cost_usd",)  # outputs that depend on the grid price once the dispatch is fixed
-STARTS_BLOCK = 32  # draws whose turbines are committed together on an interpolated hourly demand
+STARTS_BLOCK = 16  # draws whose turbines are committed together on an interpolated hourly demand
 STARTS_BUFFERS = ("net", "available", "excess", "gas", "needed", "keepable", "committed")
 
 
@@ -141,16 +141,22 @@ def _probe_hours(probe: Site) -> tuple[np.ndarray, np.ndarray]:
 
 def _starts_on_grid(site: Site, net_grid: np.ndarray, position: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The starts of the draws of ``site`` whose hourly net demand is interpolated from ``net_grid`` (point,
-    hour): units committed exactly (``commit_gas``) on the interpolated demand, a block of draws at a time."""
+    hour): units committed exactly (``commit_gas``) on the interpolated demand, a block of draws at a time.
+    The interpolation is ``_along``'s, in place: left + (right - left) x weight."""
     shape = profiles(site)
     draws = len(site.it_mw)
     starts = np.empty(draws)
+    rises = net_grid[1:] - net_grid[:-1]
     buffers = np.empty((len(STARTS_BUFFERS), min(STARTS_BLOCK, draws), net_grid.shape[1]))
     for first in range(0, draws, STARTS_BLOCK):
         block = slice(first, min(first + STARTS_BLOCK, draws))
         part = site.take(block)
         work = dict(zip(STARTS_BUFFERS, buffers[:, : block.stop - block.start], strict=True))
-        work["net"][:] = _along(net_grid, position[block], weight[block])
+        net, scratch = work["net"], work["gas"]
+        np.take(net_grid, position[block], axis=0, out=net)
+        np.take(rises, position[block], axis=0, out=scratch)
+        np.multiply(scratch, weight[block][:, None], out=scratch)
+        np.add(net, scratch, out=net)
         np.multiply(part.gas_mw[:, None], shape.gas_available_frac, out=work["available"])
         starts[block] = commit_gas(part, shape, work)
     return starts
