@@ -261,6 +261,29 @@ def _tasks(
                 yield point, chunk, scenario, size, chunk_seed(seed, chunk)
 
 
+def _run_tasks(
+    client: Client,
+    tasks: list[tuple[int, int, Scenario, int, int]],
+    engine: Any,
+    identity: str,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """Run the chunks on the cluster, writing each to the store as it finishes."""
+    futures = {
+        client.submit(run_chunk, scenario, size, task_seed, pure=False): (point, chunk)
+        for point, chunk, scenario, size, task_seed in tasks
+    }
+    finished = total - len(tasks)
+    for future in as_completed(futures):
+        point, chunk = futures[future]
+        write_chunk(engine, identity, point, chunk, future.result())
+        future.release()
+        finished += 1
+        if progress is not None:
+            progress(finished, total)
+
+
 def run_sweep(
     scenario_path: str | Path,
     grid: list[str] | list[GridAxis],
@@ -322,18 +345,7 @@ def run_sweep(
     if tasks:
         client, cluster = _client(scheduler, workers, processes)
         try:
-            futures = {
-                client.submit(run_chunk, scenario, size, task_seed, pure=False): (point, chunk)
-                for point, chunk, scenario, size, task_seed in tasks
-            }
-            finished = total - len(tasks)
-            for future in as_completed(futures):
-                point, chunk = futures[future]
-                write_chunk(engine, identity, point, chunk, future.result())
-                future.release()
-                finished += 1
-                if progress is not None:
-                    progress(finished, total)
+            _run_tasks(client, tasks, engine, identity, total, progress)
         finally:
             client.close()
             if cluster is not None:
