@@ -3,8 +3,9 @@
 A stage whose every operation is per draw (elementwise over draws, or reducing along months and phases
 within a draw) gives the same bits whether it sees all draws at once or a block of them. Run on blocks of
 ``BLOCK_DRAWS`` draws, its temporaries (build-out's are (draw, month, phase) float64: 5.8 kB per draw at a
-180-month horizon and four phases) fit in the processor's cache instead of streaming through memory: build-out
-at 10,000 Abilene draws ran 1.0-2.6x faster (more when other work contends for memory), bit for bit the same (docs/methods/performance.md).
+180-month horizon and four phases) fit in the processor's cache instead of streaming through memory:
+build-out at 10,000 Abilene draws ran 1.0-2.6x faster (more when other work contends for memory), bit for
+bit the same (docs/methods/performance.md).
 """
 
 from __future__ import annotations
