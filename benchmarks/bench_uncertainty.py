@@ -23,7 +23,6 @@ the draws per second, the bandwidth floor's, and the ratio.
 from __future__ import annotations
 
 import argparse
-import logging
 import subprocess
 import sys
 import time
@@ -31,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
 from neocloud import load, run
 from neocloud.energy import dispatch
 from neocloud.energy.hourly import HOURS_PER_YEAR
 from neocloud.energy.portable import dispatch_portable, monthly_supply_mwh
 from neocloud.load import scenario_catalog
-from neocloud.sweep import chunk_seed, chunk_sizes, run_chunk, run_draws
+from neocloud.sweep import chunk_seed, chunk_sizes, local_cluster, run_chunk, run_draws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from profile_pipeline import dispatch_ns_per_hour_draw, final_site
@@ -78,11 +77,7 @@ def dask_seconds(workers: int, scenario: Any, draws: int, chunk_draws: int) -> t
     """(start-up and warm-up, then wall time of the chunks of a one-point sweep) on a local cluster of
     ``workers`` processes; the chunks and seeds are the sweep's."""
     start = time.perf_counter()
-    with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                     silence_logs=logging.ERROR) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         client.run(warm)
         ready = time.perf_counter()
         futures = [client.submit(run_chunk, scenario, size, chunk_seed(0, index), pure=False)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -35,6 +36,7 @@ from neocloud.scenario import Scenario
 from neocloud.sweep_store import finished_chunks, open_store, read_chunks, record_sweep, write_chunk
 
 DEFAULT_CHUNK_DRAWS = 10_000
+WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}  # see local_cluster
 QUANTILES = (0.1, 0.5, 0.9)
 Value = float | int | str | bool
 Progress = Callable[[int, int], None]
@@ -239,16 +241,28 @@ def run_chunked(scenario: Scenario, draws: int, seed: int = 0,
     return Results(scenario, dataset, draws, seed)
 
 
+def local_cluster(workers: int, processes: bool = True) -> LocalCluster:
+    """A local Dask cluster of ``workers`` single-threaded workers (processes, or threads).
+
+    Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its worker processes by default. Set at all, it
+    pins glibc's mmap threshold at 128 KiB, so every (draw, month) temporary is mapped and faulted in
+    afresh: a run of 2,000 Abilene draws took 6.0-6.8 s in such a process against 1.9-2.1 s without
+    (docs/methods/performance.md). The workers here start without it.
+    """
+    with dask.config.set(WORKER_ENVIRON):
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",  # any free port: two clusters on one machine must not clash
+            silence_logs=logging.ERROR,
+        )
+
+
 def _client(scheduler: str | None, workers: int, processes: bool) -> tuple[Client, LocalCluster | None]:
     if scheduler:
         return Client(scheduler), None
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=":0",  # any free port: two clusters on one machine must not clash
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(workers, processes)
     return Client(cluster), cluster
 
 
