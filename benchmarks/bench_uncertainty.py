@@ -5,44 +5,57 @@ Measures, on the Abilene example with its uncertainties:
   of results written per draw at ~30 GB/s, this machine's numpy copy/triad) and the exact dispatch's
   (one typical year per draw at the measured nanoseconds per hour-draw); the fraction of each reached;
 - as context, a per-draw loop of ``run(draws=1)`` (mostly per-call overhead: not a fair baseline);
-- the speed-up of a sweep from 1 to 2 Dask worker processes, with chunks large enough to pay for a worker;
+- the speed-up from 1 to 2 Dask worker processes on the chunks of a sweep (several chunks per worker, each
+  large enough to pay for its transfer), workers started and warmed before the clock (their start-up is
+  printed apart), and Dask's overhead against the same chunks run in this process;
 - the peak resident memory of 1,000,000 draws run in chunks (a child process; --quick: 20,000 in chunks of
-  10,000).
+  10,000, and the peak that 1,000,000 would reach projected from it: one chunk's working set plus 8 bytes
+  per draw and summary key).
 
-Run: ``python benchmarks/bench_uncertainty.py [--quick]``; the last line is the summary: the draws per
-second, the bandwidth floor's, and the ratio.
+``--device gpu`` instead times the portable dispatch (``neocloud.energy.portable``) on a GPU through CuPy or
+JAX, against the exact CPU path on the same draws; without a GPU (or either library) it says so in one line
+and exits 2.
+
+Run: ``python benchmarks/bench_uncertainty.py [--quick] [--device cpu|gpu]``; the last line is the summary:
+the draws per second, the bandwidth floor's, and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dask.distributed import Client
 
 from neocloud import load, run
+from neocloud.energy import dispatch
 from neocloud.energy.hourly import HOURS_PER_YEAR
+from neocloud.energy.portable import dispatch_portable, monthly_supply_mwh
 from neocloud.load import scenario_catalog
-from neocloud.sweep import run_sweep
+from neocloud.sweep import chunk_seed, chunk_sizes, local_cluster, run_chunk, run_draws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile_pipeline import dispatch_ns_per_hour_draw
+from profile_pipeline import dispatch_ns_per_hour_draw, final_site
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "examples" / "abilene.yaml"
 BANDWIDTH_BYTES_PER_S = 30e9  # numpy copy ~25 GB/s, triad ~35 GB/s on this machine (shared/RECIPES.md)
 
 CHUNKED = """
-import sys, time
+import resource, sys, time
 from neocloud import load
 from neocloud.sweep import run_draws
 start = time.perf_counter()
 values = run_draws(load(sys.argv[1]), int(sys.argv[2]), seed=0, chunk_draws=int(sys.argv[3]))
-print(len(values["cost_usd_per_gpu_hour"]), time.perf_counter() - start)
+seconds = time.perf_counter() - start
+print(len(values["cost_usd_per_gpu_hour"]), seconds, len(values), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+MILLION = 1_000_000
 
 
 def best_time(function, repeats: int) -> float:
@@ -55,30 +68,87 @@ def best_time(function, repeats: int) -> float:
     return min(times)
 
 
-def sweep_seconds(workers: int, draws: int, chunk_draws: int) -> float:
-    """Wall time of a one-point sweep on a local cluster of ``workers`` processes (cluster start included)."""
-    with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        run_sweep(
-            SCENARIO,
-            [],
-            draws=draws,
-            seed=0,
-            chunk_draws=chunk_draws,
-            store=f"sqlite:///{folder}/bench.db",
-            workers=workers,
-            processes=True,
-        )
-        return time.perf_counter() - start
+def warm() -> None:
+    """Import the model and run a few draws in a worker, so its first chunk is timed warm."""
+    run(load(SCENARIO), draws=16)
+
+
+def dask_seconds(workers: int, scenario: Any, draws: int, chunk_draws: int) -> tuple[float, float]:
+    """(start-up and warm-up, then wall time of the chunks of a one-point sweep) on a local cluster of
+    ``workers`` processes; the chunks and seeds are the sweep's."""
+    start = time.perf_counter()
+    with local_cluster(workers) as cluster, Client(cluster) as client:
+        client.run(warm)
+        ready = time.perf_counter()
+        futures = [client.submit(run_chunk, scenario, size, chunk_seed(0, index), pure=False)
+                   for index, size in enumerate(chunk_sizes(draws, chunk_draws))]
+        client.gather(futures)
+        return ready - start, time.perf_counter() - ready
+
+
+def gpu_namespace() -> tuple[str, Any, Any] | None:
+    """(name, array namespace, a function that waits for the device) of the first GPU CuPy or JAX finds."""
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return "CuPy", cupy, lambda value: cupy.cuda.Device().synchronize()
+    except Exception:  # no CuPy, or no device it can use
+        pass
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        if jax.devices("gpu"):
+            return "JAX", jax.numpy, lambda value: jax.block_until_ready(value)
+    except Exception:  # no JAX, or no GPU backend
+        pass
+    return None
+
+
+def bench_gpu(scenario: Any, catalog: Any, quick: bool) -> int:
+    """Time the portable dispatch on a GPU against the exact CPU path; the exit status."""
+    found = gpu_namespace()
+    if found is None:
+        print("gpu: no GPU found (neither CuPy nor JAX sees a device); nothing measured")
+        return 2
+    name, xp, wait = found
+    draws, chunk = (4_096, 2_048) if quick else (32_768, 8_192)
+    site = final_site(scenario, catalog, draws)
+    check = site.take(slice(0, 64))
+    exact = dispatch(check)
+    got = dispatch_portable(check, xp)
+    error = max(
+        float(np.max(np.abs(np.asarray(got[key].get() if hasattr(got[key], "get") else got[key]) - exact[key])))
+        / max(float(np.max(np.abs(exact[key]))), 1.0)
+        for key in ("grid", "gas", "soc", "curtailed")
+    )
+    wait(monthly_supply_mwh(dispatch_portable(site.take(slice(0, chunk)), xp), xp)["grid_mwh"])  # compile, warm
+    start = time.perf_counter()
+    for first in range(0, draws, chunk):
+        wait(monthly_supply_mwh(dispatch_portable(site.take(slice(first, first + chunk)), xp), xp)["grid_mwh"])
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    dispatch(site.take(slice(0, 512)))
+    cpu = 512 / (time.perf_counter() - start)
+    print(f"gpu ({name}): {draws / seconds:,.0f} draw-years/s of the portable dispatch in chunks of {chunk:,} "
+          f"({seconds / (draws * HOURS_PER_YEAR) * 1e9:.2f} ns per hour-draw); exact CPU path {cpu:,.0f} "
+          f"draw-years/s on one core, ratio {draws / seconds / cpu:.1f}x; largest difference {error:.1e}")
+    return 0
 
 
 def main() -> None:
     """Run the measurements and print them, the summary last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
-    quick = parser.parse_args().quick
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="gpu: time the portable dispatch on a GPU instead")
+    args = parser.parse_args()
+    quick = args.quick
     scenario = load(SCENARIO)
     catalog = scenario_catalog(scenario)
+    if args.device == "gpu":
+        sys.exit(bench_gpu(scenario, catalog, quick))
 
     draws = 5_000 if quick else 20_000  # at least INTERPOLATION_MIN_DRAWS per merit class
     run(scenario, draws=16, catalog=catalog)  # warm caches and imports
@@ -104,12 +174,14 @@ def main() -> None:
         f"{dispatch_floor:,.0f} draws/s; reached {draws_per_s / dispatch_floor:.2f}x of it (energy: {method})"
     )
 
-    sweep_draws, chunk_draws = (8_000, 4_000) if quick else (40_000, 10_000)
-    one = sweep_seconds(1, sweep_draws, chunk_draws)
-    two = sweep_seconds(2, sweep_draws, chunk_draws)
+    sweep_draws, chunk_draws = (16_000, 2_000) if quick else (80_000, 10_000)
+    in_process = best_time(lambda: run_draws(scenario, sweep_draws, seed=0, chunk_draws=chunk_draws), 1)
+    start_one, one = dask_seconds(1, scenario, sweep_draws, chunk_draws)
+    start_two, two = dask_seconds(2, scenario, sweep_draws, chunk_draws)
     print(
-        f"sweep of {sweep_draws:,} draws ({chunk_draws:,} a chunk): 1 worker {one:.1f} s, "
-        f"2 workers {two:.1f} s, speed-up {one / two:.2f}x (cluster start-up included)"
+        f"dask: {sweep_draws:,} draws in chunks of {chunk_draws:,}: in this process {in_process:.1f} s, 1 worker "
+        f"{one:.1f} s (Dask overhead {one / in_process - 1:+.0%}), 2 workers {two:.1f} s, speed-up "
+        f"{one / two:.2f}x (start-up and warm-up apart: {start_one:.1f} s and {start_two:.1f} s)"
     )
 
     memory_draws = 20_000 if quick else 1_000_000
@@ -120,16 +192,19 @@ def main() -> None:
         text=True,
         check=True,
     )
-    count, seconds = child.stdout.split()
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    count, seconds, keys, peak_kib = child.stdout.split()
+    peak_mib = int(peak_kib) / 1024
+    million_mib = peak_mib + (MILLION - memory_draws) * int(keys) * 8 / 2**20
     print(
         f"chunked: {int(count):,} draws in chunks of {memory_chunk:,} in {float(seconds):.1f} s, "
-        f"peak memory {peak_mib:,.0f} MiB"
+        f"peak memory {peak_mib:,.0f} MiB ({int(keys)} summary keys a draw)"
+        + (f"; projected for {MILLION:,} draws: {million_mib:,.0f} MiB" if memory_draws < MILLION else "")
     )
     print(f"context: per-draw loop of run(draws=1) {loop_per_s:,.1f} draws/s, ratio {draws_per_s / loop_per_s:,.0f}x")
     print(
         f"uncertainty: {draws_per_s:,.0f} draws/s ({bytes_per_draw / 1e3:,.0f} kB/draw); 1->2 workers "
-        f"{one / two:.2f}x; peak {peak_mib:,.0f} MiB for {memory_draws:,} draws; bandwidth floor "
+        f"{one / two:.2f}x; peak {peak_mib:,.0f} MiB for {memory_draws:,} draws "
+        f"({million_mib:,.0f} MiB for {MILLION:,}{' projected' if memory_draws < MILLION else ''}); bandwidth floor "
         f"{bound_per_s:,.0f} draws/s, ratio {draws_per_s / bound_per_s:.3f}"
     )
 

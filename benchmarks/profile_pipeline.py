@@ -2,7 +2,9 @@
 
 For the Abilene example at 1,000, 10,000 and 100,000 draws (``--quick``: 1,000 and 10,000), each stage of the
 pipeline is timed on its own (the merge of its output into the dataset counted apart), the bytes of what it
-adds are counted, and, in a second pass, its Python function calls (built-in calls included). Beside them:
+adds are counted, and, in a second pass, its Python function calls (built-in calls included). Rows beside
+the stages: sampling the inputs (``realise``), the merges, the summary (``summarise``) and writing the
+netCDF file (its kB/draw is the file's size); "in all" counts them all. Beside them:
 numpy's copy bandwidth measured here on warm 400 MB arrays, the time each stage's output would take to
 write at that bandwidth, and the floor of the energy stage's exact dispatch in nanoseconds per hour-draw.
 100,000 draws hold about 12 GB at their peak (about 120 kB per draw): give ``--draws`` to stay smaller.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +24,12 @@ from typing import Any
 import numpy as np
 
 import neocloud
-from neocloud.buildout import grid_capacity_mw
+from neocloud.blocks import BLOCK_DRAWS, in_draw_blocks
+from neocloud.buildout import buildout, grid_capacity_mw
 from neocloud.energy import configure, simulate, site_model
-from neocloud.energy.hourly import HOURS_PER_YEAR
+from neocloud.energy.hourly import HOURS_PER_YEAR, Site
 from neocloud.load import scenario_catalog
-from neocloud.pipeline import STAGES, base_dataset
+from neocloud.pipeline import STAGES, base_dataset, summarise, to_netcdf
 from neocloud.uncertainty import realise
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"
@@ -62,11 +66,21 @@ def count_calls(function: Callable[[], Any]) -> tuple[Any, int]:
     return result, calls
 
 
+def timed_row(name: str, function: Callable[[], Any], counted: bool, nbytes: int = 0) -> tuple[Any, dict]:
+    """The result of ``function()`` and its profile row: seconds, bytes and, if ``counted``, calls."""
+    start = time.perf_counter()
+    result = function()
+    seconds = time.perf_counter() - start
+    calls = count_calls(function)[1] if counted else 0
+    return result, {"stage": name, "seconds": seconds, "bytes": nbytes, "calls": calls}
+
+
 def profile(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int, counted: bool) -> list[dict]:
-    """One row per stage (and one for the merges): seconds, bytes added and, if ``counted``, calls."""
-    realised = realise(scenario, draws, seed=0)
+    """One row per stage, one for the merges, and rows for sampling the inputs, the summary and the netCDF
+    file: seconds, bytes added and, if ``counted``, calls."""
+    realised, sampling = timed_row("realise", lambda: realise(scenario, draws, seed=0), counted)
     dataset = base_dataset(scenario, draws)
-    rows, merge_seconds, merge_calls = [], 0.0, 0
+    rows, merge_seconds, merge_calls = [sampling], 0.0, 0
     for name, stage in STAGES:
         start = time.perf_counter()
         produced = stage(realised, catalog, dataset)
@@ -79,22 +93,53 @@ def profile(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int, 
             merge_calls += count_calls(lambda data=dataset, new=produced: data.merge(new, compat="override"))[1]
         rows.append({"stage": name, "seconds": seconds, "bytes": produced.nbytes, "calls": calls})
     rows.append({"stage": "merges", "seconds": merge_seconds, "bytes": 0, "calls": merge_calls})
+    rows.append(timed_row("summarise", lambda: summarise(dataset, scenario.name, draws), counted)[1])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.nc"
+        rows.append(timed_row("netcdf", lambda: to_netcdf(dataset, path), False)[1])
+        rows[-1]["bytes"] = path.stat().st_size
     return rows
 
 
-def dispatch_ns_per_hour_draw(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> float:
-    """Nanoseconds per hour-draw of the exact dispatch: the final supply with every draw's own utilisation."""
+def final_site(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> Site:
+    """The site of the final supply with every draw's own utilisation and IT load (what dispatch sees)."""
     realised = realise(scenario, draws, seed=0)
     dataset = base_dataset(scenario, draws)
     for _, stage in STAGES[:2]:
         dataset = dataset.merge(stage(realised, catalog, dataset), compat="override")
     months = dataset.sizes["month"]
     grid = grid_capacity_mw(realised, catalog, months, draws)
-    site = configure(realised, catalog, site_model(realised, catalog, draws), months - 1, grid[:, -1],
+    return configure(realised, catalog, site_model(realised, catalog, draws), months - 1, grid[:, -1],
                      dataset["it_power_mw"].values)
+
+
+def dispatch_ns_per_hour_draw(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> float:
+    """Nanoseconds per hour-draw of the exact dispatch: the final supply with every draw's own utilisation."""
+    site = final_site(scenario, catalog, draws)
     start = time.perf_counter()
     simulate(site)
     return (time.perf_counter() - start) / (draws * HOURS_PER_YEAR) * 1e9
+
+
+def buildout_blocks(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> tuple[float, float]:
+    """Seconds of build-out on all ``draws`` at once and in blocks of ``BLOCK_DRAWS`` (best of two each),
+    asserting the same bits."""
+    realised = realise(scenario, draws, seed=0)
+    upstream = base_dataset(scenario, draws)
+    upstream = upstream.merge(STAGES[0][1](realised, catalog, upstream), compat="override")
+    times = []
+    outputs = []
+    for stage in (buildout, in_draw_blocks(buildout)):
+        best = np.inf
+        for _ in range(2):
+            start = time.perf_counter()
+            out = stage(realised, catalog, upstream)
+            best = min(best, time.perf_counter() - start)
+        times.append(best)
+        outputs.append(out)
+    for key in outputs[0].data_vars:
+        assert np.array_equal(outputs[0][key].values, outputs[1][key].values, equal_nan=True), key
+    return times[0], times[1]
 
 
 def print_table(draws: int, rows: list[dict], bandwidth: float) -> float:
@@ -127,10 +172,13 @@ def main() -> None:
     for draws in sizes:
         rows = profile(scenario, catalog, draws, counted=draws <= 10_000)
         results[draws] = (rows, print_table(draws, rows, bandwidth))
+    whole, blocked = buildout_blocks(scenario, catalog, sizes[-1])
+    print(f"\nbuild-out at {sizes[-1]:,} draws: all at once {whole:.2f} s, in blocks of {BLOCK_DRAWS:,} "
+          f"{blocked:.2f} s ({whole / blocked:.1f}x, the same bits)")
     ns = dispatch_ns_per_hour_draw(scenario, catalog, min(sizes[-1], 2_000))
     largest = sizes[-1]
     rows, total = results[largest]
-    out_bytes = sum(row["bytes"] for row in rows) / largest
+    out_bytes = sum(row["bytes"] for row in rows if row["stage"] in {name for name, _ in STAGES}) / largest
     bound = bandwidth / out_bytes
     floor = 1e9 / (ns * HOURS_PER_YEAR)
     print(f"\nexact dispatch: {ns:.0f} ns per hour-draw ({ns * HOURS_PER_YEAR / 1e6:.2f} ms per draw-year): "

@@ -9,7 +9,7 @@ import numpy as np
 
 from neocloud.buildout import buildout
 from neocloud.design import design
-from neocloud.energy import energy, simulate
+from neocloud.energy import dispatch, energy, simulate
 from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
 from neocloud.pipeline import base_dataset
 from neocloud.uncertainty import realise
@@ -125,3 +125,20 @@ def test_the_stage_reports_its_method_and_agrees_with_its_exact_path(catalog: An
     assert "1 typical years simulated, 1 reused" in method and f"{draws} on a utilisation grid" in method
     for key in ("annual_energy_mwh", "energy_cost_usd_per_year", "facility_energy_mwh", "energy_cost_usd"):
         np.testing.assert_allclose(mapped[key].values, exact[key].values, rtol=1e-6, atol=1e-9)
+
+
+def test_turbine_starts_are_committed_per_draw_on_the_interpolated_demand(catalog: Any) -> None:
+    draws = 300
+    # gas first and never short, grid to spare: the dispatch is linear in utilisation, the starts step with it
+    model = supplied(catalog, draws, np.random.default_rng(9), grid_mw=np.full(draws, 200.0),
+                     gas_mw=np.full(draws, 200.0), gas_cost_usd_per_mwh=np.full(draws, 30.0),
+                     gas_start_usd_per_mw=150.0)
+    report = Reuse()
+    got = simulate_reused(model, report, tolerance=1e-9, min_draws=100)
+    exact = simulate(model)
+    assert report.draws_interpolated == draws and report.classes_starts_committed == 1
+    assert "committed exactly per draw" in report.describe(1e-9)
+    assert len(np.unique(dispatch(model)["starts"])) > 5  # the starts step with utilisation
+    for key, value in exact.items():
+        scale = max(float(np.abs(value).max()), 1e-300)
+        assert float(np.abs(got[key] - value).max()) / scale <= 10 * max(report.largest_error, 1e-12), key

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neocloud.blocks import in_draw_blocks
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -47,7 +48,7 @@ Stage = Callable[[Realised, Catalog, xr.Dataset], xr.Dataset]
 # The stages after ``realise``, in the order they run: reliability before compute, which reads its goodput.
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("design", design),
-    ("buildout", buildout),
+    ("buildout", in_draw_blocks(buildout)),  # per-draw arithmetic on cache-sized blocks: same bits
     ("energy", energy),
     ("reliability", reliability),
     ("compute", compute),

@@ -18,8 +18,9 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -35,6 +36,7 @@ from neocloud.pipeline import Results, run, summary_keys, to_netcdf
 from neocloud.scenario import Scenario
 from neocloud.sweep_store import finished_chunks, open_store, read_chunks, record_sweep, write_chunk
 
+WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}  # see local_cluster
 Value = float | int | str | bool
 Progress = Callable[[int, int], None]
 
@@ -208,15 +210,21 @@ def run_chunk(scenario: Scenario, draws: int, seed: int) -> dict[str, np.ndarray
 def run_draws(
     scenario: Scenario, draws: int, seed: int = 0, chunk_draws: int = DEFAULT_CHUNK_DRAWS
 ) -> dict[str, np.ndarray]:
-    """The per-draw summary of ``draws`` draws, run chunk by chunk in this process (memory bounded).
+    """The per-draw summary of ``draws`` draws, run chunk by chunk in this process (memory bounded: one
+    chunk's results and the (draw,) summary arrays, filled in place, never a second copy of them).
 
     Gives the same values as a sweep of one grid point with the same seed and chunk size.
     """
-    parts = [
-        run_chunk(scenario, size, chunk_seed(seed, index))
-        for index, size in enumerate(chunk_sizes(draws, chunk_draws))
-    ]
-    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    out: dict[str, np.ndarray] = {}
+    first = 0
+    for index, size in enumerate(chunk_sizes(draws, chunk_draws)):
+        part = run_chunk(scenario, size, chunk_seed(seed, index))
+        if not out:
+            out = {key: np.empty(draws) for key in part}
+        for key, values in part.items():
+            out[key][first : first + size] = values
+        first += size
+    return out
 
 
 def run_chunked(scenario: Scenario, draws: int, seed: int = 0,
@@ -232,16 +240,28 @@ def run_chunked(scenario: Scenario, draws: int, seed: int = 0,
     return Results(scenario, dataset, draws, seed)
 
 
+def local_cluster(workers: int, processes: bool = True) -> LocalCluster:
+    """A local Dask cluster of ``workers`` single-threaded workers (processes, or threads).
+
+    Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` in its worker processes by default. Set at all, it
+    pins glibc's mmap threshold at 128 KiB, so every (draw, month) temporary is mapped and faulted in
+    afresh: a run of 2,000 Abilene draws took 6.0-6.8 s in such a process against 1.9-2.1 s without
+    (docs/methods/performance.md). The workers here start without it.
+    """
+    with dask.config.set(WORKER_ENVIRON):
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",  # any free port: two clusters on one machine must not clash
+            silence_logs=logging.ERROR,
+        )
+
+
 def _client(scheduler: str | None, workers: int, processes: bool) -> tuple[Client, LocalCluster | None]:
     if scheduler:
         return Client(scheduler), None
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=":0",  # any free port: two clusters on one machine must not clash
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(workers, processes)
     return Client(cluster), cluster
 
 
@@ -252,6 +272,29 @@ def _tasks(
         for chunk, size in enumerate(sizes):
             if (point, chunk) not in done:
                 yield point, chunk, scenario, size, chunk_seed(seed, chunk)
+
+
+def _run_tasks(
+    client: Client,
+    tasks: list[tuple[int, int, Scenario, int, int]],
+    engine: Any,
+    identity: str,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """Run the chunks on the cluster, writing each to the store as it finishes."""
+    futures = {
+        client.submit(run_chunk, scenario, size, task_seed, pure=False): (point, chunk)
+        for point, chunk, scenario, size, task_seed in tasks
+    }
+    finished = total - len(tasks)
+    for future in as_completed(futures):
+        point, chunk = futures[future]
+        write_chunk(engine, identity, point, chunk, future.result())
+        future.release()
+        finished += 1
+        if progress is not None:
+            progress(finished, total)
 
 
 def run_sweep(
@@ -290,7 +333,7 @@ def run_sweep(
     if workers < 1:
         raise ScenarioError("must be at least 1", field="--workers", value=workers)
     data, lines, text = read_yaml(scenario_path)
-    axes = parse_grid(grid) if grid and isinstance(grid[0], str) else list(grid)
+    axes = parse_grid(cast(list[str], grid)) if grid and isinstance(grid[0], str) else cast(list[GridAxis], grid)
     points = grid_points(axes)
     scenarios = [scenario_at(data, point, str(scenario_path), lines) for point in points]
     sizes = chunk_sizes(draws, chunk_draws)
@@ -315,18 +358,7 @@ def run_sweep(
     if tasks:
         client, cluster = _client(scheduler, workers, processes)
         try:
-            futures = {
-                client.submit(run_chunk, scenario, size, task_seed, pure=False): (point, chunk)
-                for point, chunk, scenario, size, task_seed in tasks
-            }
-            finished = total - len(tasks)
-            for future in as_completed(futures):
-                point, chunk = futures[future]
-                write_chunk(engine, identity, point, chunk, future.result())
-                future.release()
-                finished += 1
-                if progress is not None:
-                    progress(finished, total)
+            _run_tasks(client, tasks, engine, identity, total, progress)
         finally:
             client.close()
             if cluster is not None:

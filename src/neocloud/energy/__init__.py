@@ -167,16 +167,16 @@ def site_model(scenario: Any, catalog: Catalog, draws: int) -> Site:
     )
 
 
-def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: np.ndarray, it_mw: np.ndarray) -> Site:
-    """The site with the IT load and the supply that runs in ``month`` (months from the start)."""
-    draws = len(it_mw)
+def gas_supply(scenario: Any, catalog: Catalog, month: int, draws: int) -> dict[str, Any]:
+    """The turbines running in ``month``, as ``Site`` fields: capacity (MW) and cost (USD/MWh) per draw, the
+    unit figures weighted by each block's nameplate."""
     region = catalog.row("regions", scenario.site.region)
     running = [
         block
         for block in gas_blocks(scenario, catalog, draws)
         if block.end_month > month and np.any(block.start_month <= month)
     ]
-    gas = {"gas_mw": np.zeros(draws), "gas_cost_usd_per_mwh": np.zeros(draws)}
+    gas: dict[str, Any] = {"gas_mw": np.zeros(draws), "gas_cost_usd_per_mwh": np.zeros(draws)}
     if running:
         weights = np.array([block.units * float(block.row["unit_mw"]) for block in running])
         weights = weights / weights.sum()
@@ -212,6 +212,13 @@ def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: 
             "gas_start_usd_per_mw": mean("start_cost_usd_per_mw"),
             "gas_co2_kg_per_mmbtu": mean("co2_kg_per_mmbtu"),
         }
+    return gas
+
+
+def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: np.ndarray, it_mw: np.ndarray) -> Site:
+    """The site with the IT load and the supply that runs in ``month`` (months from the start)."""
+    draws = len(it_mw)
+    gas = gas_supply(scenario, catalog, month, draws)
     battery_mw, battery_mwh, efficiency = np.zeros(draws), np.zeros(draws), 1.0
     for index, battery in enumerate(scenario.power.batteries):
         field = f"power.batteries.{index}"

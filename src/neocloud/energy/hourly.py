@@ -102,7 +102,7 @@ class Site:
     solar_cf: np.ndarray  # (hour,)
     wue_l_per_kwh: float
 
-    def take(self, index: slice) -> Site:
+    def take(self, index: slice | np.ndarray) -> Site:
         """The same site for a slice of draws."""
         return replace(self, **{name: getattr(self, name)[index] for name in PER_DRAW})
 
@@ -342,9 +342,8 @@ def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> 
     demand, solar, available, residual, excess = (
         work[name] for name in ("demand", "solar", "available", "residual", "excess")
     )
-    charge, discharge, net, soc, mask = (work[name] for name in ("charge", "discharge", "net", "soc", "mask"))
-    battery, spilled_negated, gas, grid, curtailed = (
-        work[name] for name in ("battery", "spilled_negated", "gas", "grid", "curtailed")
+    net, spilled_negated, gas, grid, curtailed = (
+        work[name] for name in ("net", "spilled_negated", "gas", "grid", "curtailed")
     )
     utilisation = np.clip(site.utilisation[:, None] * shape.daily_cycle, 0.0, 1.0)
     it_by_hour = site.it_mw[:, None] * (site.idle_frac + (site.busy_frac - site.idle_frac) * utilisation)
@@ -355,6 +354,25 @@ def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> 
     np.subtract(residual, site.grid_mw[:, None], out=excess)
     np.subtract(excess, available, out=excess)  # > 0: the deficit; < 0: the headroom
 
+    battery_dispatch(site, work)
+    np.minimum(net, 0.0, out=spilled_negated)  # solar and discharge beyond the demand are spilled
+    np.maximum(net, 0.0, out=net)
+
+    starts = commit_gas(site, shape, work)
+    remainder = excess
+    np.subtract(net, gas, out=remainder)
+    np.minimum(remainder, site.grid_mw[:, None], out=grid)
+    np.subtract(remainder, grid, out=curtailed)
+    np.maximum(curtailed, 0.0, out=curtailed)
+    return starts, it_by_hour
+
+
+def battery_dispatch(site: Site, work: dict[str, np.ndarray]) -> None:
+    """The battery's hour by hour, into ``work``: ``soc`` (MWh), ``battery`` (MW discharged, < 0 charged)
+    and ``net`` (the residual demand after it), from ``residual``, ``excess`` and ``available``."""
+    residual, charge, discharge, net, soc, mask, battery = (
+        work[name] for name in ("residual", "charge", "discharge", "net", "soc", "mask", "battery")
+    )
     capacity = site.battery_mwh
     if np.any((site.battery_mw > 0) & (capacity > 0)):
         root = np.sqrt(site.battery_efficiency)
@@ -372,58 +390,56 @@ def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> 
         soc[:] = capacity[:, None]
         battery[:] = 0.0
         np.copyto(net, residual)
-    np.minimum(net, 0.0, out=spilled_negated)  # solar and discharge beyond the demand are spilled
-    np.maximum(net, 0.0, out=net)
 
-    starts = np.zeros(draws)
-    if np.any(site.gas_mw > 0):
-        # grid before gas where gas costs at least the hour's price: gas then serves what exceeds the grid
-        prices = site.price_usd_per_mwh[:, None] * shape.multiplier_levels
-        grid_first = np.where(site.gas_cost_usd_per_mwh[:, None] < prices, 0.0, site.grid_mw[:, None])
-        target = excess
-        np.copyto(target, grid_first[:, :1])
-        for level in range(1, len(shape.multiplier_levels)):
-            np.copyto(target, grid_first[:, level : level + 1], where=shape.multiplier_level == level)
-        np.subtract(net, target, out=target)
-        np.maximum(target, 0.0, out=target)
-        np.minimum(available, target, out=gas)
-        needed, keepable, committed = work["needed"], work["keepable"], work["committed"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.multiply(gas, shape.gas_units_per_mw, out=needed)
-            np.subtract(needed, UNIT_ROUNDING, out=needed)
-            np.ceil(needed, out=needed)
-            if site.gas_min_up_hours > 1:
-                np.multiply(net, shape.gas_keep_per_mw, out=keepable)
-                np.add(keepable, UNIT_ROUNDING, out=keepable)
-                np.floor(keepable, out=keepable)
-        if site.gas_min_up_hours > 1:  # units needed in the last min_up_hours stay on where load keeps them
-            np.maximum(needed[:, 1:], needed[:, :-1], out=committed[:, 1:])
-            committed[:, 0] = needed[:, 0]
-            for lag in range(2, site.gas_min_up_hours):
-                np.maximum(committed[:, lag:], needed[:, :-lag], out=committed[:, lag:])
-            np.minimum(committed, keepable, out=committed)
-            fleet = np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING) if site.gas_unit_mw > 0 else 0.0
-            np.minimum(committed, np.reshape(fleet, (-1, 1)), out=committed)
-            np.maximum(committed, needed, out=committed)
-        else:
-            committed = needed
-        floor = keepable
-        np.multiply(committed, shape.gas_floor_mw, out=floor)
-        np.maximum(gas, floor, out=gas)
-        np.minimum(net, available, out=floor)
-        np.minimum(gas, floor, out=gas)
-        rises = available[:, 1:]
-        np.subtract(committed[:, 1:], committed[:, :-1], out=rises)
-        np.maximum(rises, 0.0, out=rises)
-        starts = rises.sum(axis=-1)
-    else:
+
+def commit_gas(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> np.ndarray:
+    """The turbines hour by hour into ``work["gas"]`` (MW): merit order against the grid at each
+    time-of-use level, whole units committed with minimum load and minimum up-time, derated output; from
+    ``net`` (demand after solar and battery) and ``available``, with ``excess`` as scratch. Returns the
+    starts per draw (units started in the year)."""
+    net, available, excess, gas = (work[name] for name in ("net", "available", "excess", "gas"))
+    if not np.any(site.gas_mw > 0):
         gas[:] = 0.0
-    remainder = excess
-    np.subtract(net, gas, out=remainder)
-    np.minimum(remainder, site.grid_mw[:, None], out=grid)
-    np.subtract(remainder, grid, out=curtailed)
-    np.maximum(curtailed, 0.0, out=curtailed)
-    return starts, it_by_hour
+        return np.zeros(len(site.it_mw))
+    # grid before gas where gas costs at least the hour's price: gas then serves what exceeds the grid
+    prices = site.price_usd_per_mwh[:, None] * shape.multiplier_levels
+    grid_first = np.where(site.gas_cost_usd_per_mwh[:, None] < prices, 0.0, site.grid_mw[:, None])
+    target = excess
+    np.copyto(target, grid_first[:, :1])
+    for level in range(1, len(shape.multiplier_levels)):
+        np.copyto(target, grid_first[:, level : level + 1], where=shape.multiplier_level == level)
+    np.subtract(net, target, out=target)
+    np.maximum(target, 0.0, out=target)
+    np.minimum(available, target, out=gas)
+    needed, keepable, committed = work["needed"], work["keepable"], work["committed"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.multiply(gas, shape.gas_units_per_mw, out=needed)
+        np.subtract(needed, UNIT_ROUNDING, out=needed)
+        np.ceil(needed, out=needed)
+        if site.gas_min_up_hours > 1:
+            np.multiply(net, shape.gas_keep_per_mw, out=keepable)
+            np.add(keepable, UNIT_ROUNDING, out=keepable)
+            np.floor(keepable, out=keepable)
+    if site.gas_min_up_hours > 1:  # units needed in the last min_up_hours stay on where load keeps them
+        np.maximum(needed[:, 1:], needed[:, :-1], out=committed[:, 1:])
+        committed[:, 0] = needed[:, 0]
+        for lag in range(2, site.gas_min_up_hours):
+            np.maximum(committed[:, lag:], needed[:, :-lag], out=committed[:, lag:])
+        np.minimum(committed, keepable, out=committed)
+        fleet = np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING) if site.gas_unit_mw > 0 else 0.0
+        np.minimum(committed, np.reshape(fleet, (-1, 1)), out=committed)
+        np.maximum(committed, needed, out=committed)
+    else:
+        committed = needed
+    floor = keepable
+    np.multiply(committed, shape.gas_floor_mw, out=floor)
+    np.maximum(gas, floor, out=gas)
+    np.minimum(net, available, out=floor)
+    np.minimum(gas, floor, out=gas)
+    rises = available[:, 1:]
+    np.subtract(committed[:, 1:], committed[:, :-1], out=rises)
+    np.maximum(rises, 0.0, out=rises)
+    return rises.sum(axis=-1)
 
 
 def dispatch(site: Site) -> dict[str, np.ndarray]:

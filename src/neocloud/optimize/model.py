@@ -385,7 +385,7 @@ def solve_model(
     progress, (seconds, gap) pairs read from the solver's log, is in ``extra["gap_progress"]``. ``verbose``
     also writes HiGHS's log to standard error.
     """
-    options: dict[str, float | int | bool | str] = {"output_flag": True, "log_to_console": verbose}
+    options: dict[str, Any] = {"output_flag": True, "log_to_console": verbose}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
     if gap is not None:
@@ -408,7 +408,8 @@ def solve_model(
         seconds = time.perf_counter() - began
         progress = gap_progress(log.read_text(encoding="utf-8", errors="replace")) if log.exists() else []
     condition = str(condition)
-    has_solution = model.objective.value is not None and np.isfinite(model.objective.value)
+    value = model.objective.value
+    has_solution = value is not None and bool(np.isfinite(value))
     if condition == "optimal":
         status = "optimal"
     elif condition == "time_limit" and has_solution:
@@ -422,7 +423,7 @@ def solve_model(
         mip_gap = float("inf") if status != "optimal" else 0.0
     return Outcome(
         status=status,
-        objective=float(model.objective.value) if has_solution else float("nan"),
+        objective=float(value) if value is not None and has_solution else float("nan"),
         gap=mip_gap,
         seconds=seconds,
         model=model,

@@ -261,7 +261,8 @@ def _fail(
 
 def check_portfolio(portfolio: Portfolio, file: str, lines: dict[tuple[str, ...], int]) -> None:
     """Cross-field checks: unique ids, demand regions some site serves, one unit per region, the horizon."""
-    for kind, items in (("sites", portfolio.sites), ("designs", portfolio.designs)):
+    listed: tuple[tuple[str, list[Any]], ...] = (("sites", portfolio.sites), ("designs", portfolio.designs))
+    for kind, items in listed:
         seen: set[str] = set()
         for index, item in enumerate(items):
             if item.id in seen:

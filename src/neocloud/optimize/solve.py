@@ -129,9 +129,9 @@ def _shadow_prices(
         if dual is None:
             continue
         value = sign * dual
-        for index in zip(*np.nonzero(value > TOLERANCE), strict=True):
-            out["binding"].append({"constraint": name, **where(*index), "value_usd": float(value[index]),
-                                   "per": per(*index)})
+        for cell in zip(*np.nonzero(value > TOLERANCE), strict=True):
+            out["binding"].append({"constraint": name, **where(*cell), "value_usd": float(value[cell]),
+                                   "per": per(*cell)})
     return out
 
 
