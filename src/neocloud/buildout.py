@@ -18,12 +18,12 @@ import numpy as np
 import xarray as xr
 
 from neocloud.calendar import months_between, quarter_first_month
-from neocloud.catalog import Catalog
+from neocloud.catalog import Catalog, world_default
 from neocloud.errors import ScenarioError, unknown_id
 from neocloud.scenario import Realised
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR, WEEKS_PER_MONTH
 
-ISO_TEMPERATURE_C = 15.0  # gas turbine ratings are quoted at ISO conditions
+ISO_TEMPERATURE_C = world_default("power.gas_rating_temperature_c")  # gas turbine ratings: ISO conditions
 
 COMPLETE, CONSTRUCTION, EQUIPMENT, POWER, GPUS, INSTALLATION, SEQUENCE = range(7)
 CONSTRAINTS = ("complete", "construction", "equipment", "power", "gpus", "installation", "sequence")

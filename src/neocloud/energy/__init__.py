@@ -25,13 +25,12 @@ from neocloud.buildout import (
     plant_items,
     require_non_negative,
 )
-from neocloud.catalog import Catalog
+from neocloud.catalog import Catalog, world_default
 from neocloud.design import monthly_temperatures_c, pue_at
 from neocloud.energy.hourly import (
     DAY_OF_YEAR,
     DAYS_IN_MONTH,
     HOUR_OF_DAY,
-    HOURS_PER_WEEK,
     MONTHLY_KEYS,
     SOURCES,
     Site,
@@ -42,7 +41,7 @@ from neocloud.energy.hourly import (
 from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache
 from neocloud.errors import ScenarioError
 from neocloud.scenario import Realised
-from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_YEAR, MONTHS_PER_YEAR
+from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR, MONTHS_PER_YEAR
 
 __all__ = [
     "SOURCES",
@@ -58,7 +57,7 @@ __all__ = [
     "supply_changes",
     "time_of_use",
 ]
-HOTTEST_HOUR = 15  # local hour of the daily temperature maximum
+HOTTEST_HOUR = world_default("energy.hottest_hour")  # local hour of the daily temperature maximum
 # Upstream variables the stage reads (the pipeline checks them against the variables registry).
 READS = ("date", "it_power_mw", "it_power_online_mw")
 MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

@@ -17,27 +17,30 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from neocloud import calendar
+from neocloud.catalog import world_default
 from neocloud.units import (
     DAYS_PER_WEEK,
     DAYS_PER_YEAR,
     HOURS_PER_DAY,
+    HOURS_PER_WEEK,
     HOURS_PER_YEAR,
     KG_PER_T,
     MONTHS_PER_YEAR,
 )
 
 SOURCES = ("grid", "gas", "solar", "battery", "curtailed")
-DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+DAYS_IN_MONTH = np.array(calendar.DAYS_IN_MONTH)
 HOUR = np.arange(HOURS_PER_YEAR)
 HOUR_OF_DAY = HOUR % HOURS_PER_DAY
 DAY_OF_YEAR = HOUR // HOURS_PER_DAY
 MONTH_START_DAY = np.concatenate([[0], np.cumsum(DAYS_IN_MONTH)[:-1]])
 MONTH_START_HOUR = MONTH_START_DAY * HOURS_PER_DAY
-HOURS_PER_WEEK = DAYS_PER_WEEK * HOURS_PER_DAY
 TYPICAL_WEEK_START_DAY = 195  # a week in mid-July
 CHUNK_DRAWS = 8  # draws simulated together: each (draw, hour) buffer is 0.56 MB (measured fastest)
 SCAN_BLOCK = HOURS_PER_DAY  # hourly clamp maps composed into one per block (a day) by the scan
 UNIT_ROUNDING = 1e-9  # slack when counting whole turbine units
+GAS_RATING_C = world_default("power.gas_rating_temperature_c")  # ISO rating conditions
 MONTHLY_KEYS = (
     "facility_mwh",
     "it_mwh",
@@ -143,7 +146,7 @@ def profiles(site: Site) -> Profiles:
     hour_of_day = np.arange(HOURS_PER_DAY)
     cycle = 1 + site.amplitude_frac * np.cos(2 * np.pi * (hour_of_day - site.peak_hour) / HOURS_PER_DAY)
     pue_by_day = site.pue.reshape(DAYS_PER_YEAR, HOURS_PER_DAY)
-    derate = np.clip(1 - site.gas_derate_per_c * np.maximum(site.temperature_c - 15.0, 0.0), 0.0, 1.0)
+    derate = np.clip(1 - site.gas_derate_per_c * np.maximum(site.temperature_c - GAS_RATING_C, 0.0), 0.0, 1.0)
     unit = site.gas_unit_mw * derate
     running = unit > 0
     multiplier = site.price_multiplier

@@ -101,13 +101,7 @@ def prepare(portfolio: Portfolio, economics: dict[tuple[str, str], UnitEconomics
     per_quarter = (table("annualised_capex_usd_per_year") + table("opex_usd_per_year")) / QUARTERS_PER_YEAR
     cost = per_quarter[:, :, None] * tail[None, None, :]
 
-    month = np.arange(quarters) * MONTHS_PER_QUARTER
-    power = np.zeros((len(sites), quarters))
-    for index, site in enumerate(portfolio.sites):
-        points = {}
-        for date, mw in site.power_mw_by_date.items():
-            points[-(-months_between(portfolio.start_month, date) // MONTHS_PER_QUARTER)] = mw
-        power[index] = step_levels(points, quarters) * (month >= site.interconnect_lead_months)
+    power = site_power_mw(portfolio)
     lead = np.array(
         [
             max(1, int(np.ceil(design.construction_months / MONTHS_PER_QUARTER - 1e-9)))
@@ -121,39 +115,9 @@ def prepare(portfolio: Portfolio, economics: dict[tuple[str, str], UnitEconomics
         & (accelerators[:, :, None] > 0)
     )
 
-    demand = np.zeros((len(groups), quarters))
-    for item in portfolio.demand:
-        levels = step_levels(
-            {quarter_index(portfolio.start, key): value for key, value in item.by_quarter.items()}, quarters
-        )
-        demand[groups.index(item.region)] += levels
-
-    first_year = int(portfolio.start[:4])
-    online_year = first_year + (np.arange(quarters) + int(portfolio.start[-1]) - 1) // QUARTERS_PER_YEAR
-    start_year = (
-        first_year
-        + (np.arange(quarters)[None, :] - lead[:, None] + int(portfolio.start[-1]) - 1) // QUARTERS_PER_YEAR
-    )
-    supply = np.full(quarters, np.inf)
-    for key, cap in (portfolio.gpu_supply_by_quarter or {}).items():
-        index = quarter_index(portfolio.start, key)
-        if 0 <= index < quarters:
-            supply[index] = cap
+    start_year, online_year = build_years(portfolio, lead)
     budget = portfolio.capital_usd_by_year or {}
-
-    # Unmet demand costs, per unit-quarter, a multiple of the dearest building's whole present cost, so that
-    # building is always preferred to any shortfall it can close (max_npv: the revenue forgone instead).
-    dearest = float(cost[:, :, 0].max()) + float(np.max([site.fixed_cost_usd for site in portfolio.sites]))
-    if portfolio.objective == "max_npv":
-        revenue = (
-            (portfolio.price_usd_per_gpu_hour or 0.0)
-            * HOURS_PER_YEAR
-            / QUARTERS_PER_YEAR
-            * economics[(sites[0], designs[0])].utilisation
-        )
-        penalty = np.broadcast_to(revenue * discount, (len(groups), quarters)).copy()
-    else:
-        penalty = np.full((len(groups), quarters), portfolio.unmet_penalty_multiple * max(dearest, 1.0))
+    penalty = unmet_penalty(portfolio, economics[(sites[0], designs[0])], cost, discount, len(groups))
     return Inputs(
         portfolio=portfolio,
         sites=sites,
@@ -171,16 +135,73 @@ def prepare(portfolio: Portfolio, economics: dict[tuple[str, str], UnitEconomics
         power_mw=power,
         max_buildings=np.array([site.max_buildings for site in portfolio.sites]),
         fixed_cost_usd=np.array([site.fixed_cost_usd for site in portfolio.sites]),
-        demand=demand,
+        demand=group_demand(portfolio, groups),
         units=unit_of_group,
         penalty=penalty,
-        supply=supply,
+        supply=gpu_supply(portfolio),
         budget_years=list(budget),
         budget_usd=np.array(list(budget.values()), dtype=float),
         start_year=start_year,
         online_year=online_year,
         discount=discount,
     )
+
+
+def site_power_mw(portfolio: Portfolio) -> np.ndarray:
+    """Power each site can take per quarter (site, quarter) in MW: its steps, zero before its interconnect."""
+    quarters = portfolio.quarters
+    month = np.arange(quarters) * MONTHS_PER_QUARTER
+    power = np.zeros((len(portfolio.sites), quarters))
+    for index, site in enumerate(portfolio.sites):
+        points = {}
+        for date, mw in site.power_mw_by_date.items():
+            points[-(-months_between(portfolio.start_month, date) // MONTHS_PER_QUARTER)] = mw
+        power[index] = step_levels(points, quarters) * (month >= site.interconnect_lead_months)
+    return power
+
+
+def group_demand(portfolio: Portfolio, groups: list[str]) -> np.ndarray:
+    """Demand per latency group and quarter (group, quarter), in each group's unit."""
+    demand = np.zeros((len(groups), portfolio.quarters))
+    for item in portfolio.demand:
+        levels = step_levels(
+            {quarter_index(portfolio.start, key): value for key, value in item.by_quarter.items()}, portfolio.quarters
+        )
+        demand[groups.index(item.region)] += levels
+    return demand
+
+
+def build_years(portfolio: Portfolio, lead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Calendar year a building online in each quarter started (design, quarter), and each quarter's year."""
+    quarters = np.arange(portfolio.quarters)
+    first_year, first_quarter = int(portfolio.start[:4]), int(portfolio.start[-1])
+    online_year = first_year + (quarters + first_quarter - 1) // QUARTERS_PER_YEAR
+    start_year = first_year + (quarters[None, :] - lead[:, None] + first_quarter - 1) // QUARTERS_PER_YEAR
+    return start_year, online_year
+
+
+def gpu_supply(portfolio: Portfolio) -> np.ndarray:
+    """Accelerators that can be installed per quarter (infinite where the portfolio sets no cap)."""
+    supply = np.full(portfolio.quarters, np.inf)
+    for key, cap in (portfolio.gpu_supply_by_quarter or {}).items():
+        index = quarter_index(portfolio.start, key)
+        if 0 <= index < portfolio.quarters:
+            supply[index] = cap
+    return supply
+
+
+def unmet_penalty(portfolio: Portfolio, first: UnitEconomics, cost: np.ndarray, discount: np.ndarray,
+                  groups: int) -> np.ndarray:
+    """USD per unit-quarter of unmet demand (group, quarter).
+
+    A multiple of the dearest building's whole present cost, so that building is always preferred to any
+    shortfall it can close; with ``max_npv``, the revenue forgone instead.
+    """
+    if portfolio.objective == "max_npv":
+        revenue = (portfolio.price_usd_per_gpu_hour or 0.0) * HOURS_PER_YEAR / QUARTERS_PER_YEAR * first.utilisation
+        return np.broadcast_to(revenue * discount, (groups, portfolio.quarters)).copy()
+    dearest = float(cost[:, :, 0].max()) + float(np.max([site.fixed_cost_usd for site in portfolio.sites]))
+    return np.full((groups, portfolio.quarters), portfolio.unmet_penalty_multiple * max(dearest, 1.0))
 
 
 @dataclass
@@ -226,6 +247,44 @@ def build_model(
     coords = _coords(inputs)
     sd, sdt = ("site", "design"), ("site", "design", "quarter")
     model = linopy.Model(set_names_in_solver_io=fixed is None)  # names let a start be read by name
+    build = _add_build(model, inputs, coords, fixed)
+    build0 = build.fillna(0)
+    online = model.add_variables(lower=0, coords=_array(inputs.valid, coords, *sdt).coords, name="online")
+    model.add_constraints(online - online.shift(quarter=1).fillna(0) - build0 == 0, name="online_balance")
+    _add_site_limits(model, inputs, coords, build0, online)
+    unmet = model.add_variables(lower=0, coords=[coords["group"], coords["quarter"]], name="unmet")
+    groups = xr.DataArray(inputs.group_of_site, coords=[coords["site"]], name="group")
+    capacity = (
+        (online * _array(inputs.capacity_per_building, coords, *sd)).sum("design").groupby(groups).sum()
+    )
+    demand = _array(inputs.demand, coords, "group", "quarter")
+    model.add_constraints(capacity + unmet >= demand, name="demand")
+    _add_supply_and_budget(model, inputs, coords, build0)
+    weight = _array(inputs.penalty, coords, "group", "quarter")
+    peak = np.maximum(inputs.demand.max(axis=1, keepdims=True), 1e-9)
+    unmet_share = (unmet / _array(np.broadcast_to(peak, inputs.demand.shape), coords, "group", "quarter")).sum()
+    if stage == "unmet":
+        model.add_objective(unmet_share)
+        return model
+    objective = (build0 * _array(inputs.cost_usd, coords, *sdt)).sum()
+    if fixed is None and "open" in model.variables:
+        objective = (
+            objective
+            + (model.variables["open"].fillna(0) * _array(inputs.fixed_cost_usd, coords, "site")).sum()
+        )
+    if unmet_limit is None:
+        objective = objective + (unmet * weight).sum()
+    else:
+        model.add_constraints(unmet_share <= unmet_limit, name="earliest")
+    model.add_objective(objective)
+    return model
+
+
+def _add_build(model: linopy.Model, inputs: Inputs, coords: dict[str, pd.Index],
+               fixed: Fixed | None) -> linopy.Variable:
+    """The buildings started per (site, design, quarter) (integer; continuous within [1, max] when fixed),
+    and each charged site's ``open`` binary."""
+    sdt = ("site", "design", "quarter")
     max_b = np.broadcast_to(inputs.max_buildings[:, None, None], inputs.valid.shape).astype(float)
     valid = inputs.valid if fixed is None else inputs.valid & (fixed.phase > 0.5)
     mask = _array(valid, coords, *sdt)
@@ -250,9 +309,13 @@ def build_model(
             name="build",
             mask=mask,
         )
-    build0 = build.fillna(0)
-    online = model.add_variables(lower=0, coords=mask.coords, name="online")
-    model.add_constraints(online - online.shift(quarter=1).fillna(0) - build0 == 0, name="online_balance")
+    return build
+
+
+def _add_site_limits(model: linopy.Model, inputs: Inputs, coords: dict[str, pd.Index],
+                     build0: linopy.Variable | linopy.LinearExpression, online: linopy.Variable) -> None:
+    """Each site's power per quarter and its buildings in all (only where open, for a charged site)."""
+    sd = ("site", "design")
     model.add_constraints(
         (online * _array(inputs.utility_mw_per_building, coords, *sd)).sum("design")
         <= _array(inputs.power_mw, coords, "site", "quarter"),
@@ -264,13 +327,12 @@ def build_model(
         total = total - _array(inputs.max_buildings * charged, coords, "site") * model.variables["open"].fillna(0)
     limit = inputs.max_buildings * ~(inputs.fixed_cost_usd > 0) if "open" in model.variables else inputs.max_buildings
     model.add_constraints(total <= _array(limit.astype(float), coords, "site"), name="max_buildings")
-    unmet = model.add_variables(lower=0, coords=[coords["group"], coords["quarter"]], name="unmet")
-    groups = xr.DataArray(inputs.group_of_site, coords=[coords["site"]], name="group")
-    capacity = (
-        (online * _array(inputs.capacity_per_building, coords, *sd)).sum("design").groupby(groups).sum()
-    )
-    demand = _array(inputs.demand, coords, "group", "quarter")
-    model.add_constraints(capacity + unmet >= demand, name="demand")
+
+
+def _add_supply_and_budget(model: linopy.Model, inputs: Inputs, coords: dict[str, pd.Index],
+                           build0: linopy.Variable | linopy.LinearExpression) -> None:
+    """Accelerators installed per quarter within the GPU supply, and capex per year within the budget."""
+    sd = ("site", "design")
     capped = np.isfinite(inputs.supply)
     if capped.any():
         installed = (build0 * _array(inputs.accelerators_per_building, coords, *sd)).sum(["site", "design"])
@@ -289,30 +351,6 @@ def build_model(
         ) * (online_year == year)
         spent = (build0 * coefficient).sum(["site", "design", "quarter"])
         model.add_constraints(spent <= xr.DataArray(inputs.budget_usd, coords=[years]), name="capital_budget")
-    weight = _array(inputs.penalty, coords, "group", "quarter")
-    if stage == "unmet":
-        peak = np.maximum(inputs.demand.max(axis=1, keepdims=True), 1e-9)
-        model.add_objective(
-            (unmet / _array(np.broadcast_to(peak, inputs.demand.shape), coords, "group", "quarter")).sum()
-        )
-        return model
-    objective = (build0 * _array(inputs.cost_usd, coords, *sdt)).sum()
-    if fixed is None and "open" in model.variables:
-        objective = (
-            objective
-            + (model.variables["open"].fillna(0) * _array(inputs.fixed_cost_usd, coords, "site")).sum()
-        )
-    if unmet_limit is None:
-        objective = objective + (unmet * weight).sum()
-    else:
-        peak = np.maximum(inputs.demand.max(axis=1, keepdims=True), 1e-9)
-        model.add_constraints(
-            (unmet / _array(np.broadcast_to(peak, inputs.demand.shape), coords, "group", "quarter")).sum()
-            <= unmet_limit,
-            name="earliest",
-        )
-    model.add_objective(objective)
-    return model
 
 
 @contextmanager
