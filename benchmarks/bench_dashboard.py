@@ -196,7 +196,8 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def preview_cpu(changes: int = 8) -> dict[str, float]:
     """CPU milliseconds per computed preview, by the input changed (each change a new scenario)."""
-    from neocloud.web.whatif import Inputs, Previewer
+    from neocloud.web.previews import Previewer
+    from neocloud.web.whatif import Inputs
 
     text = EXAMPLE.read_text(encoding="utf-8")
     previewer = Previewer(workers=1)

@@ -300,7 +300,8 @@ def test_the_bearer_scheme_is_declared_only_where_applied() -> None:
 )
 def test_a_preview_rerunning_only_downstream_stages_equals_a_full_run(inputs: dict, draws: int) -> None:
     from neocloud.load import parse_yaml, validate
-    from neocloud.web.whatif import Previewer, run_checked
+    from neocloud.web.previews import Previewer
+    from neocloud.web.whatif import run_checked
 
     previewer = Previewer(workers=1)
     answer = previewer.preview(ABILENE, Inputs(**inputs), draws=draws, seed=3)
@@ -311,7 +312,7 @@ def test_a_preview_rerunning_only_downstream_stages_equals_a_full_run(inputs: di
 
 
 def test_preview_caches_are_bounded_in_bytes() -> None:
-    from neocloud.web.whatif import ByteCache, Previewer
+    from neocloud.web.previews import ByteCache, Previewer
 
     cache = ByteCache(max_bytes=100)
     for index in range(10):
@@ -332,7 +333,8 @@ def test_changes_that_make_the_same_scenario_share_one_answer() -> None:
     """Accelerator counts that round to the same systems per building are one scenario: one run, one
     answer (from the cache or the run in flight), and that answer equals a full run of its scenario."""
     from neocloud.load import parse_yaml, validate
-    from neocloud.web.whatif import Previewer, run_checked
+    from neocloud.web.previews import Previewer
+    from neocloud.web.whatif import run_checked
 
     previewer = Previewer(workers=2)
     try:
@@ -425,7 +427,8 @@ def test_the_server_names_a_change_with_the_phases_the_worker_runs(draws: int) -
     stage alone), so an answer's name is the scenario the worker runs."""
     import numpy as np
 
-    from neocloud.web.whatif import Previewer, phase_accelerators
+    from neocloud.web.previews import Previewer
+    from neocloud.web.whatif import phase_accelerators
 
     previewer = Previewer(workers=1)
     base = previewer.base(ABILENE, draws, 4)

@@ -40,11 +40,11 @@ from neocloud.version import neocloud_version
 from neocloud.web.faults import Faults
 from neocloud.web.guard import LOOPBACK_HOSTS, RequestGuard
 from neocloud.web.limits import BodyLimit
+from neocloud.web.previews import Previewer
 from neocloud.web.whatif import (
     MAX_PREVIEW_DRAWS,
     REPOSITORY_EXAMPLES,
     Inputs,
-    Previewer,
     parse_scenario,
     read_examples,
     run_checked,
