@@ -68,7 +68,7 @@ def _typed_column(cells: list[str | None]) -> list[Any]:
     if complete and present and all(_INT_TEXT.fullmatch(cell) for cell in present):
         return [np.int64(int(cell)) for cell in present]
     try:
-        return [np.float64(math.nan) if cell is None else np.float64(float(cell)) for cell in cells]
+        return [np.float64(math.nan) if cell is None else np.float64(_float(cell)) for cell in cells]
     except ValueError:
         pass
     if present and all(cell in _BOOL_TEXT for cell in present):
@@ -76,6 +76,13 @@ def _typed_column(cells: list[str | None]) -> list[Any]:
             return [np.bool_(_BOOL_TEXT[cell]) for cell in present]
         return [math.nan if cell is None else _BOOL_TEXT[cell] for cell in cells]
     return [math.nan if cell is None else cell for cell in cells]
+
+
+def _float(text: str) -> float:
+    """The number a cell's text spells, as pandas' reader parses it (which, unlike ``float``, refuses ``_``)."""
+    if "_" in text:
+        raise ValueError(text)
+    return float(text)
 
 
 class Table:
@@ -111,12 +118,9 @@ class Table:
     @classmethod
     def from_frame(cls, name: str, frame: pd.DataFrame) -> Table:
         """A table built from a DataFrame with an ``id`` column (a catalog extended by user rows)."""
+        frame = _indexed(name, frame)
         if name in META_TABLES:
-            frame = frame.reset_index(drop=True)
             return cls(list(frame.columns), [_cells(frame.iloc[at]) for at in range(len(frame))], frame)
-        frame = frame.copy()
-        frame["id"] = frame["id"].astype(str).str.strip()
-        frame = frame.set_index("id", drop=True)
         # Cells as ``frame.loc`` gives them (``iterrows`` would box numbers differently).
         records = [{"id": row_id, **_cells(frame.iloc[at])} for at, row_id in enumerate(frame.index)]
         return cls(["id", *frame.columns], records, frame)
@@ -127,9 +131,17 @@ class Table:
             import pandas as pd
 
             raw = _read_csv(self.path) if self.path is not None else pd.DataFrame(self.records, columns=self.columns)
-            self.frame = Table.from_frame(name, raw).frame
-        assert self.frame is not None
+            self.frame = _indexed(name, raw)
         return self.frame
+
+
+def _indexed(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """A table's DataFrame as the catalog serves it: indexed by stripped id, but for the meta tables."""
+    if name in META_TABLES:
+        return frame.reset_index(drop=True)
+    frame = frame.copy()
+    frame["id"] = frame["id"].astype(str).str.strip()
+    return frame.set_index("id", drop=True)
 
 
 def _cells(row: pd.Series | pd.DataFrame) -> dict[str, Any]:
