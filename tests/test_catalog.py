@@ -287,3 +287,55 @@ def test_scenario_defaults_are_cited_catalog_rows() -> None:
         if section in models:
             assert getattr(models[section], name) == float(row["value"]), field
     assert Finance().utilisation == float(rows.loc["finance.utilisation", "value"]) == 0.8
+
+
+# --- read without pandas: the same cells, of the same types, as a pandas reading ------------------------
+
+
+def _same_cell(ours: object, theirs: object) -> bool:
+    if isinstance(theirs, float) and np.isnan(theirs):
+        return isinstance(ours, float) and np.isnan(ours) and type(ours) is type(theirs)
+    return type(ours) is type(theirs) and ours == theirs
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_rows_are_the_cells_pandas_reads(name: str) -> None:
+    catalog = load_catalog()
+    with (DATA / f"{name}.csv").open(encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, skipinitialspace=True)
+    frame.columns = [str(column).strip() for column in frame.columns]
+    frame["id"] = frame["id"].astype(str).str.strip()
+    frame = frame.set_index("id")
+    assert catalog.ids(name) == list(frame.index)
+    pd.testing.assert_frame_equal(catalog.table(name), frame)
+    for row_id in frame.index:
+        row, expected = catalog.row(name, row_id), frame.loc[row_id]
+        assert row.name == row_id and list(row) == list(expected.index)
+        for column, cell in expected.items():
+            assert _same_cell(row[column], cell), (name, row_id, column, row[column], cell)
+
+
+def test_rows_of_an_extended_catalog_are_its_table_cells() -> None:
+    catalog = load_catalog(overrides={"accelerators": [{"id": "h100-sxm", "tdp_w": 800},
+                                                       {"id": "new-chip", "name": "New", "vendor": "X",
+                                                        "tdp_w": 500, "bf16_tflops": 1000.0,
+                                                        "hbm_gb": 96, "hbm_tb_per_s": 4.0,
+                                                        "price_usd": 20000, "release_year": 2026}]})
+    frame = catalog.table("accelerators")
+    assert catalog.ids("accelerators") == list(frame.index)
+    assert catalog.ids("accelerators")[-2:] == ["h100-sxm", "new-chip"]
+    for row_id in frame.index:
+        for column, cell in frame.loc[row_id].items():
+            assert _same_cell(catalog.row("accelerators", row_id)[column], cell), (row_id, column)
+    assert catalog.value("accelerators", "h100-sxm", "tdp_w") == 800.0
+    assert catalog.has("accelerators", "new-chip") and not catalog.has("accelerators", "nope")
+
+
+def test_check_table_reads_plain_columns() -> None:
+    from neocloud.catalog import check_table, column_types
+
+    columns = {"id": ["air", "liquid"], "pue_min": ["1.2", "abc"]}
+    with pytest.raises(ScenarioError) as caught:
+        check_table("cooling", columns, column_types()["cooling"])
+    assert str(caught.value).startswith("cooling.csv: cooling.liquid.pue_min: 'abc': is not a number")
+    check_table("cooling", {"id": ["air"], "pue_min": [None]}, column_types()["cooling"])

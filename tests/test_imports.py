@@ -12,7 +12,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "neocloud"
-HEAVY = ("xarray", "scipy", "plotly", "linopy", "dask", "fastapi", "sqlalchemy", "jinja2", "SALib")
+HEAVY = ("xarray", "scipy", "plotly", "linopy", "dask", "fastapi", "sqlalchemy", "jinja2", "SALib", "pandas",
+         "pyarrow")
 
 
 def module_name(path: Path) -> str:

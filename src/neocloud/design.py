@@ -202,11 +202,11 @@ def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dat
 def default_system(accelerator: str, catalog: Catalog) -> str:
     """The catalog system that carries ``accelerator`` (the first one listed)."""
     catalog.row("accelerators", accelerator, field="accelerator")
-    systems = catalog.table("systems")
-    matching = systems.index[systems["accelerator"] == accelerator]
-    if len(matching) == 0:
+    systems = [catalog.row("systems", system_id) for system_id in catalog.ids("systems")]
+    matching = [system.name for system in systems if system["accelerator"] == accelerator]
+    if not matching:
         raise ScenarioError(f"no catalog system carries {accelerator}", field="accelerator", value=accelerator,
-                            allowed=", ".join(sorted(set(systems["accelerator"]))))
+                            allowed=", ".join(sorted({str(system["accelerator"]) for system in systems})))
     return str(matching[0])
 
 
@@ -221,7 +221,7 @@ def size(accelerator: str, count: int, climate: str | None = None, cooling: str 
     systems = math.ceil(count / float(system["accelerators_per_system"]))
     climate = climate or DEFAULT_CLIMATE
     cooling = cooling or DEFAULT_COOLING
-    region = str(catalog.table("regions").index[0])
+    region = catalog.ids("regions")[0]
     scenario = Scenario.model_validate({
         "name": f"{count} {accelerator}",
         "site": {"location": "-", "climate": climate, "region": region},

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import pandas as pd
-
 from neocloud.calendar import add_months
 from neocloud.catalog import load_catalog
 
@@ -32,17 +30,19 @@ _MONEY_SUFFIX = {"USD": "", "USD/year": "/yr", "USD/GPU-hour": "/GPU-h", "USD/kW
 
 
 @lru_cache(maxsize=1)
-def variables() -> pd.DataFrame:
-    """The variables registry (``variables.csv``), indexed by key name."""
-    frame = load_catalog().table("variables").copy()
-    frame["name"] = frame["name"].astype(str).str.strip()
-    return frame.set_index("name", drop=False)
+def variables() -> dict[str, dict[str, Any]]:
+    """The variables registry (``variables.csv``): key name -> its row (column -> cell), in registry order."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in load_catalog().records("variables"):
+        name = str(record["name"]).strip()
+        out[name] = {**record, "name": name}
+    return out
 
 
 def _entry(key: str) -> dict[str, Any] | None:
     table = variables()
     base = key[: -len("_p10")] if key.endswith(("_p10", "_p90")) else key
-    return {str(key): value for key, value in table.loc[base].items()} if base in table.index else None
+    return dict(table[base]) if base in table else None
 
 
 def label(key: str) -> str:
@@ -168,7 +168,7 @@ def summary_rows(summary: dict[str, Any], start: str | None = None, headline: bo
     """
     table = variables()
     rows = []
-    for name, entry in table.iterrows():
+    for name, entry in table.items():
         if name not in summary or entry["stage"] == "scenario":
             continue
         if headline and int(entry["headline"]) != 1:
@@ -177,7 +177,7 @@ def summary_rows(summary: dict[str, Any], start: str | None = None, headline: bo
                         str(entry["description"])))
     if not headline:
         for name in summary:
-            if name not in table.index and not name.endswith(("_p10", "_p90")):
+            if name not in table and not name.endswith(("_p10", "_p90")):
                 rows.append(Row(name, "other", name, format_key(summary, name, start), ""))
     return rows
 

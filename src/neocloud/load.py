@@ -301,7 +301,7 @@ def check_references(model: BaseModel, catalog: Catalog, file: str,
                      lines: dict[tuple[str, ...], int]) -> None:
     """Raise a ScenarioError (with a did-you-mean) for the first catalog id that does not resolve."""
     for path, table, value in catalog_references(model):
-        if str(value) not in catalog.table(table).index:
+        if not catalog.has(table, value):
             error = unknown_id(_kind(table), value, catalog.ids(table), field=".".join(path))
             raise error.located(file, _line_of(lines, path))
 

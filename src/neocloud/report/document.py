@@ -39,7 +39,7 @@ LINK_SCHEMES = ("https://", "http://")
 # Key figures shown first (the registry's headline keys carry the reader's label and unit).
 KEY_LABELS: dict[str, str] = {
     str(key): formatting.label(str(key))
-    for key, entry in formatting.variables().iterrows()
+    for key, entry in formatting.variables().items()
     if int(entry["headline"]) == 1 and entry["stage"] != "programme"
 }
 # Catalog columns worth showing beside a row's name, per table.
@@ -87,7 +87,7 @@ def glossary(summary: dict[str, Any]) -> list[dict[str, str]]:
     return [
         {"label": str(entry["label"]), "key": str(key), "unit": formatting.unit_text(str(entry["unit"])),
          "description": str(entry["description"])}
-        for key, entry in formatting.variables().iterrows()
+        for key, entry in formatting.variables().items()
         if key in summary and key not in ("scenario",)
     ]
 
