@@ -134,6 +134,16 @@ def allocate(accelerators: xr.DataArray, shares: dict[str, Any]) -> xr.DataArray
     return xr.concat(parts, dim=xr.Variable("buyer", list(values)))
 
 
+def capital_by_quarter(plan: Any, first_year: int, quarters: int) -> np.ndarray:
+    """Capital spent per quarter (USD), each year's spread evenly over its quarters, from ``first_year``."""
+    capital = np.zeros(quarters)
+    for year, usd in plan.capital_usd_by_year.items():
+        start = (year - first_year) * QUARTERS_PER_YEAR
+        if start < quarters:
+            capital[start : start + QUARTERS_PER_YEAR] += float(usd) / QUARTERS_PER_YEAR
+    return capital
+
+
 def supply(plan: Any, catalog: Catalog) -> xr.Dataset:
     """Capacity by leg and accelerators made by quarter and year from a realised fab plan.
 
@@ -169,11 +179,7 @@ def supply(plan: Any, catalog: Catalog) -> xr.Dataset:
 
     first_year = min(plan.capital_usd_by_year)
     quarters = plan.years * QUARTERS_PER_YEAR
-    capital = np.zeros(quarters)
-    for year, usd in plan.capital_usd_by_year.items():
-        start = (year - first_year) * QUARTERS_PER_YEAR
-        if start < quarters:
-            capital[start : start + QUARTERS_PER_YEAR] += float(usd) / QUARTERS_PER_YEAR
+    capital = capital_by_quarter(plan, first_year, quarters)
     out = xr.Dataset(
         coords={
             "draw": np.arange(draws),

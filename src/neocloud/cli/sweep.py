@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -85,30 +85,31 @@ def sweep_command(
             processes=processes,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    axes = [name for name in result.quantiles.coords if name not in ("point", "quantile")]
+    points, axes, keys = sweep_points(result)
+    if as_json:
+        typer.echo(json.dumps({"sweep_id": result.sweep_id, "draws": draws, "seed": seed,
+                               "chunks_run": result.chunks_run, "chunks_reused": result.chunks_reused,
+                               "points": points, "files": {key: str(path) for key, path in result.paths.items()}}))
+        return
+    print_sweep(result, points, axes, keys, draws)
+
+
+def sweep_points(result: Any) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Each grid point's values and the P50 [P10, P90] of the shown keys; the grid's axes; the keys shown."""
+    axes = [str(name) for name in result.quantiles.coords if name not in ("point", "quantile")]
     keys = [key for key in SHOWN_KEYS if key in result.quantiles]
     points = []
     for point in range(result.quantiles.sizes["point"]):
-        row: dict = {axis: result.quantiles[axis].values[point].item() for axis in axes}
+        row: dict[str, Any] = {axis: result.quantiles[axis].values[point].item() for axis in axes}
         for key in keys:
             low, middle, high = (float(value) for value in result.quantiles[key].values[point])
             row.update({key: middle, f"{key}_p10": low, f"{key}_p90": high})
         points.append(row)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "sweep_id": result.sweep_id,
-                    "draws": draws,
-                    "seed": seed,
-                    "chunks_run": result.chunks_run,
-                    "chunks_reused": result.chunks_reused,
-                    "points": points,
-                    "files": {key: str(path) for key, path in result.paths.items()},
-                }
-            )
-        )
-        return
+    return points, axes, keys
+
+
+def print_sweep(result: Any, points: list[dict[str, Any]], axes: list[str], keys: list[str], draws: int) -> None:
+    """The sweep as a table, then its chunks and the files it wrote."""
     table = Table(title=f"sweep {result.sweep_id[:12]} ({draws} draws per point; P50 [P10, P90])")
     for name in (*axes, *keys):
         table.add_column(str(name))

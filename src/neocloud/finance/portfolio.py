@@ -190,10 +190,7 @@ def roll_up(
         "funding_usd": (totals["debt_draw_usd"].sum(axis=1) + totals["equity_in_usd"].sum(axis=1), "USD"),
         "debt_usd": (totals["debt_draw_usd"].sum(axis=1), "USD"),
         "equity_usd": (totals["equity_in_usd"].sum(axis=1), "USD"),
-        "min_dscr": (
-            np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan),
-            "ratio",
-        ),
+        "min_dscr": (np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan), "ratio"),
         "run_rate_ebitda_usd_per_year": (run_rate, "USD/year"),
         **company_figures(totals, annual_cost, gpu_hours),
         "company_discount_rate": (rate, "fraction/year"),
@@ -201,7 +198,5 @@ def roll_up(
     if valuation_usd is not None:
         results_by_draw.update(valuation_figures(valuation_usd, project, npv_usd, run_rate))
     for name, (values, unit) in results_by_draw.items():
-        out[name] = xr.DataArray(
-            np.asarray(values, dtype=float), dims="draw", attrs={"summary": 1, "units": unit}
-        )
+        out[name] = xr.DataArray(np.asarray(values, dtype=float), dims="draw", attrs={"summary": 1, "units": unit})
     return out

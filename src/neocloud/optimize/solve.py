@@ -339,18 +339,7 @@ def optimize(
         "gap": outcome.gap if np.isfinite(outcome.gap) else None,
         "solve_seconds": outcome.seconds,
         "gap_progress": [[seconds, value] for seconds, value in outcome.extra.get("gap_progress", [])],
-        "plan": [
-            {
-                "site": phase.site,
-                "design": phase.design,
-                "buildings": phase.buildings,
-                "start_quarter": portfolio.label(phase.start),
-                "online_quarter": portfolio.label(
-                    phase.start + int(inputs.lead_quarters[inputs.designs.index(phase.design)])
-                ),
-            }
-            for phase in plan
-        ],
+        "plan": plan_rows(portfolio, inputs, plan),
         "unmet_demand": rows,
         "message": _message(rows),
         "present_cost_usd": present_cost,
@@ -382,6 +371,22 @@ def optimize(
         say("running the plan through the pipeline")
     result["realised"] = realise(portfolio, plan, catalog) if realised else None
     return plain(result)
+
+
+def plan_rows(portfolio: Portfolio, inputs: Inputs, plan: list[PlannedPhase]) -> list[dict[str, Any]]:
+    """The plan as rows: site, design, buildings, and the quarters it starts and comes online."""
+    return [
+        {
+            "site": phase.site,
+            "design": phase.design,
+            "buildings": phase.buildings,
+            "start_quarter": portfolio.label(phase.start),
+            "online_quarter": portfolio.label(
+                phase.start + int(inputs.lead_quarters[inputs.designs.index(phase.design)])
+            ),
+        }
+        for phase in plan
+    ]
 
 
 def plain(value: Any) -> Any:
