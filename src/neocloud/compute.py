@@ -305,7 +305,7 @@ def decode_tokens_per_s(
     return np.minimum(memory_bound, compute_bound)
 
 
-def _phase_values(scenario: Any, catalog: Catalog, column: str) -> np.ndarray:
+def _phase_values(scenario: Realised, catalog: Catalog, column: str) -> np.ndarray:
     values = []
     for phase in scenario.campus.phases:
         accelerator = str(catalog.row("systems", phase.system)["accelerator"])

@@ -119,7 +119,7 @@ class DesignInputs:
     margin: float
 
 
-def design_inputs(scenario: Any, catalog: Catalog) -> DesignInputs:
+def design_inputs(scenario: Realised, catalog: Catalog) -> DesignInputs:
     """The per-phase counts, PUEs (design day, by month, annual mean), loss fraction and capacity margin."""
     campus, site = scenario.campus, scenario.site
     cooling = catalog.row("cooling", campus.cooling, field="campus.cooling")

@@ -278,13 +278,13 @@ def _positive(value: Any, default: float, field: str) -> np.ndarray:
     return array
 
 
-def main_system(scenario: Any, upstream: xr.Dataset) -> str:
+def main_system(scenario: Realised, upstream: xr.Dataset) -> str:
     """The system of the campus's largest phase (most accelerators in the first draw)."""
     accelerators = np.asarray(upstream["phase_accelerators"].isel(draw=0).values, dtype=float)
     return str(scenario.campus.phases[int(np.argmax(accelerators))].system)
 
 
-def workload_inputs(scenario: Any, catalog: Catalog, campus_accelerators: np.ndarray,
+def workload_inputs(scenario: Realised, catalog: Catalog, campus_accelerators: np.ndarray,
                     system: str) -> dict[str, Any]:
     """The reference job of a realised scenario: size, rate scale, times (minutes), interval and spares.
 

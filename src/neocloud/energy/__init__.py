@@ -109,7 +109,7 @@ def time_of_use(region: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.where(peak, multiplier, off_peak), peak
 
 
-def power_price_usd_per_mwh(scenario: Any, catalog: Catalog) -> np.ndarray:
+def power_price_usd_per_mwh(scenario: Realised, catalog: Catalog) -> np.ndarray:
     """The mean delivered grid price per draw: the finance override, else the site's, else the region's."""
     for value in (scenario.finance.power_price_usd_per_mwh, scenario.site.power_price_usd_per_mwh):
         if value is not None:
@@ -120,7 +120,7 @@ def power_price_usd_per_mwh(scenario: Any, catalog: Catalog) -> np.ndarray:
     )
 
 
-def site_model(scenario: Any, catalog: Catalog, draws: int) -> Site:
+def site_model(scenario: Realised, catalog: Catalog, draws: int) -> Site:
     """The site with no load and no supply yet: climate, cooling, workload, prices (see ``configure``)."""
     site, campus = scenario.site, scenario.campus
     climate = catalog.row("climates", site.climate, field="site.climate")
@@ -166,7 +166,7 @@ def site_model(scenario: Any, catalog: Catalog, draws: int) -> Site:
     )
 
 
-def gas_supply(scenario: Any, catalog: Catalog, month: int, draws: int) -> dict[str, Any]:
+def gas_supply(scenario: Realised, catalog: Catalog, month: int, draws: int) -> dict[str, Any]:
     """The turbines running in ``month``, as ``Site`` fields: capacity (MW) and cost (USD/MWh) per draw, the
     unit figures weighted by each block's nameplate."""
     region = catalog.row("regions", scenario.site.region)
@@ -214,7 +214,8 @@ def gas_supply(scenario: Any, catalog: Catalog, month: int, draws: int) -> dict[
     return gas
 
 
-def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: np.ndarray, it_mw: np.ndarray) -> Site:
+def configure(scenario: Realised, catalog: Catalog, base: Site, month: int, grid_mw: np.ndarray,
+              it_mw: np.ndarray) -> Site:
     """The site with the IT load and the supply that runs in ``month`` (months from the start)."""
     draws = len(it_mw)
     gas = gas_supply(scenario, catalog, month, draws)
@@ -259,7 +260,7 @@ def configure(scenario: Any, catalog: Catalog, base: Site, month: int, grid_mw: 
     )
 
 
-def supply_changes(scenario: Any, catalog: Catalog, grid: np.ndarray, months: int) -> list[int]:
+def supply_changes(scenario: Realised, catalog: Catalog, grid: np.ndarray, months: int) -> list[int]:
     """The months (from 0) in which the supply configuration changes for any draw."""
     draws = grid.shape[0]
     changes = {0}

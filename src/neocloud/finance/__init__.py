@@ -134,7 +134,7 @@ def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return best, np.where(best > 0, margin_ebitda / best, np.nan)
 
 
-def check_financeable(scenario: Any, debt: Any, lines: dict[str, np.ndarray]) -> None:
+def check_financeable(scenario: Realised, debt: Any, lines: dict[str, np.ndarray]) -> None:
     """A tranche lent as asked (``size_to_dscr: false``) that leaves the median draw's minimum DSCR below its
     covenant is unfinanceable: say so with the numbers."""
     for index, tranche in enumerate(scenario.finance.debt):
@@ -155,7 +155,7 @@ def check_financeable(scenario: Any, debt: Any, lines: dict[str, np.ndarray]) ->
             )
 
 
-def revenue_of(scenario: Any, catalog: Catalog, upstream: xr.Dataset, capex: Any, energy: np.ndarray) -> Any:
+def revenue_of(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, capex: Any, energy: np.ndarray) -> Any:
     """The revenue of the business model."""
     model = scenario.finance.business_model
     if model == "lease":
@@ -165,7 +165,7 @@ def revenue_of(scenario: Any, catalog: Catalog, upstream: xr.Dataset, capex: Any
     return gpu_cloud(scenario, catalog, upstream, capex.it_spend)
 
 
-def refresh_fleet(scenario: Any, catalog: Catalog, capex: Any, revenue: Any) -> tuple[Any, Any, np.ndarray | None]:
+def refresh_fleet(scenario: Realised, catalog: Catalog, capex: Any, revenue: Any) -> tuple[Any, Any, np.ndarray | None]:
     """A refreshed fleet: each cohort of IT is sold at its resale value ``refresh_after_years`` after it was
     bought and replaced by one of the same cost, again and again to the horizon. Returns the capex with the
     replacements in its IT spend, the revenue with the sales, and the cost of the IT retired to date
@@ -191,7 +191,7 @@ def refresh_fleet(scenario: Any, catalog: Catalog, capex: Any, revenue: Any) -> 
 
 
 def size_debt(
-    scenario: Any, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
+    scenario: Realised, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
     tax_rate: np.ndarray, first_it_spend: np.ndarray,
 ) -> Any:
     """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU

@@ -5,7 +5,6 @@ generation and storage at each block's commissioning (its own depreciation class
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -13,6 +12,7 @@ import xarray as xr
 from neocloud.buildout import plant_capex_usd, plant_items
 from neocloud.calendar import months_between
 from neocloud.catalog import Catalog
+from neocloud.scenario import Realised
 from neocloud.units import MONTHS_PER_YEAR
 
 MILESTONES = ("notice_to_proceed", "one_third", "two_thirds", "completion", "retention")
@@ -50,7 +50,7 @@ def system_price_usd(catalog: Catalog, system: str) -> float:
     return float(row["accelerators_per_system"]) * accelerator + float(row["platform_usd"])
 
 
-def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[str, np.ndarray]:
+def campus_capex(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> dict[str, np.ndarray]:
     """Capex totals per draw (USD): IT (systems, fabric, storage), facility (the mechanical and electrical plant
     and the shell per MW of IT, a retrofit paying part of the shell; soft costs, fit-out, land) and on-site
     power; the facility's mechanical and electrical plant and its shell also on their own, before soft costs."""
@@ -116,7 +116,7 @@ def campus_capex(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> dict[
     }
 
 
-def power_plant_schedule(scenario: Any, catalog: Catalog, draws: int, months: int) -> dict[str, np.ndarray]:
+def power_plant_schedule(scenario: Realised, catalog: Catalog, draws: int, months: int) -> dict[str, np.ndarray]:
     """On-site plant capex paid at each block's commissioning (draw, month), its straight-line depreciation
     over the block's catalog ``life_years`` (draw, month), and the capex-weighted mean life (draw,)."""
     spend = np.zeros((draws, months))
@@ -153,7 +153,7 @@ def scatter_add(out: np.ndarray, month: np.ndarray, amount: np.ndarray) -> None:
     np.add.at(out, (rows, index[keep]), amount[keep])
 
 
-def capex_schedule(scenario: Any, catalog: Catalog, upstream: xr.Dataset) -> Capex:
+def capex_schedule(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> Capex:
     """Capex totals and the month each dollar is paid.
 
     Facility (building, fit-out, soft costs) is split over phases by IT MW and paid at five milestones of

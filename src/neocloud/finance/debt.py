@@ -17,6 +17,7 @@ from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import last_month, pmt
 from neocloud.finance.revenue import default, or_default
+from neocloud.scenario import Realised
 from neocloud.units import MONTHS_PER_YEAR
 
 DEFAULT_FINANCES = {"construction": "facility", "gpu": "it"}
@@ -114,7 +115,7 @@ def tenor_months(
 
 
 def debt_schedule(
-    scenario: Any,
+    scenario: Realised,
     catalog: Catalog,
     spend: dict[str, np.ndarray],
     sizing_cfads: np.ndarray,
@@ -256,7 +257,7 @@ def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[st
 
 
 def one_tranche(
-    scenario: Any,
+    scenario: Realised,
     catalog: Catalog,
     index: int,
     tranche: Any,

@@ -13,6 +13,7 @@ from neocloud.calendar import months_between
 from neocloud.catalog import Catalog, world_default
 from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import first_month, lagged
+from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_MONTH, KW_PER_MW, MONTHS_PER_YEAR
 
 
@@ -45,7 +46,7 @@ def or_default(value: Any, fallback: float, draws: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(fallback if value is None else value, dtype=float), (draws,)).copy()
 
 
-def accelerator_of(scenario: Any, catalog: Catalog) -> str:
+def accelerator_of(scenario: Realised, catalog: Catalog) -> str:
     """The accelerator of the campus's first phase (the rental price list is per accelerator)."""
     return str(catalog.row("systems", scenario.campus.phases[0].system)["accelerator"])
 
@@ -86,7 +87,7 @@ class Term:
     active: np.ndarray  # (draw, month)
 
 
-def contract_term(scenario: Any, contract: Any, first: np.ndarray, months: int, offset: np.ndarray) -> Term:
+def contract_term(scenario: Realised, contract: Any, first: np.ndarray, months: int, offset: np.ndarray) -> Term:
     """The months a contract runs: from its start (or the first month online) for its term, shifted by
     ``offset`` months (a re-contracted second term)."""
     draws = first.shape[0]
@@ -122,7 +123,7 @@ def prepayment(
     return out
 
 
-def refresh_months(scenario: Any, draws: int) -> np.ndarray | None:
+def refresh_months(scenario: Realised, draws: int) -> np.ndarray | None:
     """Months after which each cohort of GPUs is replaced (draw,), or None when the fleet is not refreshed."""
     after = scenario.finance.refresh_after_years
     if after is None:
@@ -130,13 +131,13 @@ def refresh_months(scenario: Any, draws: int) -> np.ndarray | None:
     return np.maximum(np.broadcast_to(np.asarray(after, dtype=float), (draws,)) * MONTHS_PER_YEAR, 1.0)
 
 
-def price_change(scenario: Any, catalog: Catalog, draws: int) -> np.ndarray:
+def price_change(scenario: Realised, catalog: Catalog, draws: int) -> np.ndarray:
     """Yearly change of the on-demand price (draw,): the scenario's, else the catalog's for its accelerator."""
     row = catalog.row("gpu_rental_prices", accelerator_of(scenario, catalog), field="finance.price_usd_per_gpu_hour")
     return or_default(scenario.finance.price_change_per_year, float(row["price_change_per_year"]), draws)
 
 
-def spot_price_path(scenario: Any, catalog: Catalog, first: np.ndarray, months: int) -> np.ndarray:
+def spot_price_path(scenario: Realised, catalog: Catalog, first: np.ndarray, months: int) -> np.ndarray:
     """On-demand price (draw, month): from the first month online it changes each year by the catalog's (or
     the scenario's) rate; a refreshed fleet starts again from the launch price at each refresh."""
     fin = scenario.finance
@@ -152,7 +153,7 @@ def spot_price_path(scenario: Any, catalog: Catalog, first: np.ndarray, months: 
 
 
 def one_contract(
-    scenario: Any, catalog: Catalog, index: int, online: np.ndarray, taken: np.ndarray, it_spend: np.ndarray
+    scenario: Realised, catalog: Catalog, index: int, online: np.ndarray, taken: np.ndarray, it_spend: np.ndarray
 ) -> dict[str, Any]:
     """One contract's revenue, reserved and billed GPU-hours, prepayment cash and GPU sales (draw, month),
     given the share of the fleet that earlier contracts hold in each month (``taken``)."""
@@ -202,7 +203,7 @@ def one_contract(
     }
 
 
-def gpu_cloud(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
+def gpu_cloud(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
     """Contracts take their share of the accelerators online, in order, for their term (a later contract can
     take the share an earlier one has left), and are billed at least their take-or-pay share of the reserved
     hours; at expiry their GPUs go to spot, a second term at the price the market has fallen to, or are sold
@@ -262,7 +263,7 @@ def contract_price(contract: Any, field: str, billed: np.ndarray, growth: np.nda
     return np.broadcast_to(np.asarray(contract.value_usd, dtype=float) / hours, (draws,)).copy()
 
 
-def owner_operator(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
+def owner_operator(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, it_spend: np.ndarray) -> Revenue:
     """An in-house cluster: the GPU-hours it uses valued at what renting them would cost (the on-demand
     path, as spot), or no revenue at all when it is counted at cost."""
     imputed = gpu_cloud(scenario, catalog, upstream, it_spend)
@@ -272,7 +273,7 @@ def owner_operator(scenario: Any, catalog: Catalog, upstream: xr.Dataset, it_spe
     return replace(imputed, total=zeros, spot=zeros)
 
 
-def lease(scenario: Any, catalog: Catalog, upstream: xr.Dataset, energy_cost: np.ndarray) -> Revenue:
+def lease(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, energy_cost: np.ndarray) -> Revenue:
     """Rent per kW of critical IT online (ramped in over ``ramp_months``) from commencement, escalated in
     annual steps; after the term the renewal share stays let. The tenant reimburses energy when passed
     through."""

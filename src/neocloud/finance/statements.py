@@ -22,6 +22,7 @@ from neocloud.finance.kernels import (
 )
 from neocloud.finance.revenue import Revenue, default, escalation, or_default
 from neocloud.finance.valuation import Valuation, break_even, tax_paid
+from neocloud.scenario import Realised
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR
 
 OPEX_ITEMS = (
@@ -60,7 +61,7 @@ def opex_rate(catalog: Catalog, region: str, column: str, fallback: str) -> floa
 
 
 def operations(
-    scenario: Any,
+    scenario: Realised,
     catalog: Catalog,
     upstream: Any,
     capex: Capex,
@@ -131,7 +132,7 @@ def operations(
     return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend)
 
 
-def colocation_rent(scenario: Any, catalog: Catalog, it_mw_online: np.ndarray) -> np.ndarray:
+def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarray) -> np.ndarray:
     """Rent (draw, month) a colocated owner pays per kW of critical IT online, escalated in annual steps
     from the first month online."""
     fin = scenario.finance
