@@ -135,6 +135,24 @@ def design_inputs(scenario: Realised, catalog: Catalog) -> DesignInputs:
         margin=catalog.value("parameters", "utility_capacity_margin"))
 
 
+def phase_power_mw(inputs: DesignInputs) -> dict[str, np.ndarray]:
+    """Per phase, in MW: critical IT, cooling, electrical losses and the facility in an ordinary hour
+    (annual-mean PUE), the facility on the design day, and the design-day draw at typical load."""
+    systems = np.asarray(inputs.per_phase["systems"], dtype=float)
+    it_mw = systems * np.asarray(inputs.per_phase["it_kw_per_system"], dtype=float) / KW_PER_MW
+    typical_mw = systems * np.asarray(inputs.per_phase["typical_kw_per_system"], dtype=float) / KW_PER_MW
+    facility_mw = it_mw * inputs.annual_pue
+    losses_mw = it_mw * inputs.loss_frac
+    return {
+        "phase_it_power_mw": it_mw,
+        "phase_cooling_power_mw": facility_mw - it_mw - losses_mw,
+        "phase_electrical_loss_mw": losses_mw,
+        "phase_facility_power_mw": facility_mw,
+        "phase_facility_peak_power_mw": it_mw * inputs.design_pue,
+        "phase_design_day_draw_mw": typical_mw * inputs.design_pue,
+    }
+
+
 def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """Per phase and per campus: systems, accelerators, racks, IT, cooling, losses and facility MW, PUE."""
     import xarray as xr  # imported here: ``neocloud size`` runs without xarray
@@ -143,32 +161,19 @@ def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dat
     inputs = design_inputs(scenario, catalog)
     per_phase, design_pue, monthly_pue, annual_pue = (inputs.per_phase, inputs.design_pue, inputs.monthly_pue,
                                                       inputs.annual_pue)
-    loss_frac, margin = inputs.loss_frac, inputs.margin
     phases = [phase.name for phase in scenario.campus.phases]
     ones = np.ones((draws, 1))
 
-    def per_phase_array(values: list[float]) -> xr.DataArray:
+    def per_phase_array(values: list[float] | np.ndarray) -> xr.DataArray:
         return xr.DataArray(ones * np.asarray(values, dtype=float)[None, :], dims=("draw", "phase"))
-
-    systems = per_phase_array(per_phase["systems"])
-    it_mw = systems * per_phase_array(per_phase["it_kw_per_system"]) / KW_PER_MW
-    typical_mw = systems * per_phase_array(per_phase["typical_kw_per_system"]) / KW_PER_MW
-    facility_mw = it_mw * annual_pue
-    losses_mw = it_mw * loss_frac
-    cooling_mw = facility_mw - it_mw - losses_mw
 
     out = xr.Dataset(
         {
             "phase_buildings": per_phase_array(per_phase["buildings"]),
-            "phase_systems": systems,
+            "phase_systems": per_phase_array(per_phase["systems"]),
             "phase_accelerators": per_phase_array(per_phase["accelerators"]),
             "phase_racks": per_phase_array(per_phase["racks"]),
-            "phase_it_power_mw": it_mw,
-            "phase_cooling_power_mw": cooling_mw,
-            "phase_electrical_loss_mw": losses_mw,
-            "phase_facility_power_mw": facility_mw,
-            "phase_facility_peak_power_mw": it_mw * design_pue,
-            "phase_design_day_draw_mw": typical_mw * design_pue,
+            **{name: per_phase_array(values) for name, values in phase_power_mw(inputs).items()},
             "pue_by_month_of_year": xr.DataArray(np.broadcast_to(monthly_pue, (draws, MONTHS_PER_YEAR)).copy(),
                                                  dims=("draw", "month_of_year")),
         },
@@ -192,7 +197,7 @@ def design(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dat
     out["design_pue"] = xr.DataArray(np.full(draws, design_pue), dims="draw",
                                      attrs={"summary": 1, "units": "-",
                                             "long_name": "PUE at the design-day temperature"})
-    out["utility_capacity_mw"] = out["facility_peak_power_mw"] * margin
+    out["utility_capacity_mw"] = out["facility_peak_power_mw"] * inputs.margin
     out["utility_capacity_mw"].attrs.update(summary=1, units="MW")
     for key, text in POWER_BASES.items():
         out[key].attrs["long_name"] = text
@@ -231,14 +236,11 @@ def size(accelerator: str, count: int, climate: str | None = None, cooling: str 
     })
     check_references(scenario, catalog, "<size>", {})
     inputs = design_inputs(realise(scenario), catalog)
-    per_phase = {key: np.asarray(values, dtype=float) for key, values in inputs.per_phase.items()}
-    it_mw = per_phase["systems"] * per_phase["it_kw_per_system"] / KW_PER_MW
-    typical_mw = per_phase["systems"] * per_phase["typical_kw_per_system"] / KW_PER_MW
-    peak_mw = float(np.sum(it_mw * inputs.design_pue))
+    counts = {key: int(np.sum(inputs.per_phase[key])) for key in ("accelerators", "systems", "racks")}
+    power = {key: float(np.sum(values)) for key, values in phase_power_mw(inputs).items()}
+    peak_mw = power["phase_facility_peak_power_mw"]
     return {
-        "accelerators": int(np.sum(per_phase["accelerators"])), "systems": int(np.sum(per_phase["systems"])),
-        "racks": int(np.sum(per_phase["racks"])), "it_power_mw": float(np.sum(it_mw)),
-        "facility_power_mw": float(np.sum(it_mw * inputs.annual_pue)), "pue": inputs.annual_pue,
-        "design_pue": inputs.design_pue, "utility_capacity_mw": peak_mw * inputs.margin,
-        "facility_peak_power_mw": peak_mw, "design_day_draw_mw": float(np.sum(typical_mw * inputs.design_pue)),
+        **counts, "it_power_mw": power["phase_it_power_mw"], "facility_power_mw": power["phase_facility_power_mw"],
+        "pue": inputs.annual_pue, "design_pue": inputs.design_pue, "utility_capacity_mw": peak_mw * inputs.margin,
+        "facility_peak_power_mw": peak_mw, "design_day_draw_mw": power["phase_design_day_draw_mw"],
     }
