@@ -19,7 +19,7 @@ import numpy as np
 from neocloud import Scenario, load_catalog
 from neocloud.energy import Site, dispatch, simulate, site_model
 from neocloud.energy.hourly import CHUNK_DRAWS, HOUR_OF_DAY, MONTH_START_HOUR
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 
 # bytes read and written by the ufunc passes of ``simulate`` per hour and draw (the operand count by stage
 # is in docs/methods/energy.md, "Speed"); nearly all of it stays in cache

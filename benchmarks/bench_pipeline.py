@@ -25,8 +25,8 @@ from neocloud.design import design
 from neocloud.finance import finance
 from neocloud.load import scenario_catalog
 from neocloud.pipeline import STAGES, base_dataset
+from neocloud.realise import realise
 from neocloud.scenario import Dist
-from neocloud.uncertainty import realise
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"
 

@@ -30,7 +30,7 @@ from neocloud.energy import configure, simulate, site_model
 from neocloud.energy.hourly import HOURS_PER_YEAR, Site
 from neocloud.load import scenario_catalog
 from neocloud.pipeline import STAGES, base_dataset, summarise, to_netcdf
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"
 COPY_BYTES = 400_000_000

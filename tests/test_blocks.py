@@ -11,7 +11,7 @@ from neocloud.blocks import draws_of, in_draw_blocks
 from neocloud.buildout import buildout
 from neocloud.design import design
 from neocloud.pipeline import base_dataset
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 
 
 @pytest.mark.parametrize("block", [7, 64])

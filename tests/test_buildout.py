@@ -13,7 +13,7 @@ from neocloud import Scenario, ScenarioError
 from neocloud.buildout import CONSTRAINTS, buildout
 from neocloud.design import design
 from neocloud.pipeline import base_dataset, run
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 
 
 def scenario(**changes: Any) -> Scenario:

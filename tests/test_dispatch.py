@@ -16,7 +16,7 @@ from neocloud import Scenario, load, load_catalog, run
 from neocloud.buildout import grid_capacity_mw
 from neocloud.energy import Site, configure, dispatch, site_model
 from neocloud.energy.hourly import HOUR_OF_DAY, profiles
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 
 from .conftest import EXAMPLES
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from neocloud import Scenario
 from neocloud.energy import SOURCES, dispatch, simulate, site_model, state_of_charge
 from neocloud.pipeline import run
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 
 CAMPUS = {
     "phases": [

@@ -12,7 +12,7 @@ from neocloud.design import design
 from neocloud.energy import dispatch, energy, simulate
 from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
 from neocloud.pipeline import base_dataset
-from neocloud.uncertainty import realise
+from neocloud.realise import realise
 from tests.test_energy import scenario, site
 
 

@@ -29,8 +29,9 @@ from neocloud.finance.kernels import (
 from neocloud.finance.portfolio import roll_up
 from neocloud.finance.statements import tax_paid
 from neocloud.finance.valuation import PricedNpv, Valuation, break_even
+from neocloud.realise import realise
 from neocloud.scenario import Finance
-from neocloud.uncertainty import base_case, realise
+from neocloud.uncertainty import base_case
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

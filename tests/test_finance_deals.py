@@ -25,8 +25,9 @@ from neocloud.finance.debt import debt_schedule
 from neocloud.finance.revenue import fleet_value, resale_frac
 from neocloud.finance.statements import cash_trap
 from neocloud.programme import load_programme, run_programme
+from neocloud.realise import realise
 from neocloud.scenario import Finance
-from neocloud.uncertainty import base_case, realise
+from neocloud.uncertainty import base_case
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

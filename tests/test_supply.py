@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import ScenarioError, load_catalog
+from neocloud.realise import realise
 from neocloud.scenario.programme import FabPlan
 from neocloud.supply import allocate, die_yield, gross_dies_per_wafer, ramp_fraction, supply
-from neocloud.uncertainty import realise
 
 CATALOG = load_catalog()
 

@@ -14,12 +14,12 @@ from neocloud import Scenario, ScenarioError, run
 from neocloud.cli import main
 from neocloud.load import read_yaml, scenario_catalog, validate
 from neocloud.pipeline import evaluate
+from neocloud.realise import realise
 from neocloud.scenario import Dist
 from neocloud.sensitivity import sobol_indices, tornado
 from neocloud.uncertainty import (
     quantiles,
     rank_correlate,
-    realise,
     sample,
     substitute,
     uncertain_inputs,

@@ -43,9 +43,10 @@ from neocloud.load import (
 )
 from neocloud.pipeline import ADDITIVE_KEYS, Results, summarise, to_netcdf
 from neocloud.pipeline import run as run_pipeline
+from neocloud.realise import realise
 from neocloud.scenario import Scenario
 from neocloud.scenario.programme import ProgrammeSpec, RealisedProgramme
-from neocloud.uncertainty import MAX_SEED, check_seed, realise
+from neocloud.uncertainty import MAX_SEED, check_seed
 from neocloud.units import MW_PER_GW
 
 

@@ -271,15 +271,6 @@ def sample(dists: list[Dist], draws: int, seed: int, sampler: str = "latin-hyper
 
 
 
-def __getattr__(name: str) -> Any:
-    """``realise`` moved to :mod:`neocloud.realise`, the pipeline's first step; the old import still works."""
-    if name == "realise":
-        from neocloud.realise import realise
-
-        return realise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def check_seed(seed: int, field: str = "seed", maximum: int = MAX_SEED) -> int:
     """``seed`` when it is a whole number in ``0 .. maximum``; otherwise a one-line ScenarioError."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) <= maximum:

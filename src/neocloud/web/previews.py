@@ -30,8 +30,9 @@ from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.load import scenario_catalog, validate
 from neocloud.pipeline import STAGES, Results, base_dataset, finished, run_stage, stage_reads
+from neocloud.realise import realise
 from neocloud.scenario import Scenario
-from neocloud.uncertainty import realise, uncertain_inputs
+from neocloud.uncertainty import uncertain_inputs
 from neocloud.web import panels
 from neocloud.web.whatif import (
     DEFAULT_CACHE_BYTES,
