@@ -23,7 +23,8 @@ import numpy as np
 import numpy_financial as npf
 from scipy.optimize import brentq
 
-from neocloud.finance.kernels import blocks, dscr, irr, monthly_rate, npv
+from neocloud.blocks import blocks
+from neocloud.finance.kernels import dscr, irr, monthly_rate, npv
 
 MONTHS = 240
 BUILD_MONTHS = 24

@@ -25,6 +25,11 @@ BLOCK_DRAWS = 1_000  # draws per block: 1,000 x 180 months x 4 phases x 8 bytes 
 Stage = Callable[[Any, Catalog, xr.Dataset], xr.Dataset]
 
 
+def blocks(rows: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` rows (draws) covering ``rows`` rows."""
+    return [slice(start, start + size) for start in range(0, rows, size)]
+
+
 def draws_of(model: Any, index: slice, draws: int) -> Any:
     """A realised scenario cut to the draws ``index``: every array whose first axis is ``draws`` long is
     sliced, in nested sections and lists of sections too; everything else is kept."""
@@ -69,7 +74,7 @@ def in_draw_blocks(stage: Stage, block_draws: int = BLOCK_DRAWS) -> Stage:
             return stage(scenario, catalog, upstream)
         parts = [
             stage(draws_of(scenario, block, draws), catalog, upstream.isel(draw=block))
-            for block in (slice(first, first + block_draws) for first in range(0, draws, block_draws))
+            for block in blocks(draws, block_draws)
         ]
         return concat_draws(parts)
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from neocloud.blocks import blocks
 from neocloud.units import MONTHS_PER_YEAR
 
 # IRR reason codes (variable attrs carry them as flag_values / flag_meanings)
@@ -28,11 +29,6 @@ _LARGEST_DISCOUNT_EXPONENT = (
 
 
 BLOCK_DRAWS = 256  # rows per pass of a blocked kernel: a few (row, month) temporaries stay in the L2 cache
-
-
-def blocks(rows: int, size: int = BLOCK_DRAWS) -> list[slice]:
-    """Consecutive slices of at most ``size`` rows covering ``rows`` rows."""
-    return [slice(start, start + size) for start in range(0, rows, size)]
 
 
 def monthly_rate(annual_rate: np.ndarray | float) -> np.ndarray:
@@ -61,7 +57,7 @@ def npv(rate: np.ndarray | float, cash_flows: np.ndarray) -> np.ndarray:
     flows = np.atleast_2d(np.asarray(cash_flows, dtype=float))
     rates = np.broadcast_to(np.asarray(rate, dtype=float), flows.shape[:1])
     out = np.empty(flows.shape[0])
-    for rows in blocks(flows.shape[0]):
+    for rows in blocks(flows.shape[0], BLOCK_DRAWS):
         out[rows] = np.einsum("ij,ij->i", flows[rows], discount_factors(rates[rows], flows.shape[1]))
     return out
 
@@ -109,7 +105,7 @@ def irr(
     rate = np.empty(flows.shape[0])
     reason = np.empty(flows.shape[0], dtype=np.int8)
     grid, powers = _rate_grid(flows.shape[1])
-    for rows in blocks(flows.shape[0]):
+    for rows in blocks(flows.shape[0], BLOCK_DRAWS):
         rate[rows], reason[rows] = _irr_block(flows[rows], grid, powers, tolerance, iterations)
     return rate, reason
 
@@ -324,7 +320,7 @@ def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
     Computed in blocks of ``BLOCK_DRAWS`` rows (each row's arithmetic is the same in any block)."""
     shape = np.broadcast_shapes(cfads.shape, service.shape)
     out = np.full(shape, np.nan)
-    for rows in blocks(int(shape[0])):
+    for rows in blocks(int(shape[0]), BLOCK_DRAWS):
         paid_now = service[rows]
         serving = paid_now > 0
         paid = trailing_sum(paid_now, MONTHS_PER_YEAR)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neocloud.finance.kernels import blocks, discount_factors, trailing_sum
+from neocloud.blocks import blocks
+from neocloud.finance.kernels import discount_factors, trailing_sum
 from neocloud.units import MONTHS_PER_YEAR
 
 BREAK_EVEN_BLOCK_DRAWS = 512  # rows solved together: their (row, month) terms stay in cache
