@@ -38,6 +38,20 @@ def test_run_json_prints_one_object(capsys: pytest.CaptureFixture[str]) -> None:
     assert summary["facility_power_mw"] > summary["it_power_mw"]
 
 
+def test_chunked_run_on_two_workers_equals_one(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import neocloud.cli.run as cli_run
+
+    monkeypatch.setattr(cli_run, "CHUNKED_ABOVE_DRAWS", 10)  # 24 draws run as three chunks
+    args = ("run", str(EXAMPLES / "abilene.yaml"), "--draws", "24", "--chunk-draws", "8", "--no-store", "--json")
+    one = json.loads(invoke(capsys, *args)[1])
+    two = json.loads(invoke(capsys, *args, "--workers", "2")[1])
+    assert one == two
+    assert one["draws"] == 24
+    code, _, err = invoke(capsys, *args, "--workers", "0")
+    assert code == 2 and "--workers" in err
+
+
 def test_size_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = invoke(capsys, "size", "--accelerator", "h100-sxm", "--count", "100000", "--climate",
                           "memphis-tn", "--json")

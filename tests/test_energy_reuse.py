@@ -6,11 +6,15 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from neocloud.buildout import buildout
 from neocloud.design import design
 from neocloud.energy import dispatch, energy, simulate
-from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
+from neocloud.energy.hourly import HOURS_PER_YEAR
+from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, row_groups, simulate_reused
+from neocloud.energy.starts import starts_dense, starts_on_grid
 from neocloud.pipeline import base_dataset
 from neocloud.realise import realise
 from tests.test_energy import scenario, site
@@ -142,3 +146,40 @@ def test_turbine_starts_are_committed_per_draw_on_the_interpolated_demand(catalo
     for key, value in exact.items():
         scale = max(float(np.abs(value).max()), 1e-300)
         assert float(np.abs(got[key] - value).max()) / scale <= 10 * max(report.largest_error, 1e-12), key
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), min_up=st.integers(1, 5), falling=st.booleans(),
+       draws=st.integers(1, 200))
+def test_starts_near_changes_equal_committing_every_hour(catalog: Any, seed: int, min_up: int, falling: bool,
+                                                         draws: int) -> None:
+    """The sparse commitment (only the hours where an interval's ends differ) gives the dense one's bits."""
+    rng = np.random.default_rng(seed)
+    model = supplied(catalog, draws, rng, gas_min_up_hours=min_up, gas_mw=np.full(draws, 200.0),
+                     gas_cost_usd_per_mwh=np.full(draws, 30.0), price_usd_per_mwh=np.full(draws, 70.0))
+    points = 9
+    base = rng.uniform(20, 180, (1, HOURS_PER_YEAR))
+    slope = rng.uniform(0, 3, (1, HOURS_PER_YEAR)) * (-1 if falling else 1)
+    net_grid = np.maximum(base + slope * np.arange(points)[:, None], 0.0)
+    position = rng.integers(0, points - 1, draws)
+    weight = rng.choice([0.0, 1.0, *rng.uniform(0, 1, 8)], draws)
+    expected = starts_dense(model, net_grid, position, weight)
+    assert starts_on_grid(model, net_grid, position, weight).tobytes() == expected.tobytes()
+
+
+def test_starts_fall_back_to_every_hour_where_the_turbines_differ_by_draw(catalog: Any) -> None:
+    rng = np.random.default_rng(11)
+    model = supplied(catalog, 40, rng, gas_mw=rng.choice([100.0, 200.0], 40))
+    net_grid = rng.uniform(0, 150, (5, HOURS_PER_YEAR))
+    position, weight = rng.integers(0, 4, 40), rng.uniform(0, 1, 40)
+    expected = starts_dense(model, net_grid, position, weight)
+    assert starts_on_grid(model, net_grid, position, weight).tobytes() == expected.tobytes()
+
+
+@settings(max_examples=50, deadline=None)
+@given(columns=st.integers(1, 4).flatmap(lambda k: st.lists(
+    st.lists(st.sampled_from([0.0, -0.0, 1.5, -2.0, 7.25]), min_size=k, max_size=k), min_size=1, max_size=60)))
+def test_row_groups_are_numpy_unique_of_the_rows(columns: list[list[float]]) -> None:
+    rows = np.array(columns)
+    expected = np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
+    assert np.array_equal(row_groups(list(rows.T)), expected)

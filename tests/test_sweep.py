@@ -94,6 +94,15 @@ def test_sweep_matches_draws_run_in_this_process(tmp_path: Path) -> None:
         np.testing.assert_array_equal(result.draws[key].to_numpy(), values)
 
 
+def test_draws_on_worker_processes_equal_draws_in_this_process() -> None:
+    scenario = load(ABILENE)
+    local = run_draws(scenario, 20, seed=3, chunk_draws=7)
+    spread = run_draws(scenario, 20, seed=3, chunk_draws=7, workers=2)
+    assert list(spread) == list(local)
+    for key, values in local.items():
+        np.testing.assert_array_equal(spread[key], values)
+
+
 def test_outputs_are_parquet_and_netcdf_with_ordered_quantiles(tmp_path: Path) -> None:
     result = run_sweep(
         ABILENE,

@@ -208,29 +208,48 @@ def run_chunk(scenario: Scenario, draws: int, seed: int) -> dict[str, np.ndarray
 
 
 def run_draws(
-    scenario: Scenario, draws: int, seed: int = 0, chunk_draws: int = DEFAULT_CHUNK_DRAWS
+    scenario: Scenario, draws: int, seed: int = 0, chunk_draws: int = DEFAULT_CHUNK_DRAWS, workers: int = 1
 ) -> dict[str, np.ndarray]:
-    """The per-draw summary of ``draws`` draws, run chunk by chunk in this process (memory bounded: one
-    chunk's results and the (draw,) summary arrays, filled in place, never a second copy of them).
+    """The per-draw summary of ``draws`` draws, run chunk by chunk (memory bounded: each chunk's results and
+    the (draw,) summary arrays, filled in place, never a second copy of them), in this process or, with
+    ``workers`` above 1, on a local Dask cluster of that many worker processes.
 
-    Gives the same values as a sweep of one grid point with the same seed and chunk size.
+    Gives the same values whatever ``workers``, and as a sweep of one grid point with the same seed and chunk
+    size: a chunk's seed comes from its index.
     """
+    sizes = chunk_sizes(draws, chunk_draws)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
     out: dict[str, np.ndarray] = {}
-    first = 0
-    for index, size in enumerate(chunk_sizes(draws, chunk_draws)):
-        part = run_chunk(scenario, size, chunk_seed(seed, index))
+
+    def place(index: int, part: dict[str, np.ndarray]) -> None:
         if not out:
-            out = {key: np.empty(draws) for key in part}
+            out.update({key: np.empty(draws) for key in part})
         for key, values in part.items():
-            out[key][first : first + size] = values
-        first += size
+            out[key][offsets[index] : offsets[index] + sizes[index]] = values
+
+    if workers <= 1:
+        for index, size in enumerate(sizes):
+            place(index, run_chunk(scenario, size, chunk_seed(seed, index)))
+        return out
+    client, cluster = _client(None, workers, processes=True)
+    try:
+        futures = {client.submit(run_chunk, scenario, size, chunk_seed(seed, index), pure=False): index
+                   for index, size in enumerate(sizes)}
+        for future in as_completed(futures):
+            place(futures[future], future.result())
+            future.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
     return out
 
 
 def run_chunked(scenario: Scenario, draws: int, seed: int = 0,
-                chunk_draws: int = DEFAULT_CHUNK_DRAWS) -> Results:
-    """Results of many draws in bounded memory: the per-draw summary variables only (no ``month`` axis)."""
-    values = run_draws(scenario, draws, seed, chunk_draws)
+                chunk_draws: int = DEFAULT_CHUNK_DRAWS, workers: int = 1) -> Results:
+    """Results of many draws in bounded memory: the per-draw summary variables only (no ``month`` axis), on
+    ``workers`` processes."""
+    values = run_draws(scenario, draws, seed, chunk_draws, workers)
     template = run(scenario, draws=1, seed=seed).dataset
     dataset = xr.Dataset(
         {key: xr.DataArray(array, dims="draw", attrs=template[key].attrs) for key, array in values.items()},

@@ -10,7 +10,7 @@ import typer
 
 from neocloud.cli.root import app
 from neocloud.errors import NeocloudError, require_extra
-from neocloud.limits import MAX_SEED
+from neocloud.limits import DEFAULT_CHUNK_DRAWS, MAX_SEED
 
 if TYPE_CHECKING:
     from neocloud.pipeline import Results
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 MAX_DRAWS = 10_000_000
 CHUNKED_ABOVE_DRAWS = 20_000  # beyond this, draws run in chunks and keep only their summaries
+MAX_WORKERS = 256  # worker processes one run may start
 PROGRESS_FROM_DRAWS = 1_000  # runs of this many draws or more show progress on a terminal
 
 
@@ -86,6 +87,13 @@ def run_command(
     keep: Annotated[bool, typer.Option(
         "--keep", help="With --out, keep a copy of the results in the store too (else a pointer to --out).")
     ] = False,
+    workers: Annotated[int, typer.Option(
+        min=1, max=MAX_WORKERS,
+        help=f"Worker processes for the chunks of a run of more than {CHUNKED_ABOVE_DRAWS:,} draws (Dask).")
+    ] = 1,
+    chunk_draws: Annotated[int, typer.Option(
+        min=1, max=MAX_DRAWS, help=f"Draws per chunk of a run of more than {CHUNKED_ABOVE_DRAWS:,} draws.")
+    ] = DEFAULT_CHUNK_DRAWS,
 ) -> None:
     """Run a scenario through the pipeline, keep it in the store and print its summary."""
     from neocloud.cli.progress import steps
@@ -94,7 +102,7 @@ def run_command(
     pointer = out / "results.nc" if out is not None and not keep else None
     with steps(f"{draws:,} draws", quiet=as_json or draws < PROGRESS_FROM_DRAWS) as say:
         say("running the pipeline" if draws <= CHUNKED_ABOVE_DRAWS else "running the pipeline in chunks")
-        summary, results = _run(scenario, draws, seed, out, as_json)
+        summary, results = _run(scenario, draws, seed, out, (chunk_draws, workers))
     if not no_store:
         text = scenario.read_text(encoding="utf-8") if isinstance(results, ProgrammeResults) else None
         keep_run(results, store, quiet=as_json, scenario_text=text, results_path=pointer)
@@ -110,8 +118,9 @@ def run_command(
 
 
 def _run(scenario: Path, draws: int, seed: int, out: Path | None,
-         as_json: bool) -> tuple[dict, Results | ProgrammeResults]:
-    """Run a campus or programme file and write ``out``: the summary and the results."""
+         chunks: tuple[int, int] = (DEFAULT_CHUNK_DRAWS, 1)) -> tuple[dict, Results | ProgrammeResults]:
+    """Run a campus or programme file and write ``out``: the summary and the results; a run of many draws
+    in ``chunks`` (draws per chunk, worker processes)."""
     from neocloud.load import is_programme_file, load
     from neocloud.pipeline import run as run_pipeline
     from neocloud.programme import load_programme, run_programme
@@ -131,7 +140,7 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
         require_extra("dask", f"neocloud run with more than {CHUNKED_ABOVE_DRAWS:,} draws")
         from neocloud.sweep import run_chunked
 
-        results = run_chunked(loaded, draws, seed)
+        results = run_chunked(loaded, draws, seed, *chunks)
         if out is not None:
             results.write(out)
             typer.echo(f"{draws:,} draws are run in chunks: the report is written for runs of up to "

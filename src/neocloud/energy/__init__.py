@@ -295,19 +295,17 @@ def energy(
     online = upstream["it_power_online_mw"].values
     starts = supply_changes(scenario, catalog, grid, months)
     ends = [*starts[1:], months]
-    epoch_of_month = np.searchsorted(starts, np.arange(months), side="right") - 1
     calendar = upstream["date"].dt.month.values - 1
     keys = MONTHLY_KEYS
     per_month = {key: np.zeros((draws, months)) for key in keys}
-    for epoch, (first, last) in enumerate(zip(starts, ends, strict=True)):
+    for first, last in zip(starts, ends, strict=True):  # the epochs: months first..last - 1
         load = online[:, first:last].max(axis=1)
         if not np.any(load > 0):
             continue
         year = years(configure(scenario, catalog, base, first, grid[:, first], load))
-        in_epoch = np.nonzero(epoch_of_month == epoch)[0]
-        scale = np.where(load[:, None] > 0, online[:, in_epoch] / np.maximum(load[:, None], 1e-12), 0.0)
+        scale = np.where(load[:, None] > 0, online[:, first:last] / np.maximum(load[:, None], 1e-12), 0.0)
         for key in keys:
-            per_month[key][:, in_epoch] = year[key][:, calendar[in_epoch]] * scale
+            np.multiply(year[key][:, calendar[first:last]], scale, out=per_month[key][:, first:last])
     full = years(configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values))
     fixed_om = plant_fixed_om_usd(plant_items(scenario, catalog, draws), months, draws)
     per_month["cost_usd"] = per_month["cost_usd"] + fixed_om

@@ -405,33 +405,19 @@ def commit_gas(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> np.n
         gas[:] = 0.0
         return np.zeros(len(site.it_mw))
     # grid before gas where gas costs at least the hour's price: gas then serves what exceeds the grid
-    prices = site.price_usd_per_mwh[:, None] * shape.multiplier_levels
-    grid_first = np.where(site.gas_cost_usd_per_mwh[:, None] < prices, 0.0, site.grid_mw[:, None])
-    target = excess
-    np.copyto(target, grid_first[:, :1])
+    target, first = excess, grid_first(site, shape)
+    np.copyto(target, first[:, :1])
     for level in range(1, len(shape.multiplier_levels)):
-        np.copyto(target, grid_first[:, level : level + 1], where=shape.multiplier_level == level)
-    np.subtract(net, target, out=target)
-    np.maximum(target, 0.0, out=target)
-    np.minimum(available, target, out=gas)
+        np.copyto(target, first[:, level : level + 1], where=shape.multiplier_level == level)
     needed, keepable, committed = work["needed"], work["keepable"], work["committed"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.multiply(gas, shape.gas_units_per_mw, out=needed)
-        np.subtract(needed, UNIT_ROUNDING, out=needed)
-        np.ceil(needed, out=needed)
-        if site.gas_min_up_hours > 1:
-            np.multiply(net, shape.gas_keep_per_mw, out=keepable)
-            np.add(keepable, UNIT_ROUNDING, out=keepable)
-            np.floor(keepable, out=keepable)
+    units_needed(net, available, target, shape.gas_units_per_mw, shape.gas_keep_per_mw, site.gas_min_up_hours,
+                 gas, needed, keepable)
     if site.gas_min_up_hours > 1:  # units needed in the last min_up_hours stay on where load keeps them
         np.maximum(needed[:, 1:], needed[:, :-1], out=committed[:, 1:])
         committed[:, 0] = needed[:, 0]
         for lag in range(2, site.gas_min_up_hours):
             np.maximum(committed[:, lag:], needed[:, :-lag], out=committed[:, lag:])
-        np.minimum(committed, keepable, out=committed)
-        fleet = np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING) if site.gas_unit_mw > 0 else 0.0
-        np.minimum(committed, np.reshape(fleet, (-1, 1)), out=committed)
-        np.maximum(committed, needed, out=committed)
+        kept_on(committed, needed, keepable, gas_fleet(site))
     else:
         committed = needed
     floor = keepable
@@ -443,6 +429,47 @@ def commit_gas(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> np.n
     np.subtract(committed[:, 1:], committed[:, :-1], out=rises)
     np.maximum(rises, 0.0, out=rises)
     return rises.sum(axis=-1)
+
+
+def grid_first(site: Site, shape: Profiles) -> np.ndarray:
+    """Per draw and time-of-use level (draw, level), the grid MW served before the turbines: all of it where
+    gas costs at least the hour's price, none where gas is cheaper."""
+    prices = site.price_usd_per_mwh[:, None] * shape.multiplier_levels
+    return np.where(site.gas_cost_usd_per_mwh[:, None] < prices, 0.0, site.grid_mw[:, None])
+
+
+def gas_fleet(site: Site) -> np.ndarray | float:
+    """Whole turbine units installed per draw (draw, 1)."""
+    if site.gas_unit_mw <= 0:
+        return 0.0
+    return np.reshape(np.floor(site.gas_mw / site.gas_unit_mw + UNIT_ROUNDING), (-1, 1))
+
+
+def units_needed(net: np.ndarray, available: np.ndarray, target: np.ndarray, units_per_mw: np.ndarray,
+                 keep_per_mw: np.ndarray, min_up_hours: int, gas: np.ndarray, needed: np.ndarray,
+                 keepable: np.ndarray) -> None:
+    """Elementwise, hour by hour: the turbines' output before minimum load into ``gas`` (MW), the whole units
+    it needs into ``needed`` and, with a minimum up-time, the units the load could keep on into ``keepable``;
+    ``target`` (the grid served first) is overwritten. Each is a nondecreasing function of ``net``."""
+    np.subtract(net, target, out=target)
+    np.maximum(target, 0.0, out=target)
+    np.minimum(available, target, out=gas)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.multiply(gas, units_per_mw, out=needed)
+        np.subtract(needed, UNIT_ROUNDING, out=needed)
+        np.ceil(needed, out=needed)
+        if min_up_hours > 1:
+            np.multiply(net, keep_per_mw, out=keepable)
+            np.add(keepable, UNIT_ROUNDING, out=keepable)
+            np.floor(keepable, out=keepable)
+
+
+def kept_on(committed: np.ndarray, needed: np.ndarray, keepable: np.ndarray, fleet: np.ndarray | float) -> None:
+    """Units committed (in place): those needed within the minimum up-time (``committed`` on entry), as far as
+    the load keeps them on and the fleet has them, and never fewer than needed now."""
+    np.minimum(committed, keepable, out=committed)
+    np.minimum(committed, fleet, out=committed)
+    np.maximum(committed, needed, out=committed)
 
 
 def dispatch(site: Site) -> dict[str, np.ndarray]:

@@ -28,19 +28,18 @@ from neocloud.energy.hourly import (
     PER_DRAW,
     Site,
     Workspace,
-    commit_gas,
     dispatch_chunk,
     profiles,
     simulate,
 )
+from neocloud.energy.starts import starts_on_grid
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
 GRID_POINTS = 33  # utilisation points per merit class (and 32 midpoints that check them)
 INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly (the grid costs ~130 draws)
 INTERPOLATION_TOLERANCE = 1e-6  # largest relative difference of the grid at its check points
+ALONG_BLOCK = 256  # draws interpolated together: a block of typical weeks is 1.7 MB
 PRICE_KEYS = ("cost_usd",)  # outputs that depend on the grid price once the dispatch is fixed
-STARTS_BLOCK = 16  # draws whose turbines are committed together on an interpolated hourly demand
-STARTS_BUFFERS = ("net", "available", "excess", "gas", "needed", "keepable", "committed")
 
 
 @dataclass
@@ -116,9 +115,20 @@ def _grid_position(points: np.ndarray, utilisation: np.ndarray) -> tuple[np.ndar
 
 
 def _along(grid: np.ndarray, position: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Values of the grid ``grid`` (point, ...) interpolated linearly at the draws' positions."""
-    left = grid[position]
-    return left + (grid[position + 1] - left) * weight.reshape((-1,) + (1,) * (grid.ndim - 1))
+    """Values of the grid ``grid`` (point, ...) interpolated linearly at the draws' positions: left + (right -
+    left) x weight, in cache-sized blocks of draws."""
+    rises = grid[1:] - grid[:-1]
+    out = np.empty((len(position), *grid.shape[1:]))
+    scratch = np.empty((min(ALONG_BLOCK, len(position)), *grid.shape[1:]))
+    weights = weight.reshape((-1,) + (1,) * (grid.ndim - 1))
+    for first in range(0, len(position), ALONG_BLOCK):
+        block = slice(first, first + ALONG_BLOCK)
+        left, step = out[block], scratch[: len(out[block])]
+        np.take(grid, position[block], axis=0, out=left)
+        np.take(rises, position[block], axis=0, out=step)
+        np.multiply(step, weights[block], out=step)
+        np.add(left, step, out=left)
+    return out
 
 
 def _start_term(site: Site, starts: np.ndarray) -> np.ndarray:
@@ -139,29 +149,6 @@ def _probe_hours(probe: Site) -> tuple[np.ndarray, np.ndarray]:
     return net, starts
 
 
-def _starts_on_grid(site: Site, net_grid: np.ndarray, position: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The starts of the draws of ``site`` whose hourly net demand is interpolated from ``net_grid`` (point,
-    hour): units committed exactly (``commit_gas``) on the interpolated demand, a block of draws at a time.
-    The interpolation is ``_along``'s, in place: left + (right - left) x weight."""
-    shape = profiles(site)
-    draws = len(site.it_mw)
-    starts = np.empty(draws)
-    rises = net_grid[1:] - net_grid[:-1]
-    buffers = np.empty((len(STARTS_BUFFERS), min(STARTS_BLOCK, draws), net_grid.shape[1]))
-    for first in range(0, draws, STARTS_BLOCK):
-        block = slice(first, min(first + STARTS_BLOCK, draws))
-        part = site.take(block)
-        work = dict(zip(STARTS_BUFFERS, buffers[:, : block.stop - block.start], strict=True))
-        net, scratch = work["net"], work["gas"]
-        np.take(net_grid, position[block], axis=0, out=net)
-        np.take(rises, position[block], axis=0, out=scratch)
-        np.multiply(scratch, weight[block][:, None], out=scratch)
-        np.add(net, scratch, out=net)
-        np.multiply(part.gas_mw[:, None], shape.gas_available_frac, out=work["available"])
-        starts[block] = commit_gas(part, shape, work)
-    return starts
-
-
 def _grid_year(
     site: Site, rows: np.ndarray, tolerance: float, report: Reuse
 ) -> tuple[dict[str, np.ndarray] | None, float]:
@@ -170,7 +157,7 @@ def _grid_year(
 
     Where only the cost is above it and the turbines start, the grid is tried once more with the start-up
     cost apart: the hourly net demand is interpolated and the units committed on it exactly per draw
-    (``_starts_on_grid``), checked at the midpoints (the same starts, bit for bit) and the cost less the
+    (``starts.starts_on_grid``), checked at the midpoints (the same starts, bit for bit) and the cost less the
     start-ups checked like the other outputs."""
     utilisation, price = site.utilisation[rows], site.price_usd_per_mwh[rows]
     points = np.linspace(utilisation.min(), utilisation.max(), GRID_POINTS)
@@ -188,7 +175,7 @@ def _grid_year(
         errors = _grid_errors(year)
         errors["net"] = _relative_error((net[: GRID_POINTS - 1] + net[1:GRID_POINTS]) / 2,
                                         net[GRID_POINTS : 2 * GRID_POINTS - 1], net[:GRID_POINTS])
-        at_mids = _starts_on_grid(probe.take(slice(GRID_POINTS, 2 * GRID_POINTS - 1)), net[:GRID_POINTS],
+        at_mids = starts_on_grid(probe.take(slice(GRID_POINTS, 2 * GRID_POINTS - 1)), net[:GRID_POINTS],
                                   *_grid_position(points, mids))
         same = np.array_equal(at_mids, probe_starts[GRID_POINTS : 2 * GRID_POINTS - 1]) and np.array_equal(
             probe_starts[:GRID_POINTS], probe_starts[2 * GRID_POINTS - 1 :])
@@ -204,7 +191,7 @@ def _grid_year(
         high_price = _along(year[key][2 * GRID_POINTS - 1 :], position, weight)
         out[key] += (high_price - out[key]) * slope.reshape((-1,) + (1,) * (out[key].ndim - 1))
     if starts is not None:
-        out["cost_usd"] += _start_term(site, _starts_on_grid(site.take(rows), starts, position, weight))
+        out["cost_usd"] += _start_term(site, starts_on_grid(site.take(rows), starts, position, weight))
         report.classes_starts_committed += 1
     return out, error
 
@@ -234,9 +221,7 @@ def simulate_reused(
     draws that differ only in utilisation and price taken from a checked utilisation grid."""
     draws = len(site.it_mw)
     others = [name for name in PER_DRAW if name not in ("utilisation", "price_usd_per_mwh")]
-    columns = np.stack([getattr(site, name) for name in others] + [_merit_class(site).astype(float)], axis=1)
-    _, group = np.unique(columns, axis=0, return_inverse=True)
-    group = group.reshape(-1)
+    group = row_groups([getattr(site, name) for name in others] + [_merit_class(site).astype(float)])
     sizes = np.bincount(group)
     large = np.nonzero(sizes >= min_draws)[0] if tolerance > 0 else np.zeros(0, dtype=np.intp)
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
@@ -255,10 +240,12 @@ def simulate_reused(
         report.largest_error = max(report.largest_error, error)
     if exact.any():
         rows = np.nonzero(exact)[0]
-        values = np.stack([getattr(site, name)[rows] for name in PER_DRAW], axis=1)
-        unique = np.sort(np.unique(values, axis=0, return_index=True)[1])
+        inverse = row_groups([getattr(site, name)[rows] for name in PER_DRAW])
+        unique = np.sort(np.unique(inverse, return_index=True)[1])  # each distinct row's first draw
         if len(unique) < len(rows):
-            year = _expand(simulate(site.take(rows[unique])), _map_rows(values, unique))
+            position = np.empty(len(unique), dtype=np.intp)
+            position[inverse[unique]] = np.arange(len(unique))
+            year = _expand(simulate(site.take(rows[unique])), position[inverse])
         else:
             year = simulate(site) if len(rows) == draws else simulate(site.take(rows))
         parts.append((rows, year))
@@ -272,13 +259,16 @@ def simulate_reused(
     return out
 
 
-def _map_rows(values: np.ndarray, unique: np.ndarray) -> np.ndarray:
-    """For each row of ``values``, the position in ``unique`` (row indices of values) of an identical row."""
-    _, inverse = np.unique(values, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    position = np.empty(inverse.max() + 1, dtype=np.intp)
-    position[inverse[unique]] = np.arange(len(unique))
-    return position[inverse]
+def row_groups(columns: list[np.ndarray]) -> np.ndarray:
+    """Per row, the index of its distinct row among the rows of ``columns`` (each (row,)), the distinct rows
+    in lexicographic order: ``np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)[1]``, from
+    each column's codes (a sort per column rather than one of whole rows)."""
+    group = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        _, codes = np.unique(column, return_inverse=True)
+        count = int(codes.max()) + 1 if len(codes) else 1
+        _, group = np.unique(group * count + codes.reshape(-1), return_inverse=True)  # stays below rows x count
+    return group.reshape(-1)
 
 
 class YearCache:
