@@ -1,23 +1,25 @@
 """Benchmark of Monte Carlo draws through the full pipeline.
 
 Measures, on the Abilene example with its uncertainties:
-- full-pipeline draws per second of one vectorised pass, against the floor: the memory-bandwidth bound (bytes
-  of results written per draw at ~30 GB/s, this machine's numpy copy/triad) and the exact dispatch's
-  (one typical year per draw at the measured nanoseconds per hour-draw); the fraction of each reached;
-- as context, a per-draw loop of ``run(draws=1)`` (mostly per-call overhead: not a fair baseline);
-- the speed-up from 1 to 2 Dask worker processes on the chunks of a sweep (several chunks per worker, each
-  large enough to pay for its transfer), workers started and warmed before the clock (their start-up is
-  printed apart), and Dask's overhead against the same chunks run in this process;
-- the peak resident memory of 1,000,000 draws run in chunks (a child process; --quick: 20,000 in chunks of
-  10,000, and the peak that 1,000,000 would reach projected from it: one chunk's working set plus 8 bytes
-  per draw and summary key).
+- the headline: draws per second of the full pipeline as a user runs many draws (``neocloud run --draws N
+  --workers 2``, i.e. ``sweep.run_draws``): 1,000,000 draws (--quick: 100,000) in chunks of 10,000 on two
+  worker processes, in a fresh process, the cluster's start included, and the peak resident memory of that
+  process and its workers together (sampled every 50 ms; --quick also projects it to 1,000,000 draws: the
+  same chunks plus 8 bytes per draw and summary key);
+- against the floors on two cores: the bytes of results per draw written once at ~30 GB/s a core (this
+  machine's numpy copy/triad), and one exact typical-year dispatch per draw at the measured nanoseconds per
+  hour-draw; the fraction of each reached;
+- one chunk (10,000 draws) in this process, and the energy stage's account of what it simulated;
+- the speed-up from 1 to 2 Dask worker processes on the same chunks (workers started and warmed before the
+  clock, their start-up printed apart), and Dask's overhead against the chunks run in this process;
+- as context, a per-draw loop of ``run(draws=1)`` (mostly per-call overhead: not a fair baseline).
 
 ``--device gpu`` instead times the portable dispatch (``neocloud.energy.portable``) on a GPU through CuPy or
 JAX, against the exact CPU path on the same draws; without a GPU (or either library) it says so in one line
 and exits 2.
 
 Run: ``python benchmarks/bench_uncertainty.py [--quick] [--device cpu|gpu]``; the last line is the summary:
-the draws per second, the bandwidth floor's, and the ratio.
+the draws per second on two cores, one process's, the 1->2 scaling, the peak memory and the bandwidth floor.
 """
 
 from __future__ import annotations
@@ -47,15 +49,37 @@ SCENARIO = ROOT / "examples" / "abilene.yaml"
 BANDWIDTH_BYTES_PER_S = 30e9  # numpy copy ~25 GB/s, triad ~35 GB/s on this machine (shared/RECIPES.md)
 
 CHUNKED = """
-import resource, sys, time
+import sys, threading, time
+import psutil
 from neocloud import load
 from neocloud.sweep import run_draws
+scenario, draws, chunk, workers = load(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+peak, done = 0, threading.Event()
+def sample():  # resident memory of this process and its workers together, every 50 ms
+    global peak
+    me = psutil.Process()
+    while not done.is_set():
+        total = 0
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        peak = max(peak, total)
+        done.wait(0.05)
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
 start = time.perf_counter()
-values = run_draws(load(sys.argv[1]), int(sys.argv[2]), seed=0, chunk_draws=int(sys.argv[3]))
+values = run_draws(scenario, draws, seed=0, chunk_draws=chunk, workers=workers)
 seconds = time.perf_counter() - start
-print(len(values["cost_usd_per_gpu_hour"]), seconds, len(values), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+done.set()
+sampler.join()
+print(len(values["cost_usd_per_gpu_hour"]), seconds, len(values), peak)
 """
 MILLION = 1_000_000
+WORKERS = 2  # this machine's cores
+CHUNK_DRAWS = 10_000  # the draws of a chunk (sweep.DEFAULT_CHUNK_DRAWS)
+SCALING_CHUNK = 2_000  # chunks of the 1->2 worker scaling: eight of them (40 with the full sizes)
 
 
 def best_time(function, repeats: int) -> float:
@@ -137,6 +161,18 @@ def bench_gpu(scenario: Any, catalog: Any, quick: bool) -> int:
     return 0
 
 
+def chunked_run(draws: int, chunk_draws: int, workers: int) -> tuple[int, float, int, float]:
+    """A run of ``draws`` draws in chunks on ``workers`` processes, in a fresh process: (draws, wall seconds
+    from the call to the last chunk's summary, cluster start included; summary keys; peak resident memory of
+    the process and its workers together, MiB)."""
+    child = subprocess.run(
+        [sys.executable, "-c", CHUNKED, str(SCENARIO), str(draws), str(chunk_draws), str(workers)],
+        capture_output=True, text=True, check=True,
+    )
+    count, seconds, keys, peak = child.stdout.split()
+    return int(count), float(seconds), int(keys), int(peak) / 2**20
+
+
 def main() -> None:
     """Run the measurements and print them, the summary last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,62 +186,54 @@ def main() -> None:
     if args.device == "gpu":
         sys.exit(bench_gpu(scenario, catalog, quick))
 
-    draws = 5_000 if quick else 20_000  # at least INTERPOLATION_MIN_DRAWS per merit class
+    draws = CHUNK_DRAWS  # one chunk, as the workers run them (at least INTERPOLATION_MIN_DRAWS per merit class)
     run(scenario, draws=16, catalog=catalog)  # warm caches and imports
     vectorised = best_time(lambda: run(scenario, draws=draws, catalog=catalog), 1 if quick else 2)
     results = run(scenario, draws=draws, catalog=catalog)
     bytes_per_draw = results.dataset.nbytes / draws
-    draws_per_s = draws / vectorised
-    bound_per_s = BANDWIDTH_BYTES_PER_S / bytes_per_draw
+    one_core = draws / vectorised
+    bound_per_s = WORKERS * BANDWIDTH_BYTES_PER_S / bytes_per_draw
     loop_draws = 5 if quick else 40
     loop = best_time(lambda: [run(scenario, draws=1, catalog=catalog) for _ in range(loop_draws)], 1)
     loop_per_s = loop_draws / loop
-    print(f"vectorised: {draws:,} draws in {vectorised:.2f} s = {draws_per_s:,.0f} draws/s (one core)")
-    print(f"per-draw loop: {loop_draws} draws in {loop:.2f} s = {loop_per_s:,.1f} draws/s")
-    print(
-        f"bytes of results per draw: {bytes_per_draw:,.0f}; bandwidth bound at 30 GB/s: {bound_per_s:,.0f} "
-        f"draws/s; reached {draws_per_s / bound_per_s:.1%}"
-    )
+    print(f"one process: {draws:,} draws in {vectorised:.2f} s = {one_core:,.0f} draws/s")
     ns = dispatch_ns_per_hour_draw(scenario, catalog, 1_000)
-    dispatch_floor = 1e9 / (ns * HOURS_PER_YEAR)
+    dispatch_floor = WORKERS * 1e9 / (ns * HOURS_PER_YEAR)
     method = results.dataset["annual_energy_mwh"].attrs["method"]
-    print(
-        f"exact dispatch: {ns:.0f} ns per hour-draw; one typical year per draw caps an exact pipeline at "
-        f"{dispatch_floor:,.0f} draws/s; reached {draws_per_s / dispatch_floor:.2f}x of it (energy: {method})"
-    )
+    print(f"energy: {method}")
 
-    sweep_draws, chunk_draws = (16_000, 2_000) if quick else (80_000, 10_000)
-    in_process = best_time(lambda: run_draws(scenario, sweep_draws, seed=0, chunk_draws=chunk_draws), 1)
-    start_one, one = dask_seconds(1, scenario, sweep_draws, chunk_draws)
-    start_two, two = dask_seconds(2, scenario, sweep_draws, chunk_draws)
+    sweep_draws = 16_000 if quick else 80_000
+    in_process = best_time(lambda: run_draws(scenario, sweep_draws, seed=0, chunk_draws=SCALING_CHUNK), 1)
+    start_one, one = dask_seconds(1, scenario, sweep_draws, SCALING_CHUNK)
+    start_two, two = dask_seconds(2, scenario, sweep_draws, SCALING_CHUNK)
     print(
-        f"dask: {sweep_draws:,} draws in chunks of {chunk_draws:,}: in this process {in_process:.1f} s, 1 worker "
+        f"dask: {sweep_draws:,} draws in chunks of {SCALING_CHUNK:,}: in this process {in_process:.1f} s, 1 worker "
         f"{one:.1f} s (Dask overhead {one / in_process - 1:+.0%}), 2 workers {two:.1f} s, speed-up "
         f"{one / two:.2f}x (start-up and warm-up apart: {start_one:.1f} s and {start_two:.1f} s)"
     )
 
-    memory_draws = 20_000 if quick else 1_000_000
-    memory_chunk = 10_000
-    child = subprocess.run(
-        [sys.executable, "-c", CHUNKED, str(SCENARIO), str(memory_draws), str(memory_chunk)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    count, seconds, keys, peak_kib = child.stdout.split()
-    peak_mib = int(peak_kib) / 1024
-    million_mib = peak_mib + (MILLION - memory_draws) * int(keys) * 8 / 2**20
+    total = 100_000 if quick else MILLION
+    count, seconds, keys, peak_mib = chunked_run(total, CHUNK_DRAWS, WORKERS)
+    draws_per_s = count / seconds
+    projected = peak_mib + (MILLION - total) * keys * 8 / 2**20
     print(
-        f"chunked: {int(count):,} draws in chunks of {memory_chunk:,} in {float(seconds):.1f} s, "
-        f"peak memory {peak_mib:,.0f} MiB ({int(keys)} summary keys a draw)"
-        + (f"; projected for {MILLION:,} draws: {million_mib:,.0f} MiB" if memory_draws < MILLION else "")
+        f"full pipeline: {count:,} draws in chunks of {CHUNK_DRAWS:,} on {WORKERS} worker processes in "
+        f"{seconds:.1f} s (cluster start included) = {draws_per_s:,.0f} draws/s; peak memory of the run "
+        f"{peak_mib:,.0f} MiB ({keys} summary keys a draw)"
+        + (f", projected for {MILLION:,} draws: {projected:,.0f} MiB" if total < MILLION else "")
     )
-    print(f"context: per-draw loop of run(draws=1) {loop_per_s:,.1f} draws/s, ratio {draws_per_s / loop_per_s:,.0f}x")
     print(
-        f"uncertainty: {draws_per_s:,.0f} draws/s ({bytes_per_draw / 1e3:,.0f} kB/draw); 1->2 workers "
-        f"{one / two:.2f}x; peak {peak_mib:,.0f} MiB for {memory_draws:,} draws "
-        f"({million_mib:,.0f} MiB for {MILLION:,}{' projected' if memory_draws < MILLION else ''}); bandwidth floor "
-        f"{bound_per_s:,.0f} draws/s, ratio {draws_per_s / bound_per_s:.3f}"
+        f"floors on {WORKERS} cores: bytes of results per draw {bytes_per_draw:,.0f}, written once at 30 GB/s a core: "
+        f"{bound_per_s:,.0f} draws/s, reached {draws_per_s / bound_per_s:.1%}; exact dispatch of every draw-year "
+        f"({ns:.0f} ns per hour-draw): {dispatch_floor:,.0f} draws/s, reached {draws_per_s / dispatch_floor:.1f}x"
+    )
+    print(f"context: per-draw loop of run(draws=1) {loop_per_s:,.1f} draws/s; one process "
+          f"{one_core / loop_per_s:,.0f}x")
+    print(
+        f"uncertainty: {draws_per_s:,.0f} draws/s on {WORKERS} cores ({count:,} draws, {seconds:.0f} s); "
+        f"one process {one_core:,.0f} draws/s; 1->2 workers {one / two:.2f}x; peak {peak_mib:,.0f} MiB"
+        + (f" ({projected:,.0f} MiB projected for {MILLION:,})" if total < MILLION else f" for {MILLION:,}")
+        + f"; bandwidth floor {bound_per_s:,.0f} draws/s, ratio {draws_per_s / bound_per_s:.3f}"
     )
 
 
