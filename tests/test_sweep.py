@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy
 import xarray as xr
 
-from neocloud import ScenarioError, load
+from neocloud import ScenarioError, load, pipeline, run
 from neocloud.cli import main
-from neocloud.sweep import chunk_seed, chunk_sizes, parse_grid, run_draws, run_sweep
+from neocloud.pipeline import summary_keys
+from neocloud.sweep import chunk_seed, chunk_sizes, parse_grid, run_chunk, run_draws, run_sweep
 from neocloud.sweep_store import decode, encode
 
 from .conftest import EXAMPLES
@@ -213,3 +214,16 @@ def test_sweep_cli_bad_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
         main(["sweep", str(ABILENE), "--grid", "finance.rate=0.1", "--store", store(tmp_path), "--threads"])
     assert exit_info.value.code == 2
     assert "finance.rate: is not a field of the scenario; allowed: discount_rate" in capsys.readouterr().err
+
+
+def test_a_chunk_keeps_the_summary_of_a_whole_run_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Summary only: the stages from finance on run in blocks of draws, and the summary is the same bits."""
+    scenario = load(ABILENE)
+    whole = run(scenario, draws=20, seed=4).dataset
+    monkeypatch.setattr(pipeline, "SUMMARY_BLOCK_DRAWS", 7)
+    chunk = run(scenario, draws=20, seed=4, summary_only=True).dataset
+    assert "cash_flow_operating_usd" in whole and "cash_flow_operating_usd" not in chunk  # monthly lines dropped
+    assert summary_keys(chunk) == summary_keys(whole)
+    for key in summary_keys(whole):
+        assert chunk[key].values.tobytes() == whole[key].values.tobytes(), key
+    assert list(run_chunk(scenario, 20, 4)) == summary_keys(whole)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.blocks import in_draw_blocks
+from neocloud.blocks import blocks, concat_draws, draws_of, in_draw_blocks
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -55,6 +55,11 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("finance", finance),
     ("inference", inference),
 )
+
+# With only the summary kept (runs in chunks), the stages from this one on run in blocks of draws; each
+# block a multiple of finance's 256-draw kernel blocks, so its arithmetic is partitioned as in a whole run.
+PER_DRAW_FROM = "finance"
+SUMMARY_BLOCK_DRAWS = 2_048
 
 # The order in which the Dataset lists the stages' variables (DESIGN.md's table: compute before reliability),
 # so that a summary's keys keep their order whatever order the stages run in.
@@ -157,11 +162,12 @@ def summarise(dataset: xr.Dataset, name: str, draws: int) -> dict[str, Any]:
 
 
 def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
-        catalog: Catalog | None = None, one_draw_if_certain: bool = False) -> Results:
+        catalog: Catalog | None = None, one_draw_if_certain: bool = False, summary_only: bool = False) -> Results:
     """Run a scenario (or the file at a path) through every stage for ``draws`` draws from ``seed``.
 
     When nothing in the scenario is uncertain every draw is the same: ``Results.notes`` says so, and with
-    ``one_draw_if_certain`` (the CLI's choice) one draw is computed instead of ``draws``.
+    ``one_draw_if_certain`` (the CLI's choice) one draw is computed instead of ``draws``. ``summary_only``:
+    see :func:`evaluate` (the dataset then lacks most (draw, month) variables).
     """
     source_text = None
     if isinstance(scenario_or_path, str | Path):
@@ -180,7 +186,7 @@ def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,
         else:
             notes.append(f"nothing in {scenario.name} is uncertain: the {requested:,} draws are identical {hint}")
     try:  # a stage's error names the field; the file is known here
-        dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws)
+        dataset = evaluate(scenario, realise(scenario, draws, seed), catalog, draws, summary_only)
         check_results(scenario, dataset)
     except ScenarioError as err:
         raise err.located(str(scenario_or_path) if isinstance(scenario_or_path, str | Path) else None) from None
@@ -196,19 +202,41 @@ def stage_reads() -> dict[str, tuple[str, ...]]:
     return {"realise": (), **{name: tuple(sys.modules[stage.__module__].READS) for name, stage in STAGES}}
 
 
-def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int) -> xr.Dataset:
+def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int,
+             summary_only: bool = False) -> xr.Dataset:
     """Every stage, in order, on an already realised scenario (each ``Num`` an array of shape (draw,)).
 
-    Each stage is held to its contract (:func:`run_stage`); the result carries the registry's units.
+    Each stage is held to its contract (:func:`run_stage`); the result carries the registry's units. With
+    ``summary_only`` the stages from ``PER_DRAW_FROM`` on run block by block of draws and keep only their
+    (draw,) variables: the same summary, bit for bit, in a fraction of the memory (runs in chunks).
     """
     dataset = base_dataset(scenario, draws)
     check_makes("realise", dataset, ())
     reads = stage_reads()
-    for name, stage in STAGES:
+    names = [name for name, _ in STAGES]
+    split = names.index(PER_DRAW_FROM) if summary_only and draws > SUMMARY_BLOCK_DRAWS else len(STAGES)
+    for name, stage in STAGES[:split]:
         dataset = dataset.merge(run_stage(name, stage, reads, realised, catalog, dataset), compat="override")
         if name == "buildout":  # refused before later stages price a campus that never powers on
             check_first_power(scenario, dataset)
+    if split < len(STAGES):
+        dataset = per_draw_in_blocks(STAGES[split:], reads, realised, catalog, dataset)
     return finished(dataset)
+
+
+def per_draw_in_blocks(stages: tuple[tuple[str, Stage], ...], reads: Mapping[str, Iterable[str]], realised: Any,
+                       catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """The (draw,) variables of ``upstream`` and of ``stages``, which run block by block of
+    ``SUMMARY_BLOCK_DRAWS`` draws, each block held to their contracts; their other variables are dropped
+    block by block."""
+    draws = upstream.sizes["draw"]
+    parts = []
+    for block in blocks(draws, SUMMARY_BLOCK_DRAWS):
+        part, model = upstream.isel(draw=block), draws_of(realised, block, draws)
+        for name, stage in stages:
+            part = part.merge(run_stage(name, stage, reads, model, catalog, part), compat="override")
+        parts.append(part[[key for key, variable in part.data_vars.items() if variable.dims == ("draw",)]])
+    return concat_draws(parts)
 
 
 def finished(dataset: xr.Dataset) -> xr.Dataset:
