@@ -107,7 +107,7 @@ def test_a_grid_above_the_tolerance_is_flagged_and_the_draws_run_exactly(catalog
 
 
 def test_the_grid_is_only_tried_for_large_classes(catalog: Any) -> None:
-    draws = 2 * GRID_POINTS
+    draws = 2 * GRID_POINTS[-1]
     model = supplied(catalog, draws, np.random.default_rng(8))
     report = Reuse()
     simulate_reused(model, report, tolerance=1e-6, min_draws=draws + 1)

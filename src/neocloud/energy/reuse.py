@@ -35,8 +35,10 @@ from neocloud.energy.hourly import (
 from neocloud.energy.starts import starts_on_grid
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
-GRID_POINTS = 33  # utilisation points per merit class (and 32 midpoints that check them)
-INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly (the grid costs ~130 draws)
+# utilisation points per merit class, tried in turn; each grid is checked at its midpoints (the first costs 26
+# probe years with its midpoints and second price, the second 98)
+GRID_POINTS = (9, 33)
+INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly (a grid costs 26 to 124 draws)
 INTERPOLATION_TOLERANCE = 1e-6  # largest relative difference of the grid at its check points
 ALONG_BLOCK = 256  # draws interpolated together: a block of typical weeks is 1.7 MB
 PRICE_KEYS = ("cost_usd",)  # outputs that depend on the grid price once the dispatch is fixed
@@ -149,8 +151,20 @@ def _probe_hours(probe: Site) -> tuple[np.ndarray, np.ndarray]:
     return net, starts
 
 
+def _grid_class(site: Site, rows: np.ndarray, tolerance: float, report: Reuse
+                ) -> tuple[dict[str, np.ndarray] | None, float]:
+    """The year of the draws ``rows`` from the first grid of ``GRID_POINTS`` whose check passes
+    (``_grid_year``), or None and the last grid's error."""
+    error = np.inf
+    for points_count in GRID_POINTS:
+        year, error = _grid_year(site, rows, tolerance, report, points_count)
+        if year is not None:
+            return year, error
+    return None, error
+
+
 def _grid_year(
-    site: Site, rows: np.ndarray, tolerance: float, report: Reuse
+    site: Site, rows: np.ndarray, tolerance: float, report: Reuse, points_count: int
 ) -> tuple[dict[str, np.ndarray] | None, float]:
     """The year of the draws ``rows`` (same inputs but utilisation and price) from a utilisation grid, or
     None where the grid's error at its check points exceeds ``tolerance``; and that error.
@@ -160,35 +174,35 @@ def _grid_year(
     (``starts.starts_on_grid``), checked at the midpoints (the same starts, bit for bit) and the cost less the
     start-ups checked like the other outputs."""
     utilisation, price = site.utilisation[rows], site.price_usd_per_mwh[rows]
-    points = np.linspace(utilisation.min(), utilisation.max(), GRID_POINTS)
+    points = np.linspace(utilisation.min(), utilisation.max(), points_count)
     mids = (points[1:] + points[:-1]) / 2
     low, high = float(price.min()), float(price.max())
     probes = np.concatenate([points, mids, points])
-    prices = np.concatenate([np.full(2 * GRID_POINTS - 1, low), np.full(GRID_POINTS, high)])
+    prices = np.concatenate([np.full(2 * points_count - 1, low), np.full(points_count, high)])
     probe = replace(site.take(np.full(len(probes), rows[0])), utilisation=probes, price_usd_per_mwh=prices)
     year = simulate(probe)
-    errors = _grid_errors(year)
+    errors = _grid_errors(year, points_count)
     starts = None
     if max(errors.values()) > tolerance and _only_cost(errors, tolerance) and site.gas_start_usd_per_mw > 0:
         net, probe_starts = _probe_hours(probe)
         year = {**year, "cost_usd": year["cost_usd"] - _start_term(site, probe_starts)}
-        errors = _grid_errors(year)
-        errors["net"] = _relative_error((net[: GRID_POINTS - 1] + net[1:GRID_POINTS]) / 2,
-                                        net[GRID_POINTS : 2 * GRID_POINTS - 1], net[:GRID_POINTS])
-        at_mids = starts_on_grid(probe.take(slice(GRID_POINTS, 2 * GRID_POINTS - 1)), net[:GRID_POINTS],
+        errors = _grid_errors(year, points_count)
+        errors["net"] = _relative_error((net[: points_count - 1] + net[1:points_count]) / 2,
+                                        net[points_count : 2 * points_count - 1], net[:points_count])
+        at_mids = starts_on_grid(probe.take(slice(points_count, 2 * points_count - 1)), net[:points_count],
                                   *_grid_position(points, mids))
-        same = np.array_equal(at_mids, probe_starts[GRID_POINTS : 2 * GRID_POINTS - 1]) and np.array_equal(
-            probe_starts[:GRID_POINTS], probe_starts[2 * GRID_POINTS - 1 :])
+        same = np.array_equal(at_mids, probe_starts[points_count : 2 * points_count - 1]) and np.array_equal(
+            probe_starts[:points_count], probe_starts[2 * points_count - 1 :])
         errors["starts"] = 0.0 if same else np.inf
-        starts = net[:GRID_POINTS]
+        starts = net[:points_count]
     error = max(errors.values())
     if error > tolerance:
         return None, error
     position, weight = _grid_position(points, utilisation)
     slope = (price - low) / (high - low) if high > low else np.zeros_like(price)
-    out = {key: _along(value[:GRID_POINTS], position, weight) for key, value in year.items()}
+    out = {key: _along(value[:points_count], position, weight) for key, value in year.items()}
     for key in PRICE_KEYS:  # affine in price between the class's lowest and highest
-        high_price = _along(year[key][2 * GRID_POINTS - 1 :], position, weight)
+        high_price = _along(year[key][2 * points_count - 1 :], position, weight)
         out[key] += (high_price - out[key]) * slope.reshape((-1,) + (1,) * (out[key].ndim - 1))
     if starts is not None:
         out["cost_usd"] += _start_term(site, starts_on_grid(site.take(rows), starts, position, weight))
@@ -196,16 +210,16 @@ def _grid_year(
     return out, error
 
 
-def _grid_errors(year: dict[str, np.ndarray]) -> dict[str, float]:
+def _grid_errors(year: dict[str, np.ndarray], points_count: int) -> dict[str, float]:
     """Per output, the largest relative error of the grid at its midpoints and, for all but the cost,
     between the class's two prices (the dispatch must not move with price inside a class)."""
     errors = {}
     for key, value in year.items():
-        at = value[:GRID_POINTS]
+        at = value[:points_count]
         middle = (at[:-1] + at[1:]) / 2
-        errors[key] = _relative_error(middle, value[GRID_POINTS : 2 * GRID_POINTS - 1], at)
+        errors[key] = _relative_error(middle, value[points_count : 2 * points_count - 1], at)
         if key not in PRICE_KEYS:
-            errors[key] = max(errors[key], _relative_error(value[2 * GRID_POINTS - 1 :], at, at))
+            errors[key] = max(errors[key], _relative_error(value[2 * points_count - 1 :], at, at))
     return errors
 
 
@@ -228,7 +242,7 @@ def simulate_reused(
     exact = np.ones(draws, dtype=bool)
     for index in large:  # at most draws / min_draws classes of supply and merit order, never one per draw
         rows = np.nonzero(group == index)[0]
-        year, error = _grid_year(site, rows, tolerance, report)
+        year, error = _grid_class(site, rows, tolerance, report)
         report.errors.append(error)
         if year is None:
             report.classes_rejected += 1
