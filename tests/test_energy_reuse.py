@@ -6,12 +6,13 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neocloud.buildout import buildout
 from neocloud.design import design
-from neocloud.energy import dispatch, energy, simulate
+from neocloud.energy import dispatch, energy, reuse, simulate
 from neocloud.energy.hourly import HOURS_PER_YEAR
 from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, row_groups, simulate_reused
 from neocloud.energy.starts import starts_dense, starts_on_grid
@@ -93,13 +94,18 @@ def test_the_utilisation_grid_agrees_with_the_exact_path_within_its_reported_err
     assert not np.allclose(got["cost_usd"][0], got["cost_usd"][1])
 
 
-def test_a_grid_above_the_tolerance_is_flagged_and_the_draws_run_exactly(catalog: Any) -> None:
+def test_a_grid_above_the_tolerance_is_flagged_and_the_draws_run_exactly(catalog: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     draws = 300
     # turbines committed in whole units: energy by source steps with utilisation, which a grid cannot follow
     model = supplied(catalog, draws, np.random.default_rng(7), grid_mw=np.full(draws, 30.0),
                      price_usd_per_mwh=np.full(draws, 80.0))
     report = Reuse()
+    tried: list[int] = []
+    grid_year = reuse._grid_year
+    monkeypatch.setattr(reuse, "_grid_year", lambda *args: tried.append(args[-1]) or grid_year(*args))
     got = simulate_reused(model, report, tolerance=1e-9, min_draws=100)
+    assert tried == list(GRID_POINTS)  # the coarse grid failed, then the fine one
     assert report.classes_rejected == 1 and report.draws_interpolated == 0
     assert report.errors[0] > 1e-9
     assert_identical(got, simulate(model))
