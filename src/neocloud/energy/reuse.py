@@ -40,6 +40,8 @@ from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 GRID_POINTS = (9, 33)
 INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly (a grid costs 26 to 124 draws)
 INTERPOLATION_TOLERANCE = 1e-6  # largest relative difference of the grid at its check points
+STARTS_POINTS = 65  # points of the demand's grid the starts are committed on (an interval's changed hours
+# fall with its width, its fixed cost rises with their number)
 ALONG_BLOCK = 256  # draws interpolated together: a block of typical weeks is 1.7 MB
 PRICE_KEYS = ("cost_usd",)  # outputs that depend on the grid price once the dispatch is fixed
 
@@ -204,8 +206,10 @@ def _grid_year(
     for key in PRICE_KEYS:  # affine in price between the class's lowest and highest
         high_price = _along(year[key][2 * points_count - 1 :], position, weight)
         out[key] += (high_price - out[key]) * slope.reshape((-1,) + (1,) * (out[key].ndim - 1))
-    if starts is not None:
-        out["cost_usd"] += _start_term(site, starts_on_grid(site.take(rows), starts, position, weight))
+    if starts is not None:  # committed on a finer grid of the (linear, checked) demand: fewer hours change
+        fine = np.linspace(points[0], points[-1], STARTS_POINTS)
+        net = _along(starts, *_grid_position(points, fine))
+        out["cost_usd"] += _start_term(site, starts_on_grid(site.take(rows), net, *_grid_position(fine, utilisation)))
         report.classes_starts_committed += 1
     return out, error
 
