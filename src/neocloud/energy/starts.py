@@ -72,10 +72,11 @@ def starts_on_grid(site: Site, net_grid: np.ndarray, position: np.ndarray, weigh
     target, available = served_first[0, shape.multiplier_level], site.gas_mw[0] * shape.gas_available_frac
     commitment = Commitment(site, shape, target, available)
     rises = net_grid[1:] - net_grid[:-1]
-    intervals = np.unique(position)
+    order = np.argsort(position, kind="stable")  # the draws interval by interval
+    intervals, first = np.unique(position[order], return_index=True)
+    bounds = np.append(first, draws)
     ends = np.empty((2, len(intervals), net_grid.shape[1]))
-    low = np.array([weight[position == p].min() for p in intervals])
-    high = np.array([weight[position == p].max() for p in intervals])
+    low, high = np.minimum.reduceat(weight[order], first), np.maximum.reduceat(weight[order], first)
     for side, end in enumerate((low, high)):
         interpolated_demand(net_grid, rises, intervals, end, ends[side], np.empty_like(ends[side]))
     counts = commitment.counts(ends.reshape(2 * len(intervals), -1))
@@ -84,7 +85,7 @@ def starts_on_grid(site: Site, net_grid: np.ndarray, position: np.ndarray, weigh
     needed, keepable = (count.reshape(2, len(intervals), -1) for count in counts)
     starts = np.empty(draws)
     for index, interval in enumerate(intervals):
-        rows = np.nonzero(position == interval)[0]
+        rows = order[bounds[index] : bounds[index + 1]]
         changed = needed[0, index] != needed[1, index]
         if site.gas_min_up_hours > 1:
             changed |= keepable[0, index] != keepable[1, index]
