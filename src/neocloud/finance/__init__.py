@@ -134,21 +134,26 @@ def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return best, np.where(best > 0, margin_ebitda / best, np.nan)
 
 
-def check_financeable(scenario: Realised, debt: Any, lines: dict[str, np.ndarray]) -> None:
+def check_financeable(scenario: Realised, dataset: xr.Dataset) -> None:
     """A tranche lent as asked (``size_to_dscr: false``) that leaves the median draw's minimum DSCR below its
-    covenant is unfinanceable: say so with the numbers."""
+    covenant is unfinanceable: say so with the numbers (medians over all the draws of the stage's Dataset)."""
     for index, tranche in enumerate(scenario.finance.debt):
         if tranche.size_to_dscr:
             continue
-        low = float(np.nanmedian(lines["min_dscr"])) if np.isfinite(lines["min_dscr"]).any() else np.nan
-        covenant = float(np.median(debt.covenant_dscr[index]))
+
+        def median(name: str, index: int = index) -> float:
+            return float(np.median(dataset[f"tranche_{name}"].values[:, index]))
+
+        lowest = dataset["min_dscr"].values
+        low = float(np.nanmedian(lowest)) if np.isfinite(lowest).any() else np.nan
+        covenant = median("covenant_dscr")
         if np.isfinite(low) and low < covenant:
             raise ScenarioError(
                 f"the debt is unfinanceable: its minimum DSCR is {low:.2f} against a covenant of "
-                f"{covenant:.2f} ({float(np.median(lines['dscr_breach_months'])):.0f} months in breach); at "
-                f"its target DSCR of {float(np.median(debt.target_dscr[index])):.2f} the cash flow carries "
-                f"{float(np.median(debt.capacity_usd[index])) / 1e9:.3f} billion USD of this tranche, "
-                f"{float(np.median(debt.requested_usd[index])) / 1e9:.3f} billion asked",
+                f"{covenant:.2f} ({float(np.median(dataset['dscr_breach_months'].values)):.0f} months in "
+                f"breach); at its target DSCR of {median('target_dscr'):.2f} the cash flow carries "
+                f"{median('capacity_usd') / 1e9:.3f} billion USD of this tranche, "
+                f"{median('requested_usd') / 1e9:.3f} billion asked",
                 field=f"finance.debt.{index}",
                 value=tranche.name,
                 allowed="a smaller share or amount_usd, or size_to_dscr: true",
@@ -223,7 +228,17 @@ def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     Reads ``accelerators_online``, ``it_power_online_mw`` and ``phase_online_month`` (build-out) and
     ``energy_cost_usd`` (energy), all (draw, month) but the last (draw, phase). Returns monthly statement
     lines (draw, month) and the summary results (draw,) named in ``SUMMARY_UNITS``.
+
+    Every operation but the financeability check (on medians over the draws) is per draw.
     """
+    dataset = finance_block(scenario, catalog, upstream)
+    check_financeable(scenario, dataset)
+    return dataset
+
+
+def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """The finance stage's Dataset for the draws of ``upstream`` (see ``finance``), before the
+    financeability check."""
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
     energy_cost = np.asarray(upstream["energy_cost_usd"].values, dtype=float)
@@ -250,7 +265,6 @@ def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
         * revenue.retained_frac[:, -1]
     )
     lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
-    check_financeable(scenario, debt, lines)
     revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
     with np.errstate(divide="ignore", invalid="ignore"):
         rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)

@@ -77,40 +77,79 @@ class Valuation:
 
 
 class PricedNpv:
-    """Project NPV (draw,) of one block of draws as a function of a uniform price, and its exact slope."""
+    """Project NPV (draw,) of one block of draws as a function of a uniform price, and its exact slope.
+
+    Everything that does not move with the price is summed once: the discounted flows other than tax and
+    the terminal value, the cumulative taxable income at a price of zero and the cumulative volume. The
+    tax discounted is ``sum_m T(m) g(m)`` with ``T`` the tax to date and ``g(m) = rate (f(m) - f(m+1))``
+    (summation by parts of the monthly tax against the discount factors ``f``), so one evaluation takes
+    one running maximum for the value and one for the slope, and no other pass along the months.
+    """
 
     def __init__(self, valuation: Valuation) -> None:
-        self.valuation = valuation
-        months = valuation.volume.shape[1]
-        self.factors = discount_factors(valuation.discount_monthly, months)
-        self.cumulative_volume = np.cumsum(valuation.volume, axis=1)
-        self.last_year_volume = valuation.volume[:, -MONTHS_PER_YEAR:].sum(axis=1)
+        v = valuation
+        months = v.volume.shape[1]
+        factors = discount_factors(v.discount_monthly, months)
+        weights = factors.copy()
+        weights[:, :-1] -= factors[:, 1:]
+        weights *= v.tax_rate[:, None]
+        self.arrays = {
+            "tax_weights": weights,
+            "cumulative_volume": np.cumsum(v.volume, axis=1),
+            "cumulative_base": np.cumsum(v.fixed_ebitda - v.deductions, axis=1),
+            "base_value": np.einsum("ij,ij->i", v.fixed_ebitda - v.capex + v.other_cash, factors),
+            "volume_value": np.einsum("ij,ij->i", v.volume, factors),
+            "last_factor": factors[:, -1].copy(),
+            "last_year_base": v.fixed_ebitda[:, -MONTHS_PER_YEAR:].sum(axis=1),
+            "last_year_volume": v.volume[:, -MONTHS_PER_YEAR:].sum(axis=1),
+            "multiple": np.broadcast_to(v.multiple, (v.volume.shape[0],)),
+            "floor": np.broadcast_to(v.floor, (v.volume.shape[0],)),
+        }
+        # with no negative volume the cumulative volume never falls, so the volume at the month where the
+        # running maximum was last reached is a running maximum too
+        self.rising = bool(np.all(v.volume >= 0))
 
     @property
     def draws(self) -> int:
         """Rows in the block."""
-        return int(self.valuation.volume.shape[0])
+        return int(self.arrays["last_factor"].shape[0])
 
     def rows(self, index: np.ndarray) -> PricedNpv:
         """The same function for the draws ``index`` of the block only."""
         part = PricedNpv.__new__(PricedNpv)
-        part.valuation = self.valuation.block(index)
-        part.factors = self.factors[index]
-        part.cumulative_volume = self.cumulative_volume[index]
-        part.last_year_volume = self.last_year_volume[index]
+        part.arrays = {name: values[index] for name, values in self.arrays.items()}
+        part.rising = self.rising
         return part
+
+    def reached_volume(self, cumulative: np.ndarray, highest: np.ndarray) -> np.ndarray:
+        """Cumulative volume (draw, month) at the last month where the running maximum of cumulative taxable
+        income was reached, where that maximum is positive: the tax to date moves with it."""
+        volume = self.arrays["cumulative_volume"]
+        if self.rising:
+            reached = np.where(cumulative == highest, volume, 0.0)
+            np.maximum.accumulate(reached, axis=1, out=reached)
+        else:
+            month = np.arange(cumulative.shape[1])[None, :]
+            at = np.maximum.accumulate(np.where(cumulative == highest, month, 0), axis=1)
+            reached = np.take_along_axis(volume, at, axis=1)
+        return np.where(highest > 0, reached, 0.0)
 
     def __call__(self, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price."""
-        v = self.valuation
-        ebitda = v.fixed_ebitda + price[:, None] * v.volume
-        _, with_terminal = v.project_flows(ebitda)
-        slope_flows = v.volume - tax_slope(ebitda - v.deductions, self.cumulative_volume, v.tax_rate)
-        last_year = trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1]
-        exit_value = v.multiple * np.maximum(last_year, 0.0)
-        terminal_slope = np.where((exit_value > v.floor) & (last_year > 0), v.multiple * self.last_year_volume, 0.0)
-        value = np.einsum("ij,ij->i", with_terminal, self.factors)
-        slope = np.einsum("ij,ij->i", slope_flows, self.factors) + terminal_slope * self.factors[:, -1]
+        a = self.arrays
+        cumulative = price[:, None] * a["cumulative_volume"]
+        cumulative += a["cumulative_base"]
+        highest = np.maximum.accumulate(cumulative, axis=1)
+        tax = np.einsum("ij,ij->i", np.maximum(highest, 0.0), a["tax_weights"])
+        tax_slope = np.einsum("ij,ij->i", self.reached_volume(cumulative, highest), a["tax_weights"])
+        last_year = a["last_year_base"] + price * a["last_year_volume"]
+        exit_value = a["multiple"] * np.maximum(last_year, 0.0)
+        terminal = np.maximum(exit_value, a["floor"])
+        terminal_slope = np.where(
+            (exit_value > a["floor"]) & (last_year > 0), a["multiple"] * a["last_year_volume"], 0.0
+        )
+        value = a["base_value"] + price * a["volume_value"] - tax + terminal * a["last_factor"]
+        slope = a["volume_value"] - tax_slope + terminal_slope * a["last_factor"]
         return value, slope
 
 
@@ -146,7 +185,8 @@ def newton_increasing(
             step = now - value / slope
             secant = a - fa * (b - a) / (fb - fa)
         secant = np.where(np.isfinite(secant) & (secant > a) & (secant < b), secant, 0.5 * (a + b))
-        inside = np.isfinite(step) & (step > a) & (step < b)
+        # a step too small to move the price (a residual of rounding size) stays put, even on a bracket end
+        inside = np.isfinite(step) & (((step > a) & (step < b)) | (step == now))
         step = np.where(inside, step, np.where(np.isfinite(b), secant, 2 * now))
         done = (value == 0) | (np.abs(step - now) <= BREAK_EVEN_TOLERANCE * np.maximum(1.0, np.abs(now)))
         found[active[done]] = np.where(value == 0, now, step)[done]
