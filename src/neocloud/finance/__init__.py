@@ -20,7 +20,7 @@ from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
-from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, lagged, trailing_sum
+from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, increments, lagged, trailing_sum
 from neocloud.finance.revenue import (
     accelerator_of,
     contract_term,
@@ -185,9 +185,9 @@ def refresh_fleet(scenario: Realised, catalog: Catalog, capex: Any, revenue: Any
     while np.any(rounds * cycle < months):
         retired += lagged(bought, rounds * cycle)
         rounds += 1
-    spend = np.diff(bought + retired, axis=1, prepend=0.0)
+    spend = increments(bought + retired)
     resale = resale_frac(catalog, accelerator_of(scenario, catalog), cycle / MONTHS_PER_YEAR)
-    proceeds = np.diff(retired, axis=1, prepend=0.0) * resale[:, None] * revenue.retained_frac
+    proceeds = increments(retired) * resale[:, None] * revenue.retained_frac
     return (
         replace(capex, it_spend=spend),
         replace(revenue, sale_usd=revenue.sale_usd + proceeds),
@@ -271,7 +271,10 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
 
     # steady state: the campus-wide annual opex at full build (the last twelve months of the horizon)
-    campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost)
+    # the same site costs when the whole fleet is kept (the owner's share scales only energy and network)
+    whole_fleet = bool(np.all(revenue.retained_frac == 1.0))
+    campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost,
+                            site=ops.site if whole_fleet else None)
     steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
     by_draw = {

@@ -288,9 +288,10 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
     shift = float(lag.flat[0]) if lag.size else -1.0
     if shift >= 0 and shift.is_integer() and np.all(lag == shift):
         # one whole lag for every draw: a shift, the same numbers as the interpolation with no fraction
-        out = np.zeros_like(cumulative)
-        if shift < months:
-            out[:, int(shift) :] = cumulative[:, : months - int(shift)]
+        out = np.empty_like(cumulative)
+        whole = min(int(shift), months)
+        out[:, :whole] = 0.0
+        out[:, whole:] = cumulative[:, : months - whole]
         return out
     position = np.arange(months)[None, :] - lag[:, None]
     floor = np.floor(position)
@@ -301,6 +302,15 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
     return (1 - fraction) * np.take_along_axis(padded, below, axis=1) + fraction * np.take_along_axis(
         padded, above, axis=1
     )
+
+
+def increments(values: np.ndarray) -> np.ndarray:
+    """Month-on-month change (draw, month) of ``values``, the first month's from zero: ``np.diff(values,
+    axis=1, prepend=0.0)`` without its padded copy."""
+    out = np.empty_like(values)
+    out[:, :1] = values[:, :1]
+    np.subtract(values[:, 1:], values[:, :-1], out=out[:, 1:])
+    return out
 
 
 def trailing_sum(values: np.ndarray, window: int) -> np.ndarray:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from neocloud.finance.kernels import (
     annual_rate,
     dscr,
     first_month,
+    increments,
     irr,
     lagged,
     monthly_rate,
@@ -45,10 +47,11 @@ class Operations:
     items: dict[str, np.ndarray]
     it_spend: np.ndarray
     facility_spend: np.ndarray
+    site: dict[str, np.ndarray]  # the costs that do not depend on who owns the IT (``site_costs``)
 
-    @property
+    @cached_property
     def total(self) -> np.ndarray:
-        """Opex (draw, month) in USD."""
+        """Opex (draw, month) in USD (summed once, then kept)."""
         return np.asarray(sum(self.items.values()))
 
 
@@ -60,6 +63,42 @@ def opex_rate(catalog: Catalog, region: str, column: str, fallback: str) -> floa
     return float(np.asarray(catalog.table("cost_items").loc[fallback, "value"]))
 
 
+def site_costs(
+    scenario: Realised, catalog: Catalog, upstream: Any, capex: Capex, energy_cost: np.ndarray, kept: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The monthly costs (draw, month) in USD that do not depend on who owns the IT: energy and network
+    (scaled to the share ``kept`` of the fleet still owned), facility maintenance and staff on the IT MW
+    online, ground rent on a leased site and colocation rent; with the facility capex spent to date
+    (``spent``) and the facility's net book value (``facility_book``)."""
+    cost = catalog.table("cost_items")["value"]
+    fin = scenario.finance
+    it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
+    it_mw_online = np.asarray(upstream["it_power_online_mw"].values, dtype=float)
+    mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
+    spent = np.cumsum(capex.facility_spend, axis=1)
+    facility_placed = np.cumsum(capex.facility_in_service, axis=1)
+    facility_book = facility_placed - np.cumsum(
+        depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)), axis=1
+    )
+    per_month = 1.0 / MONTHS_PER_YEAR
+    staff_rate = opex_rate(catalog, scenario.site.region, "staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year")
+    return {
+        "spent": spent,
+        "facility_book": facility_book,
+        "energy": energy_cost * kept,
+        "facility_maintenance": (capex.facility_usd - capex.land_usd)[:, None]
+        * mw_share
+        * float(cost["facility_maintenance_frac_per_year"])
+        * per_month,
+        "staff": it_mw_online * staff_rate * per_month,
+        "network": it_mw_online * kept * float(cost["network_transit_usd_per_mw_it_year"]) * per_month,
+        "ground_rent": (spent > 0)
+        * (capex.land_value_usd * (fin.land == "leased") * float(cost["ground_lease_frac_per_year"]))[:, None]
+        * per_month,
+        "colocation_rent": colocation_rent(scenario, catalog, it_mw_online),
+    }
+
+
 def operations(
     scenario: Realised,
     catalog: Catalog,
@@ -69,33 +108,28 @@ def operations(
     energy_cost: np.ndarray,
     retained: np.ndarray | None = None,
     retired: np.ndarray | None = None,
+    site: dict[str, np.ndarray] | None = None,
 ) -> Operations:
     """Monthly opex of the owner by cost class.
 
     Energy (scaled to the share of the fleet still owned); IT support on the IT owned once its included
     support has run out (GPU cloud only); facility maintenance, staff and network on the IT MW online;
     insurance on the capex spent to date; property tax on the net book value of the facility and, where
-    the region taxes them, of the servers; ground rent on a leased site.
+    the region taxes them, of the servers; ground rent on a leased site. ``site``: the ``site_costs`` of
+    the same campus and fleet share, where already known (the same arrays, not summed again).
     """
     cost = catalog.table("cost_items")["value"]
     fin, region = scenario.finance, scenario.site.region
-    it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
-    it_mw_online = np.asarray(upstream["it_power_online_mw"].values, dtype=float)
-    mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
     kept = np.ones_like(energy_cost) if retained is None else retained
+    site = site_costs(scenario, catalog, upstream, capex, energy_cost, kept) if site is None else site
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
     # the cost of the IT owned: bought to date, less cohorts retired by a refresh
     it_bought = np.cumsum(it_spend, axis=1) - (0.0 if retired is None or not owns_it else retired)
-    owned_to_date = np.cumsum(capex.facility_spend, axis=1) + it_bought * kept
+    owned_to_date = site["spent"] + it_bought * kept
     included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
     # support is paid on IT older than the support its price includes
     it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
     it_book = np.cumsum(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)), axis=1)
-    facility_placed = np.cumsum(capex.facility_in_service, axis=1)
-    facility_book = facility_placed - np.cumsum(
-        depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)), axis=1
-    )
-    site_held = np.cumsum(capex.facility_spend, axis=1) > 0
     per_month = 1.0 / MONTHS_PER_YEAR
     rate = {
         name: opex_rate(catalog, region, name, fallback)
@@ -103,33 +137,22 @@ def operations(
             ("property_tax_real_frac_per_year", "property_tax_frac_per_year"),
             ("property_tax_servers_frac_per_year", "property_tax_servers_frac_per_year"),
             ("insurance_frac_per_year", "insurance_frac_per_year"),
-            ("staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year"),
         )
     }
-    items = {
-        "energy": energy_cost * kept,
+    owner = {
         "it_maintenance": it_out_of_support
         * kept
         * float(cost["it_maintenance_frac_per_year"])
         * per_month,
-        "facility_maintenance": (capex.facility_usd - capex.land_usd)[:, None]
-        * mw_share
-        * float(cost["facility_maintenance_frac_per_year"])
-        * per_month,
-        "staff": it_mw_online * rate["staff_usd_per_mw_it_year"] * per_month,
         "insurance": owned_to_date * rate["insurance_frac_per_year"] * per_month,
         "property_tax": (
-            facility_book * rate["property_tax_real_frac_per_year"]
+            site["facility_book"] * rate["property_tax_real_frac_per_year"]
             + np.maximum(it_book, 0.0) * kept * rate["property_tax_servers_frac_per_year"]
         )
         * per_month,
-        "network": it_mw_online * kept * float(cost["network_transit_usd_per_mw_it_year"]) * per_month,
-        "ground_rent": site_held
-        * (capex.land_value_usd * (fin.land == "leased") * float(cost["ground_lease_frac_per_year"]))[:, None]
-        * per_month,
     }
-    items["colocation_rent"] = colocation_rent(scenario, catalog, it_mw_online)
-    return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend)
+    items = {name: owner[name] if name in owner else site[name] for name in OPEX_ITEMS}
+    return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend, site=site)
 
 
 def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarray) -> np.ndarray:
@@ -152,8 +175,10 @@ def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarr
 
 def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
     """Straight-line depreciation (draw, month) of capex placed in service by month over a life in years."""
-    placed = np.cumsum(in_service, axis=1)
     life_months = np.maximum(np.asarray(life_years, dtype=float) * MONTHS_PER_YEAR, 1.0)
+    if not in_service.any() and np.isfinite(life_months).all():
+        return np.zeros_like(in_service)  # nothing placed (a lease's tenant IT): the same zeros, fewer passes
+    placed = np.cumsum(in_service, axis=1)
     return (placed - lagged(placed, life_months)) / life_months[:, None]
 
 
@@ -198,7 +223,7 @@ def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray
     released_to_date = np.where(
         last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
     )
-    released = np.diff(released_to_date, axis=1, prepend=0.0)
+    released = increments(released_to_date)
     return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neocloud.blocks import blocks
-from neocloud.finance.kernels import discount_factors, trailing_sum
+from neocloud.finance.kernels import discount_factors, increments, trailing_sum
 from neocloud.units import MONTHS_PER_YEAR
 
 BREAK_EVEN_BLOCK_DRAWS = 512  # rows solved together: their (row, month) terms stay in cache
@@ -31,20 +31,7 @@ def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """
     cumulative = np.cumsum(taxable, axis=1)
     taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
-    return rate[:, None] * np.diff(taxed, axis=1, prepend=0.0)
-
-
-def tax_slope(taxable: np.ndarray, cumulative_volume: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Derivative (draw, month) of ``tax_paid`` with respect to a price that adds ``price * volume`` to the
-    taxable income, where ``cumulative_volume`` is the volume summed to date: the tax to date moves with the
-    cumulative volume of the month where the running maximum of cumulative income was reached, while that
-    maximum is positive."""
-    cumulative = np.cumsum(taxable, axis=1)
-    highest = np.maximum.accumulate(cumulative, axis=1)
-    month = np.arange(taxable.shape[1])[None, :]
-    reached = np.maximum.accumulate(np.where(cumulative == highest, month, 0), axis=1)
-    moved = np.where(highest > 0, np.take_along_axis(cumulative_volume, reached, axis=1), 0.0)
-    return rate[:, None] * np.diff(moved, axis=1, prepend=0.0)
+    return rate[:, None] * increments(taxed)
 
 
 @dataclass(frozen=True)
