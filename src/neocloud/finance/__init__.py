@@ -33,7 +33,14 @@ from neocloud.finance.revenue import (
     refresh_months,
     resale_frac,
 )
-from neocloud.finance.statements import OPEX_ITEMS, depreciation, operations, statements, tax_paid
+from neocloud.finance.statements import (
+    OPEX_ITEMS,
+    booked_depreciation,
+    operations,
+    statements,
+    tax_deductions,
+    tax_paid,
+)
 from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
@@ -250,9 +257,8 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     tax_rate = or_default(
         fin.tax_rate, catalog.value("regions", scenario.site.region, "corporate_tax_rate"), draws
     )
-    deductions = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)) + depreciation(
-        capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
-    ) + capex.power_depreciation
+    booked = booked_depreciation(ops, capex, fin)
+    deductions = tax_deductions(booked)
     debt = size_debt(
         scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it
     )
@@ -264,7 +270,7 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
         fleet_value(catalog, accelerator_of(scenario, catalog), owned, np.full(draws, months - 1.0))
         * revenue.retained_frac[:, -1]
     )
-    lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
+    lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
     revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
     with np.errstate(divide="ignore", invalid="ignore"):
         rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)

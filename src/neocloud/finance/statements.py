@@ -21,6 +21,7 @@ from neocloud.finance.kernels import (
     lagged,
     monthly_rate,
     npv,
+    running_total,
 )
 from neocloud.finance.revenue import Revenue, default, escalation, or_default
 from neocloud.finance.valuation import Valuation, break_even, tax_paid
@@ -69,7 +70,7 @@ def site_costs(
     """The monthly costs (draw, month) in USD that do not depend on who owns the IT: energy and network
     (scaled to the share ``kept`` of the fleet still owned), facility maintenance and staff on the IT MW
     online, ground rent on a leased site and colocation rent; with the facility capex spent to date
-    (``spent``) and the facility's net book value (``facility_book``)."""
+    (``spent``), its depreciation (``facility_depreciation``) and net book value (``facility_book``)."""
     cost = catalog.table("cost_items")["value"]
     fin = scenario.finance
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
@@ -77,13 +78,13 @@ def site_costs(
     mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
     spent = np.cumsum(capex.facility_spend, axis=1)
     facility_placed = np.cumsum(capex.facility_in_service, axis=1)
-    facility_book = facility_placed - np.cumsum(
-        depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)), axis=1
-    )
+    facility_depreciation = depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float))
+    facility_book = facility_placed - np.cumsum(facility_depreciation, axis=1)
     per_month = 1.0 / MONTHS_PER_YEAR
     staff_rate = opex_rate(catalog, scenario.site.region, "staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year")
     return {
         "spent": spent,
+        "facility_depreciation": facility_depreciation,
         "facility_book": facility_book,
         "energy": energy_cost * kept,
         "facility_maintenance": (capex.facility_usd - capex.land_usd)[:, None]
@@ -124,12 +125,12 @@ def operations(
     site = site_costs(scenario, catalog, upstream, capex, energy_cost, kept) if site is None else site
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
     # the cost of the IT owned: bought to date, less cohorts retired by a refresh
-    it_bought = np.cumsum(it_spend, axis=1) - (0.0 if retired is None or not owns_it else retired)
+    it_bought = running_total(it_spend) - (0.0 if retired is None or not owns_it else retired)
     owned_to_date = site["spent"] + it_bought * kept
     included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
     # support is paid on IT older than the support its price includes
     it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
-    it_book = np.cumsum(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)), axis=1)
+    it_book = running_total(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)))
     per_month = 1.0 / MONTHS_PER_YEAR
     rate = {
         name: opex_rate(catalog, region, name, fallback)
@@ -217,33 +218,46 @@ def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray
     trapped_month = np.isfinite(cover) & (cover < covenant[:, None])
     trapped_month[:, -1] = False  # everything is released at the horizon
     trapped = np.where(trapped_month, surplus, 0.0)
-    cumulative = np.cumsum(trapped, axis=1)
-    free = np.where(~trapped_month, np.arange(months)[None, :], -1)
-    last_free = np.maximum.accumulate(free, axis=1)
-    released_to_date = np.where(
-        last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
-    )
-    released = increments(released_to_date)
+    released = np.zeros_like(trapped)  # nothing is released in draws that never trap cash
+    rows = np.nonzero(trapped_month.any(axis=1))[0]
+    if rows.size:
+        cumulative = np.cumsum(trapped[rows], axis=1)
+        free = np.where(~trapped_month[rows], np.arange(months)[None, :], -1)
+        last_free = np.maximum.accumulate(free, axis=1)
+        released_to_date = np.where(
+            last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
+        )
+        released[rows] = increments(released_to_date)
     return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
 
 
+def booked_depreciation(ops: Operations, capex: Capex, fin: Any) -> dict[str, np.ndarray]:
+    """Depreciation (draw, month) in USD by asset class, as the statements show it: the IT the owner holds,
+    the facility (from the site costs, where it was taken for the book value) and on-site power."""
+    return {
+        "depreciation_it_usd": depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)),
+        "depreciation_facility_usd": ops.site["facility_depreciation"],
+        "depreciation_power_usd": capex.power_depreciation,
+    }
+
+
+def tax_deductions(booked: dict[str, np.ndarray]) -> np.ndarray:
+    """Depreciation deducted from taxable income (draw, month), USD: every class of ``booked_depreciation``."""
+    return booked["depreciation_it_usd"] + booked["depreciation_facility_usd"] + booked["depreciation_power_usd"]
+
+
 def project_valuation(
-    revenue: Revenue, ops: Operations, capex: Capex, fin: Any, tax_rate: np.ndarray, multiple: np.ndarray,
-    residual_usd: np.ndarray,
-) -> tuple[Valuation, dict[str, np.ndarray]]:
-    """The unlevered project as a function of a uniform price (``Valuation``) and its depreciation lines
-    (draw, month) in USD."""
+    revenue: Revenue, ops: Operations, booked: dict[str, np.ndarray], fin: Any, tax_rate: np.ndarray,
+    multiple: np.ndarray, residual_usd: np.ndarray,
+) -> Valuation:
+    """The unlevered project as a function of a uniform price, given its depreciation ``booked`` by class."""
     ebitda = revenue.total - ops.total
-    depreciation_it = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float))
-    depreciation_facility = depreciation(
-        capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
-    )
     other_cash = revenue.deferred + revenue.sale_usd
     other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
-    valuation = Valuation(
+    return Valuation(
         fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
         volume=revenue.gpu_hours_sold,
-        deductions=depreciation_it + depreciation_facility + capex.power_depreciation,
+        deductions=tax_deductions(booked),
         capex=ops.it_spend + ops.facility_spend,
         tax_rate=tax_rate,
         multiple=multiple,
@@ -251,12 +265,6 @@ def project_valuation(
         floor=residual_usd,
         other_cash=other_cash,
     )
-    lines = {
-        "depreciation_it_usd": depreciation_it,
-        "depreciation_facility_usd": depreciation_facility,
-        "depreciation_power_usd": capex.power_depreciation,
-    }
-    return valuation, lines
 
 
 def levered(
@@ -323,7 +331,7 @@ def levered(
 def statements(
     revenue: Revenue,
     ops: Operations,
-    capex: Capex,
+    booked: dict[str, np.ndarray],
     debt: Debt,
     fin: Any,
     tax_rate: np.ndarray,
@@ -332,7 +340,7 @@ def statements(
 ) -> dict[str, np.ndarray]:
     """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
     ebitda = revenue.total - ops.total
-    valuation, depreciation_lines = project_valuation(revenue, ops, capex, fin, tax_rate, multiple, residual_usd)
+    valuation = project_valuation(revenue, ops, booked, fin, tax_rate, multiple, residual_usd)
     project_flow, project_flow_terminal = valuation.project_flows(ebitda)
     terminal = project_flow_terminal - project_flow
     financing = levered(revenue, ebitda, valuation, debt, fin, terminal)
@@ -356,7 +364,7 @@ def statements(
         "capex_spend_usd": valuation.capex,
         "capex_it_spend_usd": ops.it_spend,
         "capex_facility_spend_usd": ops.facility_spend,
-        **depreciation_lines,
+        **booked,
         **financing,
         "project_cash_flow_usd": project_flow,
         "terminal_value_usd": terminal,

@@ -121,14 +121,19 @@ class PricedNpv:
             reached = np.take_along_axis(volume, at, axis=1)
         return np.where(highest > 0, reached, 0.0)
 
-    def __call__(self, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price."""
+    def __call__(self, price: np.ndarray, with_slope: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price (NaN without
+        ``with_slope``)."""
         a = self.arrays
         cumulative = price[:, None] * a["cumulative_volume"]
         cumulative += a["cumulative_base"]
         highest = np.maximum.accumulate(cumulative, axis=1)
         tax = np.einsum("ij,ij->i", np.maximum(highest, 0.0), a["tax_weights"])
-        tax_slope = np.einsum("ij,ij->i", self.reached_volume(cumulative, highest), a["tax_weights"])
+        tax_slope = (
+            np.einsum("ij,ij->i", self.reached_volume(cumulative, highest), a["tax_weights"])
+            if with_slope
+            else np.full(price.shape, np.nan)
+        )
         last_year = a["last_year_base"] + price * a["last_year_volume"]
         exit_value = a["multiple"] * np.maximum(last_year, 0.0)
         terminal = np.maximum(exit_value, a["floor"])
@@ -195,7 +200,7 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     price = np.empty(reference.shape[0])
     for rows in blocks(reference.shape[0], BREAK_EVEN_BLOCK_DRAWS):
         function = PricedNpv(valuation.block(rows))
-        at_zero, _ = function(np.zeros(start[rows].size))
+        at_zero, _ = function(np.zeros(start[rows].size), with_slope=False)
         found = newton_increasing(function, start[rows], ceiling[rows])
         price[rows] = np.where(at_zero >= 0, 0.0, found)
     return price
