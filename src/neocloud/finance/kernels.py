@@ -297,11 +297,12 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
     floor = np.floor(position)
     fraction = position - floor
     padded = np.concatenate([np.zeros((draws, 1)), cumulative], axis=1)  # index 0 stands for "before month 0"
-    below = np.clip(floor + 1, 0, months).astype(np.int64)
-    above = np.clip(floor + 2, 0, months).astype(np.int64)
-    return (1 - fraction) * np.take_along_axis(padded, below, axis=1) + fraction * np.take_along_axis(
-        padded, above, axis=1
-    )
+    # flat indices into the padded rows: one gather each, without take_along_axis's broadcast index arrays
+    row_start = (np.arange(draws) * (months + 1))[:, None]
+    below = np.minimum(np.maximum(floor + 1, 0.0), months).astype(np.int64) + row_start  # clip, without its
+    above = np.minimum(np.maximum(floor + 2, 0.0), months).astype(np.int64) + row_start  # dispatch overhead
+    flat = padded.ravel()
+    return (1 - fraction) * np.take(flat, below) + fraction * np.take(flat, above)
 
 
 def running_total(values: np.ndarray) -> np.ndarray:
