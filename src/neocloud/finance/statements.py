@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -24,7 +24,7 @@ from neocloud.finance.kernels import (
     running_total,
 )
 from neocloud.finance.revenue import Revenue, default, escalation, or_default
-from neocloud.finance.valuation import Valuation, break_even, tax_paid
+from neocloud.finance.valuation import Valuation, break_evens, tax_paid
 from neocloud.scenario import Realised
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR
 
@@ -392,7 +392,6 @@ def results(
     equity_in: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Payback, break-even prices, enterprise value and funding (draw,)."""
-    kw_valuation = replace(valuation, volume=revenue.kw_months)
     gpu_volume = revenue.gpu_hours_sold
     with np.errstate(divide="ignore", invalid="ignore"):
         reference_gpu = (revenue.total - revenue.pass_through).sum(axis=1) / gpu_volume.sum(axis=1)
@@ -405,13 +404,16 @@ def results(
     debt_raised = drawn.sum(axis=1)
     first_revenue = first_month(revenue.total > 0)
     paid_back = payback(lines["project_cash_flow_usd"])
+    per_gpu_hour, per_kw_month = break_evens(
+        valuation, [gpu_volume, revenue.kw_months], [reference_gpu, reference_kw]
+    )
     return {
         "payback_month": paid_back,
         "payback_years": np.where(
             paid_back >= first_revenue, (paid_back - first_revenue) / MONTHS_PER_YEAR, np.nan
         ),
-        "breakeven_usd_per_gpu_hour": np.where(has_gpu_hours, break_even(valuation, reference_gpu), np.nan),
-        "breakeven_usd_per_kw_month": np.where(has_kw, break_even(kw_valuation, reference_kw), np.nan),
+        "breakeven_usd_per_gpu_hour": np.where(has_gpu_hours, per_gpu_hour, np.nan),
+        "breakeven_usd_per_kw_month": np.where(has_kw, per_kw_month, np.nan),
         "enterprise_value_usd": lines["npv_usd"] + npv(valuation.discount_monthly, owned_capex),
         "funding_usd": debt_raised + equity_raised,
         "debt_usd": debt_raised,

@@ -10,7 +10,7 @@ method reaches the root of the linear piece it stands on in one step: a handful 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,6 +63,29 @@ class Valuation:
         return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
 
+def price_free(valuation: Valuation) -> dict[str, np.ndarray]:
+    """What a ``PricedNpv`` needs that no price and no volume moves, for one block of draws: the discount
+    factors, the tax weights ``g``, the cumulative taxable income and the discounted flows at a zero price,
+    the last year's EBITDA at a zero price and the terminal value's multiple and floor. The same for every
+    volume a price multiplies (GPU-hours and kW-months), so computed once for both."""
+    v = valuation
+    draws, months = v.volume.shape
+    factors = discount_factors(v.discount_monthly, months)
+    weights = factors.copy()
+    weights[:, :-1] -= factors[:, 1:]
+    weights *= v.tax_rate[:, None]
+    return {
+        "factors": factors,
+        "tax_weights": weights,
+        "cumulative_base": np.cumsum(v.fixed_ebitda - v.deductions, axis=1),
+        "base_value": np.einsum("ij,ij->i", v.fixed_ebitda - v.capex + v.other_cash, factors),
+        "last_factor": factors[:, -1].copy(),
+        "last_year_base": v.fixed_ebitda[:, -MONTHS_PER_YEAR:].sum(axis=1),
+        "multiple": np.broadcast_to(v.multiple, (draws,)),
+        "floor": np.broadcast_to(v.floor, (draws,)),
+    }
+
+
 class PricedNpv:
     """Project NPV (draw,) of one block of draws as a function of a uniform price, and its exact slope.
 
@@ -73,24 +96,14 @@ class PricedNpv:
     one running maximum for the value and one for the slope, and no other pass along the months.
     """
 
-    def __init__(self, valuation: Valuation) -> None:
+    def __init__(self, valuation: Valuation, fixed: dict[str, np.ndarray] | None = None) -> None:
         v = valuation
-        months = v.volume.shape[1]
-        factors = discount_factors(v.discount_monthly, months)
-        weights = factors.copy()
-        weights[:, :-1] -= factors[:, 1:]
-        weights *= v.tax_rate[:, None]
+        fixed = price_free(v) if fixed is None else fixed
         self.arrays = {
-            "tax_weights": weights,
+            **{name: values for name, values in fixed.items() if name != "factors"},
             "cumulative_volume": np.cumsum(v.volume, axis=1),
-            "cumulative_base": np.cumsum(v.fixed_ebitda - v.deductions, axis=1),
-            "base_value": np.einsum("ij,ij->i", v.fixed_ebitda - v.capex + v.other_cash, factors),
-            "volume_value": np.einsum("ij,ij->i", v.volume, factors),
-            "last_factor": factors[:, -1].copy(),
-            "last_year_base": v.fixed_ebitda[:, -MONTHS_PER_YEAR:].sum(axis=1),
+            "volume_value": np.einsum("ij,ij->i", v.volume, fixed["factors"]),
             "last_year_volume": v.volume[:, -MONTHS_PER_YEAR:].sum(axis=1),
-            "multiple": np.broadcast_to(v.multiple, (v.volume.shape[0],)),
-            "floor": np.broadcast_to(v.floor, (v.volume.shape[0],)),
         }
         # with no negative volume the cumulative volume never falls, so the volume at the month where the
         # running maximum was last reached is a running maximum too
@@ -195,12 +208,24 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     Newton from the reference price on the exact slope of the piecewise-linear NPV (see the module), in
     blocks of ``BREAK_EVEN_BLOCK_DRAWS`` draws; each draw stops on its own step, so its price is the same
     alone or among others."""
-    start = np.maximum(np.abs(reference), 1e-6)
-    ceiling = 4 * start * 2.0**EXPANSIONS
-    price = np.empty(reference.shape[0])
-    for rows in blocks(reference.shape[0], BREAK_EVEN_BLOCK_DRAWS):
-        function = PricedNpv(valuation.block(rows))
-        at_zero, _ = function(np.zeros(start[rows].size), with_slope=False)
-        found = newton_increasing(function, start[rows], ceiling[rows])
-        price[rows] = np.where(at_zero >= 0, 0.0, found)
-    return price
+    return break_evens(valuation, [valuation.volume], [reference])[0]
+
+
+def break_evens(
+    valuation: Valuation, volumes: list[np.ndarray], references: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``break_even`` of the valuation with each of ``volumes`` (draw, month) in turn as the volume the
+    price multiplies, from the matching reference price (draw,); what no volume moves is summed once per
+    block (``price_free``)."""
+    draws = valuation.volume.shape[0]
+    starts = [np.maximum(np.abs(reference), 1e-6) for reference in references]
+    prices = [np.empty(draws) for _ in volumes]
+    for rows in blocks(draws, BREAK_EVEN_BLOCK_DRAWS):
+        part = valuation.block(rows)
+        fixed = price_free(part)
+        for volume, start, price in zip(volumes, starts, prices, strict=True):
+            function = PricedNpv(replace(part, volume=volume[rows]), fixed)
+            at_zero, _ = function(np.zeros(start[rows].size), with_slope=False)
+            found = newton_increasing(function, start[rows], 4 * start[rows] * 2.0**EXPANSIONS)
+            price[rows] = np.where(at_zero >= 0, 0.0, found)
+    return prices
