@@ -20,7 +20,7 @@ from neocloud.catalog import Catalog
 from neocloud.errors import ScenarioError
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
-from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, lagged, trailing_sum
+from neocloud.finance.kernels import IRR_REASON_ATTRS, first_month, increments, lagged, trailing_sum
 from neocloud.finance.revenue import (
     accelerator_of,
     contract_term,
@@ -33,7 +33,14 @@ from neocloud.finance.revenue import (
     refresh_months,
     resale_frac,
 )
-from neocloud.finance.statements import OPEX_ITEMS, depreciation, operations, statements, tax_paid
+from neocloud.finance.statements import (
+    OPEX_ITEMS,
+    booked_depreciation,
+    operations,
+    statements,
+    tax_deductions,
+    tax_paid,
+)
 from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_YEAR, MONTHS_PER_YEAR
 
@@ -134,21 +141,26 @@ def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return best, np.where(best > 0, margin_ebitda / best, np.nan)
 
 
-def check_financeable(scenario: Realised, debt: Any, lines: dict[str, np.ndarray]) -> None:
+def check_financeable(scenario: Realised, dataset: xr.Dataset) -> None:
     """A tranche lent as asked (``size_to_dscr: false``) that leaves the median draw's minimum DSCR below its
-    covenant is unfinanceable: say so with the numbers."""
+    covenant is unfinanceable: say so with the numbers (medians over all the draws of the stage's Dataset)."""
     for index, tranche in enumerate(scenario.finance.debt):
         if tranche.size_to_dscr:
             continue
-        low = float(np.nanmedian(lines["min_dscr"])) if np.isfinite(lines["min_dscr"]).any() else np.nan
-        covenant = float(np.median(debt.covenant_dscr[index]))
+
+        def median(name: str, index: int = index) -> float:
+            return float(np.median(dataset[f"tranche_{name}"].values[:, index]))
+
+        lowest = dataset["min_dscr"].values
+        low = float(np.nanmedian(lowest)) if np.isfinite(lowest).any() else np.nan
+        covenant = median("covenant_dscr")
         if np.isfinite(low) and low < covenant:
             raise ScenarioError(
                 f"the debt is unfinanceable: its minimum DSCR is {low:.2f} against a covenant of "
-                f"{covenant:.2f} ({float(np.median(lines['dscr_breach_months'])):.0f} months in breach); at "
-                f"its target DSCR of {float(np.median(debt.target_dscr[index])):.2f} the cash flow carries "
-                f"{float(np.median(debt.capacity_usd[index])) / 1e9:.3f} billion USD of this tranche, "
-                f"{float(np.median(debt.requested_usd[index])) / 1e9:.3f} billion asked",
+                f"{covenant:.2f} ({float(np.median(dataset['dscr_breach_months'].values)):.0f} months in "
+                f"breach); at its target DSCR of {median('target_dscr'):.2f} the cash flow carries "
+                f"{median('capacity_usd') / 1e9:.3f} billion USD of this tranche, "
+                f"{median('requested_usd') / 1e9:.3f} billion asked",
                 field=f"finance.debt.{index}",
                 value=tranche.name,
                 allowed="a smaller share or amount_usd, or size_to_dscr: true",
@@ -180,9 +192,9 @@ def refresh_fleet(scenario: Realised, catalog: Catalog, capex: Any, revenue: Any
     while np.any(rounds * cycle < months):
         retired += lagged(bought, rounds * cycle)
         rounds += 1
-    spend = np.diff(bought + retired, axis=1, prepend=0.0)
+    spend = increments(bought + retired)
     resale = resale_frac(catalog, accelerator_of(scenario, catalog), cycle / MONTHS_PER_YEAR)
-    proceeds = np.diff(retired, axis=1, prepend=0.0) * resale[:, None] * revenue.retained_frac
+    proceeds = increments(retired) * resale[:, None] * revenue.retained_frac
     return (
         replace(capex, it_spend=spend),
         replace(revenue, sale_usd=revenue.sale_usd + proceeds),
@@ -223,7 +235,17 @@ def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     Reads ``accelerators_online``, ``it_power_online_mw`` and ``phase_online_month`` (build-out) and
     ``energy_cost_usd`` (energy), all (draw, month) but the last (draw, phase). Returns monthly statement
     lines (draw, month) and the summary results (draw,) named in ``SUMMARY_UNITS``.
+
+    Every operation but the financeability check (on medians over the draws) is per draw.
     """
+    dataset = finance_block(scenario, catalog, upstream)
+    check_financeable(scenario, dataset)
+    return dataset
+
+
+def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+    """The finance stage's Dataset for the draws of ``upstream`` (see ``finance``), before the
+    financeability check."""
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
     energy_cost = np.asarray(upstream["energy_cost_usd"].values, dtype=float)
@@ -235,9 +257,8 @@ def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     tax_rate = or_default(
         fin.tax_rate, catalog.value("regions", scenario.site.region, "corporate_tax_rate"), draws
     )
-    deductions = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)) + depreciation(
-        capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
-    ) + capex.power_depreciation
+    booked = booked_depreciation(ops, capex, fin)
+    deductions = tax_deductions(booked)
     debt = size_debt(
         scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it
     )
@@ -249,15 +270,17 @@ def finance(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
         fleet_value(catalog, accelerator_of(scenario, catalog), owned, np.full(draws, months - 1.0))
         * revenue.retained_frac[:, -1]
     )
-    lines = statements(revenue, ops, capex, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
-    check_financeable(scenario, debt, lines)
+    lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
     revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
     with np.errstate(divide="ignore", invalid="ignore"):
         rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
 
     # steady state: the campus-wide annual opex at full build (the last twelve months of the horizon)
-    campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost)
+    # the same site costs when the whole fleet is kept (the owner's share scales only energy and network)
+    whole_fleet = bool(np.all(revenue.retained_frac == 1.0))
+    campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost,
+                            site=ops.site if whole_fleet else None)
     steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
     by_draw = {

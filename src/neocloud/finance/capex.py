@@ -12,6 +12,7 @@ import xarray as xr
 from neocloud.buildout import plant_capex_usd, plant_items
 from neocloud.calendar import months_between
 from neocloud.catalog import Catalog
+from neocloud.finance.kernels import increments
 from neocloud.scenario import Realised
 from neocloud.units import MONTHS_PER_YEAR
 
@@ -192,7 +193,7 @@ def capex_schedule(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -
     facility_spend += plant["spend"]
 
     online_accelerators = np.asarray(upstream["accelerators_online"].values, dtype=float)
-    delivered = np.diff(np.maximum.accumulate(online_accelerators, axis=1), axis=1, prepend=0.0)
+    delivered = increments(np.maximum.accumulate(online_accelerators, axis=1))
     per_accelerator = totals["it"] / np.maximum(
         np.asarray(upstream["accelerators"].values, dtype=float), 1e-12
     )

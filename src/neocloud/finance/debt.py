@@ -9,6 +9,7 @@ All recursions in time are closed forms: during drawdown the balance is the draw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -172,15 +173,20 @@ class Terms:
         """``log(1 + i)`` (draw, 1)."""
         return np.log1p(self.monthly)[:, None]
 
-    @property
+    @cached_property
     def repaying(self) -> np.ndarray:
         """Months of repayment (draw, month)."""
         return (self.month >= self.conversion[:, None]) & (self.month < (self.conversion + self.tenor)[:, None])
 
-    @property
+    @cached_property
     def since(self) -> np.ndarray:
         """Months since conversion (draw, month), negative while drawing."""
         return self.month - self.conversion[:, None]
+
+    @cached_property
+    def discount_to_conversion(self) -> np.ndarray:
+        """``(1 + i) ** -(months since conversion + 1)`` (draw, month): a month's payment valued at conversion."""
+        return np.exp(-self.log_growth * (self.since + 1))
 
 
 def sizing(
@@ -206,7 +212,7 @@ def sizing(
     target_name = "gpu_loan_target_dscr" if tranche.kind == "gpu" else "target_dscr"
     target = or_default(tranche.target_dscr, default(catalog, target_name), draws)
     available = np.maximum(cfads / target[:, None] - senior_service, 0.0) * repaying
-    pv_available = (available * np.exp(-log_growth * (terms.since + 1))).sum(axis=1)
+    pv_available = (available * terms.discount_to_conversion).sum(axis=1)
     annuity = np.where(repaying.any(axis=1), np.where(repaying, available, np.inf).min(axis=1), 0.0)
     level_pv = annuity / np.maximum(pmt(terms.monthly, terms.tenor, 1.0), 1e-300)
     capacity = np.where(tranche.amortisation == "sculpted", pv_available, level_pv)
@@ -242,7 +248,7 @@ def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[st
         share_of_available = balance_at_conversion / np.where(pv_available > 0, pv_available, 1.0)
         payment = np.where((pv_available > 0)[:, None], size["available"] * share_of_available[:, None], payment)
     since = terms.since
-    repaid = np.cumsum(payment * np.exp(-log_growth * (since + 1)), axis=1)
+    repaid = np.cumsum(payment * terms.discount_to_conversion, axis=1)
     balance = np.where(repaying, np.exp(log_growth * (since + 1)) * (balance_at_conversion[:, None] - repaid), 0.0)
     balance = np.where(month >= maturity[:, None], 0.0, np.maximum(balance, 0.0))
     balance = np.where(drawing, build_balance, balance)

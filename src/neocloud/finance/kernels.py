@@ -288,19 +288,38 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
     shift = float(lag.flat[0]) if lag.size else -1.0
     if shift >= 0 and shift.is_integer() and np.all(lag == shift):
         # one whole lag for every draw: a shift, the same numbers as the interpolation with no fraction
-        out = np.zeros_like(cumulative)
-        if shift < months:
-            out[:, int(shift) :] = cumulative[:, : months - int(shift)]
+        out = np.empty_like(cumulative)
+        whole = min(int(shift), months)
+        out[:, :whole] = 0.0
+        out[:, whole:] = cumulative[:, : months - whole]
         return out
     position = np.arange(months)[None, :] - lag[:, None]
     floor = np.floor(position)
     fraction = position - floor
     padded = np.concatenate([np.zeros((draws, 1)), cumulative], axis=1)  # index 0 stands for "before month 0"
-    below = np.clip(floor + 1, 0, months).astype(np.int64)
-    above = np.clip(floor + 2, 0, months).astype(np.int64)
-    return (1 - fraction) * np.take_along_axis(padded, below, axis=1) + fraction * np.take_along_axis(
-        padded, above, axis=1
-    )
+    # flat indices into the padded rows: one gather each, without take_along_axis's broadcast index arrays
+    row_start = (np.arange(draws) * (months + 1))[:, None]
+    below = np.minimum(np.maximum(floor + 1, 0.0), months).astype(np.int64) + row_start  # clip, without its
+    above = np.minimum(np.maximum(floor + 2, 0.0), months).astype(np.int64) + row_start  # dispatch overhead
+    flat = padded.ravel()
+    return (1 - fraction) * np.take(flat, below) + fraction * np.take(flat, above)
+
+
+def running_total(values: np.ndarray) -> np.ndarray:
+    """``np.cumsum(values, axis=1)``, the same bits; zeros without the pass where every value is +0.0 (the
+    IT a lease's owner never buys)."""
+    if not values.any() and not np.signbit(values).any():
+        return np.zeros_like(values)
+    return np.cumsum(values, axis=1)
+
+
+def increments(values: np.ndarray) -> np.ndarray:
+    """Month-on-month change (draw, month) of ``values``, the first month's from zero: ``np.diff(values,
+    axis=1, prepend=0.0)`` without its padded copy."""
+    out = np.empty_like(values)
+    out[:, :1] = values[:, :1]
+    np.subtract(values[:, 1:], values[:, :-1], out=out[:, 1:])
+    return out
 
 
 def trailing_sum(values: np.ndarray, window: int) -> np.ndarray:

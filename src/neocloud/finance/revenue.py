@@ -72,9 +72,13 @@ def resale_frac(catalog: Catalog, accelerator: str, age_years: np.ndarray) -> np
 
 def fleet_value(catalog: Catalog, accelerator: str, it_spend: np.ndarray, at_month: np.ndarray) -> np.ndarray:
     """Resale value (draw,) at ``at_month`` (draw,) of the IT bought by then (``it_spend`` (draw, month))."""
+    at = np.asarray(at_month, dtype=float)
+    if not it_spend.any() and not np.signbit(it_spend).any() and np.isfinite(at).all():
+        catalog.row("residual_values", accelerator)  # the same error for an accelerator without a curve
+        return np.zeros(it_spend.shape[0])  # no IT owned (a lease): the same zeros, without the resale curve
     month = np.arange(it_spend.shape[1])[None, :]
-    age = (np.asarray(at_month, dtype=float)[:, None] - month) / MONTHS_PER_YEAR
-    bought = month <= np.asarray(at_month, dtype=float)[:, None]
+    age = (at[:, None] - month) / MONTHS_PER_YEAR
+    bought = month <= at[:, None]
     return (it_spend * bought * resale_frac(catalog, accelerator, age)).sum(axis=1)
 
 

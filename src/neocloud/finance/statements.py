@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -15,13 +16,15 @@ from neocloud.finance.kernels import (
     annual_rate,
     dscr,
     first_month,
+    increments,
     irr,
     lagged,
     monthly_rate,
     npv,
+    running_total,
 )
 from neocloud.finance.revenue import Revenue, default, escalation, or_default
-from neocloud.finance.valuation import Valuation, break_even, tax_paid
+from neocloud.finance.valuation import Valuation, break_evens, tax_paid
 from neocloud.scenario import Realised
 from neocloud.units import KW_PER_MW, MONTHS_PER_YEAR
 
@@ -45,10 +48,11 @@ class Operations:
     items: dict[str, np.ndarray]
     it_spend: np.ndarray
     facility_spend: np.ndarray
+    site: dict[str, np.ndarray]  # the costs that do not depend on who owns the IT (``site_costs``)
 
-    @property
+    @cached_property
     def total(self) -> np.ndarray:
-        """Opex (draw, month) in USD."""
+        """Opex (draw, month) in USD (summed once, then kept)."""
         return np.asarray(sum(self.items.values()))
 
 
@@ -60,6 +64,42 @@ def opex_rate(catalog: Catalog, region: str, column: str, fallback: str) -> floa
     return float(np.asarray(catalog.table("cost_items").loc[fallback, "value"]))
 
 
+def site_costs(
+    scenario: Realised, catalog: Catalog, upstream: Any, capex: Capex, energy_cost: np.ndarray, kept: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The monthly costs (draw, month) in USD that do not depend on who owns the IT: energy and network
+    (scaled to the share ``kept`` of the fleet still owned), facility maintenance and staff on the IT MW
+    online, ground rent on a leased site and colocation rent; with the facility capex spent to date
+    (``spent``), its depreciation (``facility_depreciation``) and net book value (``facility_book``)."""
+    cost = catalog.table("cost_items")["value"]
+    fin = scenario.finance
+    it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
+    it_mw_online = np.asarray(upstream["it_power_online_mw"].values, dtype=float)
+    mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
+    spent = np.cumsum(capex.facility_spend, axis=1)
+    facility_placed = np.cumsum(capex.facility_in_service, axis=1)
+    facility_depreciation = depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float))
+    facility_book = facility_placed - np.cumsum(facility_depreciation, axis=1)
+    per_month = 1.0 / MONTHS_PER_YEAR
+    staff_rate = opex_rate(catalog, scenario.site.region, "staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year")
+    return {
+        "spent": spent,
+        "facility_depreciation": facility_depreciation,
+        "facility_book": facility_book,
+        "energy": energy_cost * kept,
+        "facility_maintenance": (capex.facility_usd - capex.land_usd)[:, None]
+        * mw_share
+        * float(cost["facility_maintenance_frac_per_year"])
+        * per_month,
+        "staff": it_mw_online * staff_rate * per_month,
+        "network": it_mw_online * kept * float(cost["network_transit_usd_per_mw_it_year"]) * per_month,
+        "ground_rent": (spent > 0)
+        * (capex.land_value_usd * (fin.land == "leased") * float(cost["ground_lease_frac_per_year"]))[:, None]
+        * per_month,
+        "colocation_rent": colocation_rent(scenario, catalog, it_mw_online),
+    }
+
+
 def operations(
     scenario: Realised,
     catalog: Catalog,
@@ -69,33 +109,28 @@ def operations(
     energy_cost: np.ndarray,
     retained: np.ndarray | None = None,
     retired: np.ndarray | None = None,
+    site: dict[str, np.ndarray] | None = None,
 ) -> Operations:
     """Monthly opex of the owner by cost class.
 
     Energy (scaled to the share of the fleet still owned); IT support on the IT owned once its included
     support has run out (GPU cloud only); facility maintenance, staff and network on the IT MW online;
     insurance on the capex spent to date; property tax on the net book value of the facility and, where
-    the region taxes them, of the servers; ground rent on a leased site.
+    the region taxes them, of the servers; ground rent on a leased site. ``site``: the ``site_costs`` of
+    the same campus and fleet share, where already known (the same arrays, not summed again).
     """
     cost = catalog.table("cost_items")["value"]
     fin, region = scenario.finance, scenario.site.region
-    it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
-    it_mw_online = np.asarray(upstream["it_power_online_mw"].values, dtype=float)
-    mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
     kept = np.ones_like(energy_cost) if retained is None else retained
+    site = site_costs(scenario, catalog, upstream, capex, energy_cost, kept) if site is None else site
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
     # the cost of the IT owned: bought to date, less cohorts retired by a refresh
-    it_bought = np.cumsum(it_spend, axis=1) - (0.0 if retired is None or not owns_it else retired)
-    owned_to_date = np.cumsum(capex.facility_spend, axis=1) + it_bought * kept
+    it_bought = running_total(it_spend) - (0.0 if retired is None or not owns_it else retired)
+    owned_to_date = site["spent"] + it_bought * kept
     included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
     # support is paid on IT older than the support its price includes
     it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
-    it_book = np.cumsum(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)), axis=1)
-    facility_placed = np.cumsum(capex.facility_in_service, axis=1)
-    facility_book = facility_placed - np.cumsum(
-        depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)), axis=1
-    )
-    site_held = np.cumsum(capex.facility_spend, axis=1) > 0
+    it_book = running_total(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)))
     per_month = 1.0 / MONTHS_PER_YEAR
     rate = {
         name: opex_rate(catalog, region, name, fallback)
@@ -103,33 +138,22 @@ def operations(
             ("property_tax_real_frac_per_year", "property_tax_frac_per_year"),
             ("property_tax_servers_frac_per_year", "property_tax_servers_frac_per_year"),
             ("insurance_frac_per_year", "insurance_frac_per_year"),
-            ("staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year"),
         )
     }
-    items = {
-        "energy": energy_cost * kept,
+    owner = {
         "it_maintenance": it_out_of_support
         * kept
         * float(cost["it_maintenance_frac_per_year"])
         * per_month,
-        "facility_maintenance": (capex.facility_usd - capex.land_usd)[:, None]
-        * mw_share
-        * float(cost["facility_maintenance_frac_per_year"])
-        * per_month,
-        "staff": it_mw_online * rate["staff_usd_per_mw_it_year"] * per_month,
         "insurance": owned_to_date * rate["insurance_frac_per_year"] * per_month,
         "property_tax": (
-            facility_book * rate["property_tax_real_frac_per_year"]
+            site["facility_book"] * rate["property_tax_real_frac_per_year"]
             + np.maximum(it_book, 0.0) * kept * rate["property_tax_servers_frac_per_year"]
         )
         * per_month,
-        "network": it_mw_online * kept * float(cost["network_transit_usd_per_mw_it_year"]) * per_month,
-        "ground_rent": site_held
-        * (capex.land_value_usd * (fin.land == "leased") * float(cost["ground_lease_frac_per_year"]))[:, None]
-        * per_month,
     }
-    items["colocation_rent"] = colocation_rent(scenario, catalog, it_mw_online)
-    return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend)
+    items = {name: owner[name] if name in owner else site[name] for name in OPEX_ITEMS}
+    return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend, site=site)
 
 
 def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarray) -> np.ndarray:
@@ -152,8 +176,10 @@ def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarr
 
 def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
     """Straight-line depreciation (draw, month) of capex placed in service by month over a life in years."""
-    placed = np.cumsum(in_service, axis=1)
     life_months = np.maximum(np.asarray(life_years, dtype=float) * MONTHS_PER_YEAR, 1.0)
+    if not in_service.any() and np.isfinite(life_months).all():
+        return np.zeros_like(in_service)  # nothing placed (a lease's tenant IT): the same zeros, fewer passes
+    placed = np.cumsum(in_service, axis=1)
     return (placed - lagged(placed, life_months)) / life_months[:, None]
 
 
@@ -192,33 +218,46 @@ def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray
     trapped_month = np.isfinite(cover) & (cover < covenant[:, None])
     trapped_month[:, -1] = False  # everything is released at the horizon
     trapped = np.where(trapped_month, surplus, 0.0)
-    cumulative = np.cumsum(trapped, axis=1)
-    free = np.where(~trapped_month, np.arange(months)[None, :], -1)
-    last_free = np.maximum.accumulate(free, axis=1)
-    released_to_date = np.where(
-        last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
-    )
-    released = np.diff(released_to_date, axis=1, prepend=0.0)
+    released = np.zeros_like(trapped)  # nothing is released in draws that never trap cash
+    rows = np.nonzero(trapped_month.any(axis=1))[0]
+    if rows.size:
+        cumulative = np.cumsum(trapped[rows], axis=1)
+        free = np.where(~trapped_month[rows], np.arange(months)[None, :], -1)
+        last_free = np.maximum.accumulate(free, axis=1)
+        released_to_date = np.where(
+            last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
+        )
+        released[rows] = increments(released_to_date)
     return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
 
 
+def booked_depreciation(ops: Operations, capex: Capex, fin: Any) -> dict[str, np.ndarray]:
+    """Depreciation (draw, month) in USD by asset class, as the statements show it: the IT the owner holds,
+    the facility (from the site costs, where it was taken for the book value) and on-site power."""
+    return {
+        "depreciation_it_usd": depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)),
+        "depreciation_facility_usd": ops.site["facility_depreciation"],
+        "depreciation_power_usd": capex.power_depreciation,
+    }
+
+
+def tax_deductions(booked: dict[str, np.ndarray]) -> np.ndarray:
+    """Depreciation deducted from taxable income (draw, month), USD: every class of ``booked_depreciation``."""
+    return booked["depreciation_it_usd"] + booked["depreciation_facility_usd"] + booked["depreciation_power_usd"]
+
+
 def project_valuation(
-    revenue: Revenue, ops: Operations, capex: Capex, fin: Any, tax_rate: np.ndarray, multiple: np.ndarray,
-    residual_usd: np.ndarray,
-) -> tuple[Valuation, dict[str, np.ndarray]]:
-    """The unlevered project as a function of a uniform price (``Valuation``) and its depreciation lines
-    (draw, month) in USD."""
+    revenue: Revenue, ops: Operations, booked: dict[str, np.ndarray], fin: Any, tax_rate: np.ndarray,
+    multiple: np.ndarray, residual_usd: np.ndarray,
+) -> Valuation:
+    """The unlevered project as a function of a uniform price, given its depreciation ``booked`` by class."""
     ebitda = revenue.total - ops.total
-    depreciation_it = depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float))
-    depreciation_facility = depreciation(
-        capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float)
-    )
     other_cash = revenue.deferred + revenue.sale_usd
     other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
-    valuation = Valuation(
+    return Valuation(
         fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
         volume=revenue.gpu_hours_sold,
-        deductions=depreciation_it + depreciation_facility + capex.power_depreciation,
+        deductions=tax_deductions(booked),
         capex=ops.it_spend + ops.facility_spend,
         tax_rate=tax_rate,
         multiple=multiple,
@@ -226,12 +265,6 @@ def project_valuation(
         floor=residual_usd,
         other_cash=other_cash,
     )
-    lines = {
-        "depreciation_it_usd": depreciation_it,
-        "depreciation_facility_usd": depreciation_facility,
-        "depreciation_power_usd": capex.power_depreciation,
-    }
-    return valuation, lines
 
 
 def levered(
@@ -298,7 +331,7 @@ def levered(
 def statements(
     revenue: Revenue,
     ops: Operations,
-    capex: Capex,
+    booked: dict[str, np.ndarray],
     debt: Debt,
     fin: Any,
     tax_rate: np.ndarray,
@@ -307,7 +340,7 @@ def statements(
 ) -> dict[str, np.ndarray]:
     """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
     ebitda = revenue.total - ops.total
-    valuation, depreciation_lines = project_valuation(revenue, ops, capex, fin, tax_rate, multiple, residual_usd)
+    valuation = project_valuation(revenue, ops, booked, fin, tax_rate, multiple, residual_usd)
     project_flow, project_flow_terminal = valuation.project_flows(ebitda)
     terminal = project_flow_terminal - project_flow
     financing = levered(revenue, ebitda, valuation, debt, fin, terminal)
@@ -331,7 +364,7 @@ def statements(
         "capex_spend_usd": valuation.capex,
         "capex_it_spend_usd": ops.it_spend,
         "capex_facility_spend_usd": ops.facility_spend,
-        **depreciation_lines,
+        **booked,
         **financing,
         "project_cash_flow_usd": project_flow,
         "terminal_value_usd": terminal,
@@ -359,7 +392,6 @@ def results(
     equity_in: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Payback, break-even prices, enterprise value and funding (draw,)."""
-    kw_valuation = replace(valuation, volume=revenue.kw_months)
     gpu_volume = revenue.gpu_hours_sold
     with np.errstate(divide="ignore", invalid="ignore"):
         reference_gpu = (revenue.total - revenue.pass_through).sum(axis=1) / gpu_volume.sum(axis=1)
@@ -372,13 +404,16 @@ def results(
     debt_raised = drawn.sum(axis=1)
     first_revenue = first_month(revenue.total > 0)
     paid_back = payback(lines["project_cash_flow_usd"])
+    per_gpu_hour, per_kw_month = break_evens(
+        valuation, [gpu_volume, revenue.kw_months], [reference_gpu, reference_kw]
+    )
     return {
         "payback_month": paid_back,
         "payback_years": np.where(
             paid_back >= first_revenue, (paid_back - first_revenue) / MONTHS_PER_YEAR, np.nan
         ),
-        "breakeven_usd_per_gpu_hour": np.where(has_gpu_hours, break_even(valuation, reference_gpu), np.nan),
-        "breakeven_usd_per_kw_month": np.where(has_kw, break_even(kw_valuation, reference_kw), np.nan),
+        "breakeven_usd_per_gpu_hour": np.where(has_gpu_hours, per_gpu_hour, np.nan),
+        "breakeven_usd_per_kw_month": np.where(has_kw, per_kw_month, np.nan),
         "enterprise_value_usd": lines["npv_usd"] + npv(valuation.discount_monthly, owned_capex),
         "funding_usd": debt_raised + equity_raised,
         "debt_usd": debt_raised,

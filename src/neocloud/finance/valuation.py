@@ -10,12 +10,12 @@ method reaches the root of the linear piece it stands on in one step: a handful 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from neocloud.blocks import blocks
-from neocloud.finance.kernels import discount_factors, trailing_sum
+from neocloud.finance.kernels import discount_factors, increments, trailing_sum
 from neocloud.units import MONTHS_PER_YEAR
 
 BREAK_EVEN_BLOCK_DRAWS = 512  # rows solved together: their (row, month) terms stay in cache
@@ -31,20 +31,7 @@ def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """
     cumulative = np.cumsum(taxable, axis=1)
     taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
-    return rate[:, None] * np.diff(taxed, axis=1, prepend=0.0)
-
-
-def tax_slope(taxable: np.ndarray, cumulative_volume: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Derivative (draw, month) of ``tax_paid`` with respect to a price that adds ``price * volume`` to the
-    taxable income, where ``cumulative_volume`` is the volume summed to date: the tax to date moves with the
-    cumulative volume of the month where the running maximum of cumulative income was reached, while that
-    maximum is positive."""
-    cumulative = np.cumsum(taxable, axis=1)
-    highest = np.maximum.accumulate(cumulative, axis=1)
-    month = np.arange(taxable.shape[1])[None, :]
-    reached = np.maximum.accumulate(np.where(cumulative == highest, month, 0), axis=1)
-    moved = np.where(highest > 0, np.take_along_axis(cumulative_volume, reached, axis=1), 0.0)
-    return rate[:, None] * np.diff(moved, axis=1, prepend=0.0)
+    return rate[:, None] * increments(taxed)
 
 
 @dataclass(frozen=True)
@@ -76,41 +63,98 @@ class Valuation:
         return Valuation(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
 
-class PricedNpv:
-    """Project NPV (draw,) of one block of draws as a function of a uniform price, and its exact slope."""
+def price_free(valuation: Valuation) -> dict[str, np.ndarray]:
+    """What a ``PricedNpv`` needs that no price and no volume moves, for one block of draws: the discount
+    factors, the tax weights ``g``, the cumulative taxable income and the discounted flows at a zero price,
+    the last year's EBITDA at a zero price and the terminal value's multiple and floor. The same for every
+    volume a price multiplies (GPU-hours and kW-months), so computed once for both."""
+    v = valuation
+    draws, months = v.volume.shape
+    factors = discount_factors(v.discount_monthly, months)
+    weights = factors.copy()
+    weights[:, :-1] -= factors[:, 1:]
+    weights *= v.tax_rate[:, None]
+    return {
+        "factors": factors,
+        "tax_weights": weights,
+        "cumulative_base": np.cumsum(v.fixed_ebitda - v.deductions, axis=1),
+        "base_value": np.einsum("ij,ij->i", v.fixed_ebitda - v.capex + v.other_cash, factors),
+        "last_factor": factors[:, -1].copy(),
+        "last_year_base": v.fixed_ebitda[:, -MONTHS_PER_YEAR:].sum(axis=1),
+        "multiple": np.broadcast_to(v.multiple, (draws,)),
+        "floor": np.broadcast_to(v.floor, (draws,)),
+    }
 
-    def __init__(self, valuation: Valuation) -> None:
-        self.valuation = valuation
-        months = valuation.volume.shape[1]
-        self.factors = discount_factors(valuation.discount_monthly, months)
-        self.cumulative_volume = np.cumsum(valuation.volume, axis=1)
-        self.last_year_volume = valuation.volume[:, -MONTHS_PER_YEAR:].sum(axis=1)
+
+class PricedNpv:
+    """Project NPV (draw,) of one block of draws as a function of a uniform price, and its exact slope.
+
+    Everything that does not move with the price is summed once: the discounted flows other than tax and
+    the terminal value, the cumulative taxable income at a price of zero and the cumulative volume. The
+    tax discounted is ``sum_m T(m) g(m)`` with ``T`` the tax to date and ``g(m) = rate (f(m) - f(m+1))``
+    (summation by parts of the monthly tax against the discount factors ``f``), so one evaluation takes
+    one running maximum for the value and one for the slope, and no other pass along the months.
+    """
+
+    def __init__(self, valuation: Valuation, fixed: dict[str, np.ndarray] | None = None) -> None:
+        v = valuation
+        fixed = price_free(v) if fixed is None else fixed
+        self.arrays = {
+            **{name: values for name, values in fixed.items() if name != "factors"},
+            "cumulative_volume": np.cumsum(v.volume, axis=1),
+            "volume_value": np.einsum("ij,ij->i", v.volume, fixed["factors"]),
+            "last_year_volume": v.volume[:, -MONTHS_PER_YEAR:].sum(axis=1),
+        }
+        # with no negative volume the cumulative volume never falls, so the volume at the month where the
+        # running maximum was last reached is a running maximum too
+        self.rising = bool(np.all(v.volume >= 0))
 
     @property
     def draws(self) -> int:
         """Rows in the block."""
-        return int(self.valuation.volume.shape[0])
+        return int(self.arrays["last_factor"].shape[0])
 
     def rows(self, index: np.ndarray) -> PricedNpv:
         """The same function for the draws ``index`` of the block only."""
         part = PricedNpv.__new__(PricedNpv)
-        part.valuation = self.valuation.block(index)
-        part.factors = self.factors[index]
-        part.cumulative_volume = self.cumulative_volume[index]
-        part.last_year_volume = self.last_year_volume[index]
+        part.arrays = {name: values[index] for name, values in self.arrays.items()}
+        part.rising = self.rising
         return part
 
-    def __call__(self, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price."""
-        v = self.valuation
-        ebitda = v.fixed_ebitda + price[:, None] * v.volume
-        _, with_terminal = v.project_flows(ebitda)
-        slope_flows = v.volume - tax_slope(ebitda - v.deductions, self.cumulative_volume, v.tax_rate)
-        last_year = trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1]
-        exit_value = v.multiple * np.maximum(last_year, 0.0)
-        terminal_slope = np.where((exit_value > v.floor) & (last_year > 0), v.multiple * self.last_year_volume, 0.0)
-        value = np.einsum("ij,ij->i", with_terminal, self.factors)
-        slope = np.einsum("ij,ij->i", slope_flows, self.factors) + terminal_slope * self.factors[:, -1]
+    def reached_volume(self, cumulative: np.ndarray, highest: np.ndarray) -> np.ndarray:
+        """Cumulative volume (draw, month) at the last month where the running maximum of cumulative taxable
+        income was reached, where that maximum is positive: the tax to date moves with it."""
+        volume = self.arrays["cumulative_volume"]
+        if self.rising:
+            reached = np.where(cumulative == highest, volume, 0.0)
+            np.maximum.accumulate(reached, axis=1, out=reached)
+        else:
+            month = np.arange(cumulative.shape[1])[None, :]
+            at = np.maximum.accumulate(np.where(cumulative == highest, month, 0), axis=1)
+            reached = np.take_along_axis(volume, at, axis=1)
+        return np.where(highest > 0, reached, 0.0)
+
+    def __call__(self, price: np.ndarray, with_slope: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price (NaN without
+        ``with_slope``)."""
+        a = self.arrays
+        cumulative = price[:, None] * a["cumulative_volume"]
+        cumulative += a["cumulative_base"]
+        highest = np.maximum.accumulate(cumulative, axis=1)
+        tax = np.einsum("ij,ij->i", np.maximum(highest, 0.0), a["tax_weights"])
+        tax_slope = (
+            np.einsum("ij,ij->i", self.reached_volume(cumulative, highest), a["tax_weights"])
+            if with_slope
+            else np.full(price.shape, np.nan)
+        )
+        last_year = a["last_year_base"] + price * a["last_year_volume"]
+        exit_value = a["multiple"] * np.maximum(last_year, 0.0)
+        terminal = np.maximum(exit_value, a["floor"])
+        terminal_slope = np.where(
+            (exit_value > a["floor"]) & (last_year > 0), a["multiple"] * a["last_year_volume"], 0.0
+        )
+        value = a["base_value"] + price * a["volume_value"] - tax + terminal * a["last_factor"]
+        slope = a["volume_value"] - tax_slope + terminal_slope * a["last_factor"]
         return value, slope
 
 
@@ -146,7 +190,8 @@ def newton_increasing(
             step = now - value / slope
             secant = a - fa * (b - a) / (fb - fa)
         secant = np.where(np.isfinite(secant) & (secant > a) & (secant < b), secant, 0.5 * (a + b))
-        inside = np.isfinite(step) & (step > a) & (step < b)
+        # a step too small to move the price (a residual of rounding size) stays put, even on a bracket end
+        inside = np.isfinite(step) & (((step > a) & (step < b)) | (step == now))
         step = np.where(inside, step, np.where(np.isfinite(b), secant, 2 * now))
         done = (value == 0) | (np.abs(step - now) <= BREAK_EVEN_TOLERANCE * np.maximum(1.0, np.abs(now)))
         found[active[done]] = np.where(value == 0, now, step)[done]
@@ -163,12 +208,24 @@ def break_even(valuation: Valuation, reference: np.ndarray) -> np.ndarray:
     Newton from the reference price on the exact slope of the piecewise-linear NPV (see the module), in
     blocks of ``BREAK_EVEN_BLOCK_DRAWS`` draws; each draw stops on its own step, so its price is the same
     alone or among others."""
-    start = np.maximum(np.abs(reference), 1e-6)
-    ceiling = 4 * start * 2.0**EXPANSIONS
-    price = np.empty(reference.shape[0])
-    for rows in blocks(reference.shape[0], BREAK_EVEN_BLOCK_DRAWS):
-        function = PricedNpv(valuation.block(rows))
-        at_zero, _ = function(np.zeros(start[rows].size))
-        found = newton_increasing(function, start[rows], ceiling[rows])
-        price[rows] = np.where(at_zero >= 0, 0.0, found)
-    return price
+    return break_evens(valuation, [valuation.volume], [reference])[0]
+
+
+def break_evens(
+    valuation: Valuation, volumes: list[np.ndarray], references: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``break_even`` of the valuation with each of ``volumes`` (draw, month) in turn as the volume the
+    price multiplies, from the matching reference price (draw,); what no volume moves is summed once per
+    block (``price_free``)."""
+    draws = valuation.volume.shape[0]
+    starts = [np.maximum(np.abs(reference), 1e-6) for reference in references]
+    prices = [np.empty(draws) for _ in volumes]
+    for rows in blocks(draws, BREAK_EVEN_BLOCK_DRAWS):
+        part = valuation.block(rows)
+        fixed = price_free(part)
+        for volume, start, price in zip(volumes, starts, prices, strict=True):
+            function = PricedNpv(replace(part, volume=volume[rows]), fixed)
+            at_zero, _ = function(np.zeros(start[rows].size), with_slope=False)
+            found = newton_increasing(function, start[rows], 4 * start[rows] * 2.0**EXPANSIONS)
+            price[rows] = np.where(at_zero >= 0, 0.0, found)
+    return prices
