@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.blocks import in_draw_blocks
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -48,7 +47,7 @@ Stage = Callable[[Realised, Catalog, xr.Dataset], xr.Dataset]
 # The stages after ``realise``, in the order they run: reliability before compute, which reads its goodput.
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("design", design),
-    ("buildout", in_draw_blocks(buildout)),  # per-draw arithmetic on cache-sized blocks: same bits
+    ("buildout", buildout),  # its per-draw arithmetic runs once per distinct draw, in cache-sized blocks
     ("energy", energy),
     ("reliability", reliability),
     ("compute", compute),
