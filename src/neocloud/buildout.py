@@ -270,8 +270,10 @@ def _first_true(mask: np.ndarray) -> np.ndarray:
 
 
 def _future_minimum(values: np.ndarray) -> np.ndarray:
-    """Along the last axis: at each position, the smallest value from there to the end."""
-    return np.flip(np.minimum.accumulate(np.flip(values, -1), axis=-1), -1)
+    """Along the last axis: at each position, the smallest value from there to the end (a new array)."""
+    out = np.empty_like(values)
+    np.minimum.accumulate(values[..., ::-1], axis=-1, out=out[..., ::-1])
+    return out
 
 
 def _check_sequence(scenario: Realised) -> dict[int, int]:
@@ -422,9 +424,21 @@ def installed_racks(per_month: np.ndarray | None, arrived_racks: np.ndarray) -> 
         np.minimum.accumulate(arrived - per_month * month, axis=1) + per_month * month,
         per_month * (month + 1),
     )
-    earlier = np.cumsum(arrived_racks, axis=1) - arrived_racks  # racks of phases listed before, arrived
+    earlier = _arrived_before(arrived_racks)
     share = np.clip(installed[:, None, :] - earlier, 0.0, arrived_racks)
     return _future_minimum(share)
+
+
+def _arrived_before(arrived_racks: np.ndarray) -> np.ndarray:
+    """Racks of the phases listed before each phase, arrived, (draw, phase, month): the running sum over
+    phases less the phase's own, ``cumsum(arrived, axis=phase) - arrived``, a phase at a time."""
+    earlier = np.empty_like(arrived_racks)
+    running = arrived_racks[:, 0].copy()
+    np.subtract(running, arrived_racks[:, 0], out=earlier[:, 0])
+    for index in range(1, arrived_racks.shape[1]):
+        running += arrived_racks[:, index]
+        np.subtract(running, arrived_racks[:, index], out=earlier[:, index])
+    return earlier
 
 
 def binding_codes(
