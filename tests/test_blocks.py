@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neocloud.blocks import draws_of, in_draw_blocks
+from neocloud.blocks import distinct_rows, draws_of, in_draw_blocks, per_distinct_draw
 from neocloud.buildout import buildout
 from neocloud.design import design
 from neocloud.pipeline import base_dataset
@@ -37,3 +37,29 @@ def test_draws_of_cuts_every_per_draw_array(abilene: Any) -> None:
     np.testing.assert_array_equal(cut.finance.utilisation, realised.finance.utilisation[2:5])
     assert cut.campus.phases[1].schedule.construction_months.shape == (3,)
     assert cut.name == realised.name
+
+
+def test_per_distinct_draw_is_the_function_on_every_draw() -> None:
+    rng = np.random.default_rng(0)
+    varying = rng.integers(0, 3, (200, 2)).astype(float)
+    varying[5, 0], varying[6, 0], varying[7, 1] = -0.0, 0.0, np.nan  # -0.0 and 0.0 differ in bits: kept apart
+    arrays = {"a": varying, "b": np.full((200, 4), 2.5), "c": rng.integers(0, 2, 200) > 0}
+
+    def per_draw(part: Any) -> dict[str, np.ndarray]:
+        with np.errstate(divide="ignore"):
+            return {"x": 1.0 / part["a"] + part["b"].sum(1)[:, None],
+                    "y": np.where(part["c"], part["a"][:, 0], -1.0)}
+
+    first, inverse = distinct_rows(list(arrays.values()))
+    assert len(first) < 200
+    np.testing.assert_array_equal(varying[first][inverse].view(np.uint64), varying.view(np.uint64))
+    direct, shared = per_draw(arrays), per_distinct_draw(per_draw, arrays, block_draws=16)
+    for key, values in direct.items():
+        assert shared[key].shape == values.shape
+        np.testing.assert_array_equal(shared[key].view(np.uint64), values.view(np.uint64), err_msg=key)
+
+
+def test_distinct_rows_of_identical_draws_is_one() -> None:
+    first, inverse = distinct_rows([np.ones((50, 3)), np.zeros(50)])
+    np.testing.assert_array_equal(first, [0])
+    np.testing.assert_array_equal(inverse, np.zeros(50))

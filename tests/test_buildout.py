@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import Scenario, ScenarioError
-from neocloud.buildout import CONSTRAINTS, buildout
+from neocloud import buildout as buildout_module
+from neocloud.blocks import in_blocks
+from neocloud.buildout import CONSTRAINTS, buildout, phase_sum
 from neocloud.design import design
 from neocloud.pipeline import base_dataset, run
 from neocloud.realise import realise
@@ -183,3 +185,27 @@ def test_a_battery_carries_the_design_day_peak(catalog: Any) -> None:
     assert np.isnan(stages(scenario(power=small), catalog)["phase_energised_month"].values[0, 0])
     big = {**grid, "batteries": [{"power_mw": 20, "energy_mwh": 80}]}
     assert stages(scenario(power=big), catalog)["phase_energised_month"].values[0, 0] == 9
+
+
+@pytest.mark.parametrize("phases", [1, 2, 4, 7, 8, 9])
+def test_phase_sum_has_the_bits_of_numpys_sum(phases: int) -> None:
+    rng = np.random.default_rng(phases)
+    values = rng.standard_normal((30, phases, 12)) * 10.0 ** rng.integers(-8, 8, (30, phases, 12))
+    values[0] = -0.0
+    expected = np.ascontiguousarray(np.moveaxis(values, 1, -1)).sum(-1)
+    np.testing.assert_array_equal(phase_sum(values).view(np.uint64), expected.view(np.uint64))
+
+
+def test_buildout_per_distinct_draw_is_buildout_on_every_draw(abilene: Any, catalog: Any, monkeypatch: Any) -> None:
+    draws = 300
+    realised = realise(abilene, draws, seed=4)
+    upstream = base_dataset(abilene, draws)
+    upstream = upstream.merge(design(realised, catalog, upstream), compat="override")
+    shared = buildout(realised, catalog, upstream)
+    monkeypatch.setattr(buildout_module, "per_distinct_draw", in_blocks)  # every draw computed
+    every = buildout(realised, catalog, upstream)
+    assert list(shared.data_vars) == list(every.data_vars)
+    for key, variable in every.data_vars.items():
+        assert shared[key].attrs == variable.attrs, key
+        assert shared[key].dtype == variable.dtype, key
+        np.testing.assert_array_equal(shared[key].values, variable.values, err_msg=key)

@@ -385,7 +385,7 @@ def inference(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.
     cost = np.asarray(upstream["cost_usd_per_gpu_hour"].values, dtype=float)
     out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * SECONDS_PER_HOUR) * TOKENS_PER_MILLION,
                                              "USD/Mtoken")
-    online = upstream["accelerators_online"].transpose("draw", "month")
-    out["serving_tokens_per_s"] = online * share * per_accelerator
-    out["serving_tokens_per_s"].attrs["units"] = "tokens/s"
+    serving = upstream["accelerators_online"].transpose("draw", "month").values * share
+    serving *= per_accelerator  # in place: the same bits as a second product
+    out["serving_tokens_per_s"] = xr.DataArray(serving, dims=("draw", "month"), attrs={"units": "tokens/s"})
     return out

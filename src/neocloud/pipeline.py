@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.blocks import blocks, concat_draws, draws_of, in_draw_blocks
+from neocloud.blocks import blocks, concat_draws, draws_of
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -48,7 +48,7 @@ Stage = Callable[[Realised, Catalog, xr.Dataset], xr.Dataset]
 # The stages after ``realise``, in the order they run: reliability before compute, which reads its goodput.
 STAGES: tuple[tuple[str, Stage], ...] = (
     ("design", design),
-    ("buildout", in_draw_blocks(buildout)),  # per-draw arithmetic on cache-sized blocks: same bits
+    ("buildout", buildout),  # its per-draw arithmetic runs once per distinct draw, in cache-sized blocks
     ("energy", energy),
     ("reliability", reliability),
     ("compute", compute),
@@ -142,23 +142,37 @@ def _number(value: float, integer: bool) -> float | int | None:
 def summarise(dataset: xr.Dataset, name: str, draws: int) -> dict[str, Any]:
     """Medians (and P10/P90 with several draws) of every summary variable, as plain JSON numbers."""
     out: dict[str, Any] = {"scenario": name}
-    for key in summary_keys(dataset):
-        variable = dataset.variables[key]
-        values = np.asarray(variable.values, dtype=float)
-        integer = variable.attrs.get("integer") == 1
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            out[key] = None
-            if draws > 1:
-                out[f"{key}_p10"] = out[f"{key}_p90"] = None
-            continue
-        p10, p50, p90 = np.percentile(finite, [10, 50, 90]) if draws > 1 else (finite[0],) * 3
+    keys = summary_keys(dataset)
+    values = {key: np.asarray(dataset.variables[key].values, dtype=float) for key in keys}
+    quantiles = _quantiles(values) if draws > 1 else {}
+    for key in keys:
+        integer = dataset.variables[key].attrs.get("integer") == 1
+        if key in quantiles:
+            p10, p50, p90 = quantiles[key]
+        else:
+            finite = values[key][np.isfinite(values[key])]
+            if finite.size == 0:
+                out[key] = None
+                if draws > 1:
+                    out[f"{key}_p10"] = out[f"{key}_p90"] = None
+                continue
+            p10, p50, p90 = np.percentile(finite, [10, 50, 90]) if draws > 1 else (finite[0],) * 3
         out[key] = _number(p50, integer)
         if draws > 1:
             out[f"{key}_p10"] = _number(p10, integer)
             out[f"{key}_p90"] = _number(p90, integer)
     out["draws"] = draws
     return out
+
+
+def _quantiles(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """P10, P50 and P90 of each of ``values`` (arrays along ``draw``) whose values are all finite, in one
+    call on their stack: numpy computes each row as it would alone, so the same bits, with less overhead."""
+    whole = [key for key, array in values.items() if array.ndim == 1 and np.isfinite(array).all()]
+    if not whole:
+        return {}
+    table = np.percentile(np.stack([values[key] for key in whole]), [10, 50, 90], axis=1)
+    return dict(zip(whole, table.T, strict=True))
 
 
 def run(scenario_or_path: Scenario | str | Path, draws: int = 1, seed: int = 0,

@@ -170,6 +170,20 @@ def job_reliability(
     ``spares_accelerators``, ``nodes_in_repair``, ``recovery_minutes``, ``spare_shortfall_probability``
     (that failed units outnumber the spares: where it is high the closed form is not to be trusted).
     """
+    state = job_state(catalog, accelerators, failure_rate_scale, checkpoint_write_minutes, restart_minutes,
+                      hot_spares, spare_probability, node_accelerators)
+    return job_figures(state, checkpoint_minutes)
+
+
+def job_state(
+    catalog: Catalog, accelerators: Any, failure_rate_scale: Any = 1.0, checkpoint_write_minutes: Any = None,
+    restart_minutes: Any = None, hot_spares: Any = None, spare_probability: Any = None,
+    node_accelerators: Any = None,
+) -> dict[str, np.ndarray]:
+    """What a job's figures are made from, whatever its checkpoint interval (arguments as
+    :func:`job_reliability`'s): interruption ``rate`` and hardware ``node_rate`` per hour, ``in_repair``
+    nodes, ``spares`` (accelerators), ``node`` (failure domain), ``delta`` (checkpoint write), ``restart``
+    and ``recovery`` (hours), and ``planned_loss``, the share of time planned restarts take."""
     rates = component_rates(catalog)
     scale = np.asarray(failure_rate_scale, dtype=float)
     size = np.asarray(accelerators, dtype=float)
@@ -193,7 +207,16 @@ def job_reliability(
         )
     )
     wait = spare_wait_hours(np.floor(spares / node), node_rate, repair)
-    recovery = _recovery_hours(rate, node_rate, restart, wait)
+    planned = parameter(catalog, "planned_interruptions_per_day")
+    return {"rate": rate, "node_rate": node_rate, "in_repair": in_repair, "spares": spares, "node": node,
+            "delta": delta, "restart": restart, "recovery": _recovery_hours(rate, node_rate, restart, wait),
+            "planned": np.asarray(planned), "planned_loss": planned / HOURS_PER_DAY * restart}
+
+
+def job_figures(state: dict[str, np.ndarray], checkpoint_minutes: Any = None) -> dict[str, np.ndarray]:
+    """:func:`job_reliability`'s figures from a job's :func:`job_state`, at ``checkpoint_minutes`` of work
+    between checkpoints (None or NaN: the best interval)."""
+    rate, delta, restart, spares = state["rate"], state["delta"], state["restart"], state["spares"]
     best = best_interval_hours(rate, delta)
     interval = (
         best
@@ -207,22 +230,34 @@ def job_reliability(
     young, daly = young_daly_hours(rate, delta, restart)
     with np.errstate(divide="ignore"):
         mtti = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), np.inf)
-    planned = parameter(catalog, "planned_interruptions_per_day")
-    planned_loss = planned / HOURS_PER_DAY * restart  # a planned stop checkpoints first: it costs a restart
-    shortfall = stats.poisson.sf(np.floor(np.asarray(spares, dtype=float) / node), in_repair)
+    shortfall = stats.poisson.sf(np.floor(np.asarray(spares, dtype=float) / state["node"]), state["in_repair"])
     return {
         "interruptions_per_day": rate * HOURS_PER_DAY,
-        "planned_interruptions_per_day": planned + np.zeros_like(rate),
+        "planned_interruptions_per_day": state["planned"] + np.zeros_like(rate),
         "spare_shortfall_probability": shortfall + np.zeros_like(rate),
         "mtti_hours": mtti,
-        "goodput": goodput(rate, interval, delta, recovery) * (1.0 - planned_loss),
+        "goodput": planned_goodput(state, interval),
         "checkpoint_minutes": interval * MINUTES_PER_HOUR,
         "young_minutes": young * MINUTES_PER_HOUR,
         "daly_minutes": daly * MINUTES_PER_HOUR,
         "spares_accelerators": np.asarray(spares, dtype=float) + np.zeros_like(rate),
-        "nodes_in_repair": in_repair,
-        "recovery_minutes": recovery * MINUTES_PER_HOUR,
+        "nodes_in_repair": state["in_repair"],
+        "recovery_minutes": state["recovery"] * MINUTES_PER_HOUR,
     }
+
+
+def planned_goodput(state: dict[str, np.ndarray], interval_hours: Any) -> np.ndarray:
+    """Goodput of a job (its :func:`job_state`) checkpointing every ``interval_hours`` of work, planned
+    restarts included."""
+    return goodput(state["rate"], interval_hours, state["delta"], state["recovery"]) * (1.0 - state["planned_loss"])
+
+
+def goodput_by_interval(state: dict[str, np.ndarray], minutes: np.ndarray) -> np.ndarray:
+    """Goodput (planned restarts included) of a job (:func:`job_state` of arrays along ``draw``) at each
+    checkpoint interval of ``minutes`` of work: (draw, interval)."""
+    columns = {key: np.broadcast_to(state[key], state["rate"].shape)[:, None]
+               for key in ("rate", "delta", "recovery", "planned_loss")}
+    return planned_goodput(columns, np.asarray(minutes, dtype=float)[None, :] / MINUTES_PER_HOUR)
 
 
 def _or_catalog(catalog: Catalog, value: Any, name: str) -> np.ndarray:
@@ -351,7 +386,8 @@ def mix_goodput(catalog: Catalog, job: dict[str, Any], mix: list[Any] | None) ->
     inputs = {key: (value[:, None] if isinstance(value, np.ndarray) and value.ndim == 1 else value)
               for key, value in job.items() if key not in ("accelerators", "checkpoint_minutes")}
     size = np.minimum(sizes[None, :], np.asarray(job["accelerators"], dtype=float)[:, None])
-    each = job_reliability(catalog, size, **inputs)["goodput"]
+    state = job_state(catalog, size, **inputs)
+    each = planned_goodput(state, best_interval_hours(state["rate"], state["delta"]))
     return each @ shares / shares.sum(), each[:, int(np.argmax(sizes))]
 
 
@@ -368,7 +404,8 @@ def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> x
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
     system = main_system(scenario, upstream)
     job = workload_inputs(scenario, catalog, campus_size, system)
-    result = job_reliability(catalog, **job)
+    state = job_state(catalog, **{key: value for key, value in job.items() if key != "checkpoint_minutes"})
+    result = job_figures(state, job["checkpoint_minutes"])
     size, scale = job["accelerators"], job["failure_rate_scale"]
     campus, largest = mix_goodput(catalog, job, scenario.workload.job_mix)
     out = xr.Dataset(
@@ -402,18 +439,9 @@ def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> x
         by_class, dims=("draw", "component"), coords={"component": list(rates.index)}
     )
     out["component_interruptions_per_day"].attrs["units"] = "1/day"
-    curve = job_reliability(
-        catalog,
-        size[:, None],
-        scale[:, None],
-        job["checkpoint_write_minutes"][:, None],
-        job["restart_minutes"][:, None],
-        CURVE_MINUTES[None, :],
-        job["hot_spares"],
-        node_accelerators=job["node_accelerators"],
-    )
+    curve = goodput_by_interval(state, CURVE_MINUTES)
     out["goodput_by_interval"] = xr.DataArray(
-        curve["goodput"], dims=("draw", "interval_minutes"), coords={"interval_minutes": CURVE_MINUTES}
+        curve, dims=("draw", "interval_minutes"), coords={"interval_minutes": CURVE_MINUTES}
     )
     out["goodput_by_interval"].attrs["units"] = "fraction"
     return out

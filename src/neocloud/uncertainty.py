@@ -146,15 +146,26 @@ def rank_correlate(u: np.ndarray, rank_correlation: np.ndarray) -> np.ndarray:
     dimensions, draws = u.shape
     if dimensions < 2 or draws < dimensions + 2:
         return u
-    ranks = np.argsort(np.argsort(u, axis=1), axis=1)
-    scores = stats.norm.ppf((ranks + 1) / (draws + 1))
+    order = np.argsort(u, axis=1)
+    ranks = _ranks(u, order)
+    scores = stats.norm.ppf((np.arange(draws) + 1) / (draws + 1))[ranks]  # the same numbers, ppf'd once each
     current = np.corrcoef(scores)
     target = normal_score_correlation(rank_correlation)
     np.fill_diagonal(target, 1.0)
     current_factor = np.linalg.cholesky(current)
     mixed = _factor(target) @ np.linalg.solve(current_factor, scores)
-    order = np.argsort(np.argsort(mixed, axis=1), axis=1)
-    return np.take_along_axis(np.sort(u, axis=1), order, axis=1)
+    ordered = np.take_along_axis(u, order, axis=1)  # np.sort(u, axis=1), from the sort already made
+    return np.take_along_axis(ordered, _ranks(mixed), axis=1)
+
+
+def _ranks(values: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Each value's rank (0 for the smallest) along the rows of ``values``: ``argsort(argsort(values))``, with
+    the second sort (of a permutation) replaced by its inverse, which it is; ``order`` is the first sort's
+    ``argsort(values, axis=1)`` when already made."""
+    order = np.argsort(values, axis=1) if order is None else order
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.broadcast_to(np.arange(values.shape[1]), order.shape), axis=1)
+    return ranks
 
 
 def correlation_matrix(model: BaseModel, paths: list[str]) -> np.ndarray | None:
