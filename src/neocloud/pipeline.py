@@ -241,16 +241,26 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int,
 def per_draw_in_blocks(stages: tuple[tuple[str, Stage], ...], reads: Mapping[str, Iterable[str]], realised: Any,
                        catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
     """The (draw,) variables of ``upstream`` and of ``stages``, which run block by block of
-    ``SUMMARY_BLOCK_DRAWS`` draws, each block held to their contracts; their other variables are dropped
-    block by block."""
+    ``SUMMARY_BLOCK_DRAWS`` draws on what they read, each block held to their contracts; their other
+    variables are dropped block by block."""
     draws = upstream.sizes["draw"]
+    wanted = dict.fromkeys(key for name, _ in stages for key in reads[name] if key in upstream.data_vars)
+    source = xr.Dataset({key: upstream.variables[key] for key in wanted}, coords=upstream.coords)
     parts = []
     for block in blocks(draws, SUMMARY_BLOCK_DRAWS):
-        part, model = upstream.isel(draw=block), draws_of(realised, block, draws)
+        part, model, kept = source.isel(draw=block), draws_of(realised, block, draws), {}
         for name, stage in stages:
-            part = part.merge(run_stage(name, stage, reads, model, catalog, part), compat="override")
-        parts.append(part[[key for key, variable in part.data_vars.items() if variable.dims == ("draw",)]])
-    return concat_draws(parts)
+            made = run_stage(name, stage, reads, model, catalog, part)
+            part = part.merge(made, compat="override")
+            kept.update(_per_draw(made))
+        parts.append(xr.Dataset(kept, coords={"draw": part["draw"]}))
+    return xr.Dataset({**_per_draw(upstream), **concat_draws(parts).data_vars}, coords=upstream.coords)
+
+
+def _per_draw(dataset: xr.Dataset) -> dict[str, xr.Variable]:
+    """The data variables of ``dataset`` whose only dimension is ``draw``."""
+    return {str(key): variable for key, variable in dataset.variables.items()
+            if key not in dataset.coords and variable.dims == ("draw",)}
 
 
 def finished(dataset: xr.Dataset) -> xr.Dataset:
