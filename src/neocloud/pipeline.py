@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.blocks import blocks, concat_draws, draws_of
+from neocloud.blocks import blocks, draws_of
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -224,37 +224,79 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int,
     ``summary_only`` the stages from ``PER_DRAW_FROM`` on run block by block of draws and keep only their
     (draw,) variables: the same summary, bit for bit, in a fraction of the memory (runs in chunks).
     """
-    dataset = base_dataset(scenario, draws)
-    check_makes("realise", dataset, ())
+    base = base_dataset(scenario, draws)
+    check_makes("realise", base, ())
     reads = stage_reads()
     names = [name for name, _ in STAGES]
     split = names.index(PER_DRAW_FROM) if summary_only and draws > SUMMARY_BLOCK_DRAWS else len(STAGES)
+    made_so_far = Made(base)
     for name, stage in STAGES[:split]:
-        dataset = dataset.merge(run_stage(name, stage, reads, realised, catalog, dataset), compat="override")
+        made_so_far.add(run_stage(name, stage, reads, realised, catalog, made_so_far.view(reads[name]),
+                                  upstream_names=made_so_far.names()))
         if name == "buildout":  # refused before later stages price a campus that never powers on
-            check_first_power(scenario, dataset)
+            check_first_power(scenario, made_so_far.view(("first_power_month", "phase_construction_ready_month")))
     if split < len(STAGES):
-        dataset = per_draw_in_blocks(STAGES[split:], reads, realised, catalog, dataset)
-    return finished(dataset)
+        return finished(per_draw_in_blocks(STAGES[split:], reads, realised, catalog, made_so_far))
+    return finished(made_so_far.dataset())
+
+
+class Made:
+    """The variables the stages have made so far, by name, and their coordinates: a stage is shown a Dataset
+    of what it reads, and the whole Dataset is built once (merging every stage's output into a growing
+    Dataset aligned every variable again at each stage)."""
+
+    def __init__(self, base: xr.Dataset) -> None:
+        self.variables = {str(key): base.variables[key] for key in base.data_vars}
+        self.coords = {str(key): base.variables[key] for key in base.coords}
+        self.attrs = dict(base.attrs)
+
+    def add(self, made: xr.Dataset) -> None:
+        """Take a stage's output: its data variables and any coordinates it brings."""
+        self.coords.update({str(key): made.variables[key] for key in made.coords if key not in self.coords})
+        self.variables.update({str(key): made.variables[key] for key in made.data_vars})
+
+    def names(self) -> list[str]:
+        """Every variable and coordinate made so far."""
+        return [*self.coords, *self.variables]
+
+    def view(self, keys: Iterable[str]) -> xr.Dataset:
+        """The variables ``keys`` (those made so far) with every coordinate."""
+        return xr.Dataset({key: self.variables[key] for key in keys if key in self.variables}, coords=self.coords)
+
+    def dataset(self) -> xr.Dataset:
+        """Everything made so far as one Dataset."""
+        return xr.Dataset(self.variables, coords=self.coords, attrs=self.attrs)
+
+    def block(self, index: slice, keys: Iterable[str]) -> Made:
+        """The variables ``keys`` and the coordinates, cut to the draws ``index``."""
+        part = Made(xr.Dataset())
+        part.coords = {key: variable.isel(draw=index) if "draw" in variable.dims else variable
+                       for key, variable in self.coords.items()}
+        part.variables = {key: self.variables[key].isel(draw=index) if "draw" in self.variables[key].dims
+                          else self.variables[key] for key in keys}
+        return part
 
 
 def per_draw_in_blocks(stages: tuple[tuple[str, Stage], ...], reads: Mapping[str, Iterable[str]], realised: Any,
-                       catalog: Catalog, upstream: xr.Dataset) -> xr.Dataset:
+                       catalog: Catalog, upstream: Made) -> xr.Dataset:
     """The (draw,) variables of ``upstream`` and of ``stages``, which run block by block of
     ``SUMMARY_BLOCK_DRAWS`` draws on what they read, each block held to their contracts; their other
     variables are dropped block by block."""
-    draws = upstream.sizes["draw"]
-    wanted = dict.fromkeys(key for name, _ in stages for key in reads[name] if key in upstream.data_vars)
-    source = xr.Dataset({key: upstream.variables[key] for key in wanted}, coords=upstream.coords)
-    parts = []
+    draws = upstream.coords["draw"].size
+    read = dict.fromkeys(key for name, _ in stages for key in reads[name])
+    wanted = [key for key in read if key in upstream.variables]
+    parts: list[dict[str, xr.Variable]] = []
     for block in blocks(draws, SUMMARY_BLOCK_DRAWS):
-        part, model, kept = source.isel(draw=block), draws_of(realised, block, draws), {}
+        part, model, kept = upstream.block(block, wanted), draws_of(realised, block, draws), {}
         for name, stage in stages:
-            made = run_stage(name, stage, reads, model, catalog, part)
-            part = part.merge(made, compat="override")
+            made = run_stage(name, stage, reads, model, catalog, part.view(reads[name]),
+                             upstream_names=[*upstream.names(), *kept])
+            part.add(made)
             kept.update(_per_draw(made))
-        parts.append(xr.Dataset(kept, coords={"draw": part["draw"]}))
-    return xr.Dataset({**_per_draw(upstream), **concat_draws(parts).data_vars}, coords=upstream.coords)
+        parts.append(kept)
+    joined = {key: xr.Variable("draw", np.concatenate([part[key].values for part in parts]), first.attrs)
+              for key, first in parts[0].items()}
+    return xr.Dataset({**_per_draw(upstream.dataset()), **joined}, coords=upstream.coords, attrs=upstream.attrs)
 
 
 def _per_draw(dataset: xr.Dataset) -> dict[str, xr.Variable]:
@@ -277,16 +319,17 @@ _NO_VARIABLE = re.compile(r"No variable named '([^']+)'")
 
 
 def run_stage(name: str, stage: Stage, declared: Mapping[str, Iterable[str]], realised: Any, catalog: Catalog,
-              upstream: xr.Dataset) -> xr.Dataset:
+              upstream: xr.Dataset, upstream_names: list[str] | None = None) -> xr.Dataset:
     """One stage's new variables, given only the upstream variables it declares (and the coordinates).
 
     ``declared`` holds what every stage reads (:func:`stage_reads`). Raises ContractError (naming the stage
     that reads and the one that makes) when a declared variable is missing upstream or an undeclared one
     is read, and when the stage makes other variables than the registry gives it; the variables it makes
-    carry the registry's units.
+    carry the registry's units. ``upstream_names``: every variable made upstream, where ``upstream`` holds only
+    some of them.
     """
     reads = tuple(declared[name])
-    names = [str(key) for key in upstream.variables]
+    names = upstream_names if upstream_names is not None else [str(key) for key in upstream.variables]
     check_reads(name, reads, names)
     view = xr.Dataset({key: upstream[key] for key in reads if key in upstream.data_vars}, coords=upstream.coords)
     try:
