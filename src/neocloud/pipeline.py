@@ -287,22 +287,24 @@ def per_draw_in_blocks(stages: tuple[tuple[str, Stage], ...], reads: Mapping[str
     wanted = [key for key in read if key in upstream.variables]
     parts: list[dict[str, xr.Variable]] = []
     for block in blocks(draws, SUMMARY_BLOCK_DRAWS):
-        part, model, kept = upstream.block(block, wanted), draws_of(realised, block, draws), {}
+        part, model = upstream.block(block, wanted), draws_of(realised, block, draws)
+        kept: dict[str, xr.Variable] = {}
         for name, stage in stages:
             made = run_stage(name, stage, reads, model, catalog, part.view(reads[name]),
-                             upstream_names=[*upstream.names(), *kept])
+                             upstream_names=list(dict.fromkeys([*upstream.names(), *part.variables])))
             part.add(made)
-            kept.update(_per_draw(made))
+            kept.update(_per_draw(made.variables, made.coords))
         parts.append(kept)
     joined = {key: xr.Variable("draw", np.concatenate([part[key].values for part in parts]), first.attrs)
               for key, first in parts[0].items()}
-    return xr.Dataset({**_per_draw(upstream.dataset()), **joined}, coords=upstream.coords, attrs=upstream.attrs)
+    kept_upstream = _per_draw(upstream.variables, upstream.coords)
+    return xr.Dataset({**kept_upstream, **joined}, coords=upstream.coords, attrs=upstream.attrs)
 
 
-def _per_draw(dataset: xr.Dataset) -> dict[str, xr.Variable]:
-    """The data variables of ``dataset`` whose only dimension is ``draw``."""
-    return {str(key): variable for key, variable in dataset.variables.items()
-            if key not in dataset.coords and variable.dims == ("draw",)}
+def _per_draw(variables: Mapping[Any, xr.Variable], coords: Iterable[Any]) -> dict[str, xr.Variable]:
+    """The variables of ``variables``, but the coordinates ``coords``, whose only dimension is ``draw``."""
+    return {str(key): variable for key, variable in variables.items()
+            if key not in coords and variable.dims == ("draw",)}
 
 
 def finished(dataset: xr.Dataset) -> xr.Dataset:
