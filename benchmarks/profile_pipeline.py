@@ -1,10 +1,12 @@
 """Where the time goes: seconds, bytes and Python calls per stage per draw, beside this machine's bandwidth.
 
 For the Abilene example at 1,000, 10,000 and 100,000 draws (``--quick``: 1,000 and 10,000), each stage of the
-pipeline is timed on its own (the merge of its output into the dataset counted apart), the bytes of what it
-adds are counted, and, in a second pass, its Python function calls (built-in calls included). Rows beside
-the stages: sampling the inputs (``realise``), the merges, the summary (``summarise``) and writing the
-netCDF file (its kB/draw is the file's size); "in all" counts them all. Beside them:
+pipeline is timed on its own on the view of what it reads (as ``pipeline.evaluate`` shows it), the bytes of
+what it adds are counted, and, in a second pass, its Python function calls (built-in calls included). Rows
+beside the stages: sampling the inputs (``realise``), the assembly (each stage's view, the Dataset built at
+the end), the summary (``summarise``) and writing the netCDF file (its kB/draw is the file's size); "in
+all" counts them all. After the tables: each size run as a chunk of a run in chunks runs it (the summary
+only, finance and inference in blocks of draws), build-out on every draw against once per distinct draw,
 numpy's copy bandwidth measured here on warm 400 MB arrays, the time each stage's output would take to
 write at that bandwidth, and the floor of the energy stage's exact dispatch in nanoseconds per hour-draw.
 100,000 draws hold about 12 GB at their peak (about 120 kB per draw): give ``--draws`` to stay smaller.
@@ -30,7 +32,7 @@ from neocloud.buildout import buildout, grid_capacity_mw
 from neocloud.energy import configure, simulate, site_model
 from neocloud.energy.hourly import HOURS_PER_YEAR, Site
 from neocloud.load import scenario_catalog
-from neocloud.pipeline import STAGES, base_dataset, summarise, to_netcdf
+from neocloud.pipeline import STAGES, Made, base_dataset, stage_reads, summarise, to_netcdf
 from neocloud.realise import realise
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"
@@ -77,29 +79,39 @@ def timed_row(name: str, function: Callable[[], Any], counted: bool, nbytes: int
 
 
 def profile(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int, counted: bool) -> list[dict]:
-    """One row per stage, one for the merges, and rows for sampling the inputs, the summary and the netCDF
-    file: seconds, bytes added and, if ``counted``, calls."""
+    """One row per stage, one for assembling their inputs and outputs (each stage's view of what it reads,
+    the Dataset built at the end), and rows for sampling the inputs, the summary and the netCDF file:
+    seconds, bytes added and, if ``counted``, calls."""
     realised, sampling = timed_row("realise", lambda: realise(scenario, draws, seed=0), counted)
-    dataset = base_dataset(scenario, draws)
-    rows, merge_seconds, merge_calls = [sampling], 0.0, 0
+    reads = stage_reads()
+    made = Made(base_dataset(scenario, draws))
+    rows, assembly = [sampling], 0.0
     for name, stage in STAGES:
         start = time.perf_counter()
-        produced = stage(realised, catalog, dataset)
-        seconds = time.perf_counter() - start
-        calls = count_calls(lambda stage=stage, data=dataset: stage(realised, catalog, data))[1] if counted else 0
+        view = made.view(reads[name])
+        assembly += time.perf_counter() - start
         start = time.perf_counter()
-        dataset = dataset.merge(produced, compat="override")
-        merge_seconds += time.perf_counter() - start
-        if counted:
-            merge_calls += count_calls(lambda data=dataset, new=produced: data.merge(new, compat="override"))[1]
+        produced = stage(realised, catalog, view)
+        seconds = time.perf_counter() - start
+        calls = count_calls(lambda stage=stage, data=view: stage(realised, catalog, data))[1] if counted else 0
+        made.add(produced)
         rows.append({"stage": name, "seconds": seconds, "bytes": produced.nbytes, "calls": calls})
-    rows.append({"stage": "merges", "seconds": merge_seconds, "bytes": 0, "calls": merge_calls})
+    dataset, row = timed_row("assembly", made.dataset, counted)
+    row["seconds"] += assembly
+    rows.append(row)
     rows.append(timed_row("summarise", lambda: summarise(dataset, scenario.name, draws), counted)[1])
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "results.nc"
         rows.append(timed_row("netcdf", lambda: to_netcdf(dataset, path), False)[1])
         rows[-1]["bytes"] = path.stat().st_size
     return rows
+
+
+def chunk_seconds(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> float:
+    """Seconds of one run of ``draws`` draws as a chunk of a run in chunks runs it (the summary only)."""
+    start = time.perf_counter()
+    neocloud.run(scenario, draws=draws, catalog=catalog, summary_only=True)
+    return time.perf_counter() - start
 
 
 def final_site(scenario: neocloud.Scenario, catalog: neocloud.Catalog, draws: int) -> Site:
@@ -174,6 +186,10 @@ def main() -> None:
     for draws in sizes:
         rows = profile(scenario, catalog, draws, counted=draws <= 10_000)
         results[draws] = (rows, print_table(draws, rows, bandwidth))
+    for draws in sizes:
+        seconds = chunk_seconds(scenario, catalog, draws)
+        print(f"summary only (a chunk of a run in chunks), {draws:,} draws: {seconds:.2f} s, "
+              f"{draws / seconds:,.0f} draws/s, {seconds / draws * 1e6:,.0f} us/draw")
     every, distinct = buildout_distinct(scenario, catalog, sizes[-1])
     print(f"\nbuild-out at {sizes[-1]:,} draws: on every draw (blocks of {BLOCK_DRAWS:,}) {every:.2f} s, once per "
           f"distinct draw {distinct:.2f} s ({every / distinct:.1f}x, the same bits)")
