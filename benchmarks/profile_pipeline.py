@@ -28,11 +28,12 @@ import numpy as np
 import neocloud
 from neocloud import buildout as buildout_module
 from neocloud.blocks import BLOCK_DRAWS, in_blocks, per_distinct_draw
-from neocloud.buildout import buildout, grid_capacity_mw
+from neocloud.buildout import buildout
 from neocloud.energy import configure, simulate, site_model
 from neocloud.energy.hourly import HOURS_PER_YEAR, Site
 from neocloud.load import scenario_catalog
 from neocloud.pipeline import STAGES, Made, base_dataset, stage_reads, summarise, to_netcdf
+from neocloud.plant import grid_capacity_mw
 from neocloud.realise import realise
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import Scenario, load, load_catalog, run
-from neocloud.buildout import grid_capacity_mw
 from neocloud.energy import Site, configure, dispatch, site_model
 from neocloud.energy.hourly import HOUR_OF_DAY, profiles
+from neocloud.plant import grid_capacity_mw
 from neocloud.realise import realise
 
 from .conftest import EXAMPLES

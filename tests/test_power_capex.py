@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import Scenario, run
-from neocloud.buildout import plant_items
 from neocloud.finance.capex import power_plant_schedule
+from neocloud.plant import plant_items
 
 from .conftest import EXAMPLES
 

@@ -81,3 +81,17 @@ def require_extra(extra: str, what: str) -> None:
     if missing:
         raise ScenarioError(f"{what} needs {', '.join(missing)}, which is not installed",
                             field="install", value=extra, allowed=f"pip install 'neocloud[{extra}]'")
+
+
+def require_non_negative(values: Any, field: str, strictly: bool = False) -> None:
+    """Raise a ScenarioError when any draw of ``values`` is negative (or zero when ``strictly``)."""
+    import numpy as np  # here: the error types load without numpy
+
+    values = np.asarray(values, dtype=float)
+    bad = values <= 0 if strictly else values < 0
+    if np.any(bad):
+        raise ScenarioError(
+            f"must be {'positive' if strictly else 'zero or more'}; got {float(values[bad][0]):g}",
+            field=field,
+            value=float(values[bad][0]),
+        )

@@ -17,14 +17,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.buildout import (
-    commissioning_month,
-    gas_blocks,
-    grid_capacity_mw,
-    plant_fixed_om_usd,
-    plant_items,
-    require_non_negative,
-)
 from neocloud.catalog import Catalog, world_default
 from neocloud.design import monthly_temperatures_c, pue_at
 from neocloud.energy.hourly import (
@@ -39,7 +31,8 @@ from neocloud.energy.hourly import (
     state_of_charge,
 )
 from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache
-from neocloud.errors import ScenarioError
+from neocloud.errors import ScenarioError, require_non_negative
+from neocloud.plant import commissioning_month, gas_blocks, grid_capacity_mw, plant_fixed_om_usd, plant_items
 from neocloud.scenario import Realised
 from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR, MONTHS_PER_YEAR
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from neocloud.buildout import plant_capex_usd, plant_items
 from neocloud.calendar import months_between
 from neocloud.catalog import Catalog
 from neocloud.finance.kernels import increments
+from neocloud.plant import plant_capex_usd, plant_items
 from neocloud.scenario import Realised
 from neocloud.units import MONTHS_PER_YEAR
 
