@@ -6,28 +6,47 @@ from typing import Any
 
 import numpy as np
 import pytest
+import xarray as xr
 
-from neocloud.blocks import distinct_rows, draws_of, in_draw_blocks, per_distinct_draw
+from neocloud import buildout as buildout_module
+from neocloud.blocks import distinct_rows, draws_of, in_blocks, in_draw_blocks, per_distinct_draw
 from neocloud.buildout import buildout
 from neocloud.design import design
 from neocloud.pipeline import base_dataset
 from neocloud.realise import realise
 
 
+def designed(scenario: Any, catalog: Any, draws: int, seed: int) -> tuple[Any, xr.Dataset]:
+    """The realised scenario and the upstream build-out reads: the design of ``draws`` draws."""
+    realised = realise(scenario, draws, seed=seed)
+    upstream = base_dataset(scenario, draws)
+    return realised, upstream.merge(design(realised, catalog, upstream), compat="override")
+
+
+def assert_same(got: xr.Dataset, expected: xr.Dataset) -> None:
+    assert list(got.data_vars) == list(expected.data_vars)
+    for key, variable in expected.data_vars.items():
+        assert got[key].dims == variable.dims, key
+        assert got[key].attrs == variable.attrs, key
+        assert got[key].dtype == variable.dtype, key
+        np.testing.assert_array_equal(got[key].values, variable.values, err_msg=key)
+
+
 @pytest.mark.parametrize("block", [7, 64])
 def test_buildout_in_blocks_is_bit_identical(abilene: Any, catalog: Any, block: int) -> None:
     draws = 150
-    realised = realise(abilene, draws, seed=3)
-    upstream = base_dataset(abilene, draws)
-    upstream = upstream.merge(design(realised, catalog, upstream), compat="override")
-    whole = buildout(realised, catalog, upstream)
+    realised, upstream = designed(abilene, catalog, draws, seed=3)
     blocked = in_draw_blocks(buildout, block)(realised, catalog, upstream)
-    assert list(blocked.data_vars) == list(whole.data_vars)
-    for key, variable in whole.data_vars.items():
-        assert blocked[key].dims == variable.dims, key
-        assert blocked[key].attrs == variable.attrs, key
-        np.testing.assert_array_equal(blocked[key].values, variable.values, err_msg=key)
+    assert_same(blocked, buildout(realised, catalog, upstream))
     np.testing.assert_array_equal(blocked["draw"].values, np.arange(draws))
+
+
+def test_buildout_per_distinct_draw_is_buildout_on_every_draw(abilene: Any, catalog: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    realised, upstream = designed(abilene, catalog, 300, seed=4)
+    shared = buildout(realised, catalog, upstream)
+    monkeypatch.setattr(buildout_module, "per_distinct_draw", in_blocks)  # every draw computed
+    assert_same(shared, buildout(realised, catalog, upstream))
 
 
 def test_draws_of_cuts_every_per_draw_array(abilene: Any) -> None:

@@ -10,8 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neocloud import Scenario, ScenarioError
-from neocloud import buildout as buildout_module
-from neocloud.blocks import in_blocks
 from neocloud.buildout import CONSTRAINTS, buildout, phase_sum
 from neocloud.design import design
 from neocloud.pipeline import base_dataset, run
@@ -194,18 +192,3 @@ def test_phase_sum_has_the_bits_of_numpys_sum(phases: int) -> None:
     values[0] = -0.0
     expected = np.ascontiguousarray(np.moveaxis(values, 1, -1)).sum(-1)
     np.testing.assert_array_equal(phase_sum(values).view(np.uint64), expected.view(np.uint64))
-
-
-def test_buildout_per_distinct_draw_is_buildout_on_every_draw(abilene: Any, catalog: Any, monkeypatch: Any) -> None:
-    draws = 300
-    realised = realise(abilene, draws, seed=4)
-    upstream = base_dataset(abilene, draws)
-    upstream = upstream.merge(design(realised, catalog, upstream), compat="override")
-    shared = buildout(realised, catalog, upstream)
-    monkeypatch.setattr(buildout_module, "per_distinct_draw", in_blocks)  # every draw computed
-    every = buildout(realised, catalog, upstream)
-    assert list(shared.data_vars) == list(every.data_vars)
-    for key, variable in every.data_vars.items():
-        assert shared[key].attrs == variable.attrs, key
-        assert shared[key].dtype == variable.dtype, key
-        np.testing.assert_array_equal(shared[key].values, variable.values, err_msg=key)
