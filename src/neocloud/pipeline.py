@@ -333,7 +333,9 @@ def run_stage(name: str, stage: Stage, declared: Mapping[str, Iterable[str]], re
     reads = tuple(declared[name])
     names = upstream_names if upstream_names is not None else [str(key) for key in upstream.variables]
     check_reads(name, reads, names)
-    view = xr.Dataset({key: upstream[key] for key in reads if key in upstream.data_vars}, coords=upstream.coords)
+    view = upstream  # already cut to what the stage reads (``Made.view``), or cut here
+    if any(key not in reads for key in upstream.data_vars):
+        view = xr.Dataset({key: upstream[key] for key in reads if key in upstream.data_vars}, coords=upstream.coords)
     try:
         made = stage(realised, catalog, view)
     except KeyError as err:
