@@ -204,15 +204,20 @@ def refresh_fleet(scenario: Realised, catalog: Catalog, capex: Any, revenue: Any
 
 def size_debt(
     scenario: Realised, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
-    tax_rate: np.ndarray, first_it_spend: np.ndarray,
+    tax_rate: np.ndarray, first_it_spend: np.ndarray, known: dict[str, np.ndarray] | None = None,
 ) -> Any:
     """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU
     loans on its contracted part; both count prepayments as received and their credits as given. GPU loans
-    are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity."""
+    are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity.
+    ``known``: a dict that receives the ``ebitda`` and the ``unlevered_tax`` computed here, which the project
+    flows share."""
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
     ebitda = revenue.total - ops.total
-    operating = ebitda - tax_paid(ebitda - deductions, tax_rate)
+    unlevered_tax = tax_paid(ebitda - deductions, tax_rate)
+    if known is not None:
+        known.update(ebitda=ebitda, deductions=deductions, unlevered_tax=unlevered_tax)
+    operating = ebitda - unlevered_tax
     with np.errstate(divide="ignore", invalid="ignore"):
         contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
     contract_end = None
@@ -259,8 +264,9 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     )
     booked = booked_depreciation(ops, capex, fin)
     deductions = tax_deductions(booked)
+    known: dict[str, np.ndarray] = {}  # what debt sizing and the project flows share
     debt = size_debt(
-        scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it
+        scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it, known
     )
     cycle = refresh_months(scenario, draws)
     owned = ops.it_spend * (
@@ -270,7 +276,8 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
         fleet_value(catalog, accelerator_of(scenario, catalog), owned, np.full(draws, months - 1.0))
         * revenue.retained_frac[:, -1]
     )
-    lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
+    lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual,
+                       known)
     revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
     with np.errstate(divide="ignore", invalid="ignore"):
         rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
@@ -280,8 +287,8 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     # the same site costs when the whole fleet is kept (the owner's share scales only energy and network)
     whole_fleet = bool(np.all(revenue.retained_frac == 1.0))
     campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost,
-                            site=ops.site if whole_fleet else None)
-    steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
+                            site=ops.site if whole_fleet else None, last=MONTHS_PER_YEAR, prior=ops)
+    steady = {name: campus_ops.items[name].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
     by_draw = {
         "capex_usd": capex.total_usd,

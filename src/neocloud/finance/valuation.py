@@ -48,10 +48,12 @@ class Valuation:
     floor: np.ndarray  # (draw,) the least the assets fetch at the horizon: the IT's resale value
     other_cash: np.ndarray  # cash outside EBITDA and capex: prepayments less their credits, asset sales
 
-    def project_flows(self, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def project_flows(self, ebitda: np.ndarray, tax: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Unlevered after-tax cash flow (draw, month) without and with the terminal value: the larger of the
-        exit multiple on the last year's EBITDA and the resale value of the IT."""
-        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex + self.other_cash
+        exit multiple on the last year's EBITDA and the resale value of the IT. ``tax``: the unlevered tax
+        ``tax_paid(ebitda - deductions, tax_rate)`` where already known (debt sizing computes it too)."""
+        tax = tax_paid(ebitda - self.deductions, self.tax_rate) if tax is None else tax
+        flows = ebitda - tax - self.capex + self.other_cash
         terminal = np.zeros_like(flows)
         terminal[:, -1] = np.maximum(
             self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0), self.floor
