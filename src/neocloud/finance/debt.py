@@ -228,6 +228,25 @@ def sizing(
     }
 
 
+def drawdown(
+    drawn: np.ndarray, log_growth: np.ndarray, month: np.ndarray, drawing: np.ndarray, conversion: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Balance at the end of each month while drawing, ``sum_{j<=m} D(j) (1+i)^(m-j+1)``, and the interest
+    capitalised in it (draw, month), USD; both 0 from conversion on. Computed only over the months before
+    the latest conversion (a running sum's first months do not depend on the later ones): the same bits."""
+    draws, months = drawn.shape
+    span = int(min(max(float(conversion.max(initial=0.0)), 0.0), months))
+    build_balance = np.zeros_like(drawn)
+    capitalised = np.zeros_like(drawn)
+    if span:
+        head, now, drawn_head = slice(None, span), month[:, :span], drawn[:, :span]
+        discounted = np.cumsum(drawn_head * np.exp(-log_growth * now), axis=1)
+        build_balance[:, head] = np.where(drawing[:, head], discounted * np.exp(log_growth * (now + 1)), 0.0)
+        previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, : span - 1]], axis=1)
+        capitalised[:, head] = np.where(drawing[:, head], build_balance[:, head] - previous_build - drawn_head, 0.0)
+    return build_balance, capitalised
+
+
 def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Draws, capitalised interest, cash interest, principal and end-of-month balance (draw, month), USD."""
     draws = terms.weights.shape[0]
@@ -235,12 +254,8 @@ def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[st
     maturity = terms.conversion + terms.tenor
     drawn = size["amount"][:, None] * terms.weights
     balance_at_conversion = size["amount"] * size["growth_to_conversion"]
-    # drawdown: balance at the end of month m = sum_{j<=m} D(j) (1+i)^(m-j+1)
-    discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
     drawing = month < terms.conversion[:, None]
-    build_balance = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
-    previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, :-1]], axis=1)
-    capitalised = np.where(drawing, build_balance - previous_build - drawn, 0.0)
+    build_balance, capitalised = drawdown(drawn, log_growth, month, drawing, terms.conversion)
     # repayment: level annuity, or payments in proportion to the cash available with the same present value
     payment = pmt(monthly, terms.tenor, balance_at_conversion)[:, None] * repaying
     pv_available = size["pv_available"]
