@@ -80,7 +80,9 @@ def site_costs(
     mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
     spent = np.cumsum(capex.facility_spend, axis=1)
     facility_placed = np.cumsum(capex.facility_in_service, axis=1)
-    facility_depreciation = depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float))
+    facility_depreciation = depreciation(
+        capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float), facility_placed
+    )
     facility_book = facility_placed - np.cumsum(facility_depreciation, axis=1)
     per_month = 1.0 / MONTHS_PER_YEAR
     staff_rate = opex_rate(catalog, scenario.site.region, "staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year")
@@ -131,13 +133,14 @@ def operations(
     kept = np.ones_like(energy_cost) if retained is None else retained
     site = site_costs(scenario, catalog, upstream, capex, energy_cost, kept) if site is None else site
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
+    placed = running_total(it_spend)
     if prior is not None and prior.it_spend is it_spend:
         it_depreciation, it_book = prior.it_depreciation, prior.it_book
     else:
-        it_depreciation = depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float))
+        it_depreciation = depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float), placed)
         it_book = running_total(it_spend - it_depreciation)
     # the cost of the IT owned: bought to date, less cohorts retired by a refresh
-    it_bought = running_total(it_spend) - (0.0 if retired is None or not owns_it else retired)
+    it_bought = placed if retired is None or not owns_it else placed - retired
     included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
     # support is paid on IT older than the support its price includes
     it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
@@ -188,12 +191,13 @@ def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarr
     return it_mw_online * KW_PER_MW * rate[:, None] * growth
 
 
-def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
-    """Straight-line depreciation (draw, month) of capex placed in service by month over a life in years."""
+def depreciation(in_service: np.ndarray, life_years: np.ndarray, placed: np.ndarray | None = None) -> np.ndarray:
+    """Straight-line depreciation (draw, month) of capex placed in service by month over a life in years.
+    ``placed``: ``np.cumsum(in_service, axis=1)`` where the caller has it already (the same bits)."""
     life_months = np.maximum(np.asarray(life_years, dtype=float) * MONTHS_PER_YEAR, 1.0)
     if not in_service.any() and np.isfinite(life_months).all():
         return np.zeros_like(in_service)  # nothing placed (a lease's tenant IT): the same zeros, fewer passes
-    placed = np.cumsum(in_service, axis=1)
+    placed = np.cumsum(in_service, axis=1) if placed is None else placed
     return (placed - lagged(placed, life_months)) / life_months[:, None]
 
 

@@ -29,9 +29,11 @@ def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
     Income taxed to date is the highest cumulative income reached so far (a loss after a profit is carried
     forward against later profit, never back), so the tax to date is ``rate * max(0, max_{k<=m} C(k))``.
     """
-    cumulative = np.cumsum(taxable, axis=1)
-    taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
-    return rate[:, None] * increments(taxed)
+    taxed = np.maximum.accumulate(np.cumsum(taxable, axis=1), axis=1)
+    np.maximum(taxed, 0.0, out=taxed)
+    tax = increments(taxed)
+    tax *= rate[:, None]  # the same products as ``rate[:, None] * increments(taxed)``, in place
+    return tax
 
 
 @dataclass(frozen=True)
