@@ -128,15 +128,19 @@ def levelised(
     }
 
 
-def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_rate(
+    revenue: Any, ebitda: np.ndarray, yearly_ebitda: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Revenue per year (draw,) net of energy passed through, in the twelve months when it peaks, and the
-    EBITDA margin over those months."""
+    EBITDA margin over those months; ``yearly_ebitda``: ``trailing_sum(ebitda, 12)`` where already known."""
     net = revenue.total - revenue.pass_through
     yearly = trailing_sum(net, MONTHS_PER_YEAR)
     peak = yearly.argmax(axis=1)
     rows = np.arange(net.shape[0])
     best = yearly[rows, peak]
-    margin_ebitda = trailing_sum(ebitda, MONTHS_PER_YEAR)[rows, peak]
+    if yearly_ebitda is None:
+        yearly_ebitda = trailing_sum(ebitda, MONTHS_PER_YEAR)
+    margin_ebitda = yearly_ebitda[rows, peak]
     with np.errstate(divide="ignore", invalid="ignore"):
         return best, np.where(best > 0, margin_ebitda / best, np.nan)
 
@@ -209,14 +213,15 @@ def size_debt(
     """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU
     loans on its contracted part; both count prepayments as received and their credits as given. GPU loans
     are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity.
-    ``known``: a dict that receives the ``ebitda`` and the ``unlevered_tax`` computed here, which the project
-    flows share."""
+    ``known``: a dict that receives the ``ebitda``, its trailing twelve-month sums (``yearly_ebitda``) and the
+    ``unlevered_tax`` computed here, which the project flows and the run rate share."""
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
     ebitda = revenue.total - ops.total
     unlevered_tax = tax_paid(ebitda - deductions, tax_rate)
     if known is not None:
-        known.update(ebitda=ebitda, deductions=deductions, unlevered_tax=unlevered_tax)
+        known.update(ebitda=ebitda, deductions=deductions, unlevered_tax=unlevered_tax,
+                     yearly_ebitda=trailing_sum(ebitda, MONTHS_PER_YEAR))
     operating = ebitda - unlevered_tax
     with np.errstate(divide="ignore", invalid="ignore"):
         contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
@@ -278,7 +283,7 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     )
     lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual,
                        known)
-    revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
+    revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"], known["yearly_ebitda"])
     with np.errstate(divide="ignore", invalid="ignore"):
         rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)

@@ -311,7 +311,8 @@ def levered(
     equity_flow = distributions - equity_in
     equity_flow_terminal = equity_flow.copy()
     equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
-    has_debt = (service > 0).any(axis=1)
+    serviced = service > 0
+    has_debt = serviced.any(axis=1)
     return {
         "financing_deductions_usd": financing_deductions,
         "tax_usd": tax,
@@ -324,7 +325,7 @@ def levered(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
-        "equity_cure_usd": np.where(service > 0, equity_in, 0.0),
+        "equity_cure_usd": np.where(serviced, equity_in, 0.0),
         "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
@@ -360,12 +361,15 @@ def statements(
     known: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise.
-    ``known``: the ``ebitda``, tax ``deductions`` and ``unlevered_tax`` where debt sizing computed them."""
+    ``known``: the ``ebitda``, tax ``deductions``, ``unlevered_tax`` and ``yearly_ebitda`` (its trailing
+    twelve-month sums) where debt sizing computed them."""
     known = known or {}
     ebitda = known["ebitda"] if "ebitda" in known else revenue.total - ops.total
     valuation = project_valuation(revenue, ops, booked, fin, tax_rate, multiple, residual_usd,
                                   {**known, "ebitda": ebitda})
-    project_flow, project_flow_terminal = valuation.project_flows(ebitda, known.get("unlevered_tax"))
+    project_flow, project_flow_terminal = valuation.project_flows(
+        ebitda, known.get("unlevered_tax"), known.get("yearly_ebitda")
+    )
     terminal = project_flow_terminal - project_flow
     financing = levered(revenue, ebitda, valuation, debt, fin, terminal)
     project_irr, project_reason = irr(project_flow_terminal)
