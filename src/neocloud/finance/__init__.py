@@ -133,7 +133,7 @@ def run_rate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Revenue per year (draw,) net of energy passed through, in the twelve months when it peaks, and the
     EBITDA margin over those months; ``yearly_ebitda``: ``trailing_sum(ebitda, 12)`` where already known."""
-    net = revenue.total - revenue.pass_through
+    net = revenue.net
     yearly = trailing_sum(net, MONTHS_PER_YEAR)
     peak = yearly.argmax(axis=1)
     rows = np.arange(net.shape[0])
@@ -224,7 +224,7 @@ def size_debt(
                      yearly_ebitda=trailing_sum(ebitda, MONTHS_PER_YEAR))
     operating = ebitda - unlevered_tax
     with np.errstate(divide="ignore", invalid="ignore"):
-        contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
+        contracted_share = np.clip(revenue.contracted / revenue.net, 0.0, 1.0)
     contract_end = None
     if fin.contracts and fin.business_model != "lease":
         first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
@@ -285,7 +285,8 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
                        known)
     revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"], known["yearly_ebitda"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
+        rent_total = revenue.rent.sum(axis=1)
+        rent_rate = rent_total / revenue.kw_months.sum(axis=1)
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
 
     # steady state: the campus-wide annual opex at full build (the last twelve months of the horizon)
@@ -310,7 +311,7 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
         "revenue_usd_per_year": revenue_per_year,
         "contracted_revenue_usd": revenue.contract_value_usd,
         "residual_value_usd": residual,
-        "rent_usd_per_kw_month": np.where(revenue.rent.sum(axis=1) > 0, rent_rate, np.nan),
+        "rent_usd_per_kw_month": np.where(rent_total > 0, rent_rate, np.nan),
         "opex_non_energy_usd_per_mw_year": (cost["opex"] - steady["energy"])
         / np.where(it_mw > 0, it_mw, np.nan),
         "debt_capacity_usd": debt.capacity_usd.sum(axis=0) if debt.names else np.zeros(draws),

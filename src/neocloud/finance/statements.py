@@ -275,7 +275,7 @@ def project_valuation(
     other_cash = revenue.deferred + revenue.sale_usd
     other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
     return Valuation(
-        fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
+        fixed_ebitda=ebitda - revenue.net,
         volume=revenue.gpu_hours_sold,
         deductions=known["deductions"] if "deductions" in known else tax_deductions(booked),
         capex=ops.it_spend + ops.facility_spend,
@@ -421,13 +421,14 @@ def results(
 ) -> dict[str, np.ndarray]:
     """Payback, break-even prices, enterprise value and funding (draw,)."""
     gpu_volume = revenue.gpu_hours_sold
+    gpu_total, kw_total = gpu_volume.sum(axis=1), revenue.kw_months.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        reference_gpu = (revenue.total - revenue.pass_through).sum(axis=1) / gpu_volume.sum(axis=1)
-        reference_kw = (revenue.total - revenue.pass_through).sum(axis=1) / revenue.kw_months.sum(axis=1)
+        reference_gpu = revenue.net_sum / gpu_total
+        reference_kw = revenue.net_sum / kw_total
     reference_gpu = np.where(np.isfinite(reference_gpu) & (reference_gpu > 0), reference_gpu, 1.0)
     reference_kw = np.where(np.isfinite(reference_kw) & (reference_kw > 0), reference_kw, 100.0)
-    has_gpu_hours = gpu_volume.sum(axis=1) > 0
-    has_kw = revenue.kw_months.sum(axis=1) > 0
+    has_gpu_hours = gpu_total > 0
+    has_kw = kw_total > 0
     equity_raised = equity_in.sum(axis=1)
     debt_raised = drawn.sum(axis=1)
     first_revenue = first_month(revenue.total > 0)
