@@ -16,6 +16,7 @@ from neocloud import load, run
 from neocloud.catalog import Catalog
 from neocloud.finance import finance
 from neocloud.finance.capex import campus_capex
+from neocloud.finance.debt import drawdown
 from neocloud.finance.kernels import (
     IRR_FOUND,
     IRR_NO_SIGN_CHANGE,
@@ -333,3 +334,42 @@ def test_break_even_slope_is_exact_with_negative_volume() -> None:
     value, _ = function(price)
     flows = valuation.project_flows(valuation.fixed_ebitda + price[:, None] * valuation.volume)[1]
     assert np.allclose(value, npv(valuation.discount_monthly, flows), rtol=1e-10, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), months=st.integers(2, 60))
+def test_shortcut_schedules_keep_the_full_formulas_bits(seed: int, months: int) -> None:
+    # the drawdown over the months before the latest conversion only, the tranche balance chosen once, the tax
+    # in place and the terminal value without zeros: each the same bits as the written-out formula
+    rng = np.random.default_rng(seed)
+    draws = 6
+    month = np.arange(months)[None, :].astype(float)
+    conversion = rng.integers(0, months + 1, draws).astype(float)
+    drawing = month < conversion[:, None]
+    drawn = np.where(drawing, rng.uniform(0.0, 5.0, (draws, months)), 0.0)
+    log_growth = np.log1p(rng.uniform(0.0, 0.01, draws))[:, None]
+    discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
+    full = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
+    previous = np.concatenate([np.zeros((draws, 1)), full[:, :-1]], axis=1)
+    capitalised = np.where(drawing, full - previous - drawn, 0.0)
+    balance, interest = drawdown(drawn, log_growth, month, drawing, conversion)
+    assert balance.tobytes() == full.tobytes() and interest.tobytes() == capitalised.tobytes()
+    # repayment months after conversion, disjoint from the drawing ones
+    maturity = conversion + rng.integers(1, 30, draws)
+    repaying = (month >= conversion[:, None]) & (month < maturity[:, None])
+    owed = rng.normal(0.0, 3.0, (draws, months))
+    written = np.where(repaying, owed, 0.0)
+    written = np.where(month >= maturity[:, None], 0.0, np.maximum(written, 0.0))
+    written = np.where(drawing, full, written)
+    assert np.where(repaying, np.maximum(owed, 0.0), full).tobytes() == written.tobytes()
+    taxable, rate = rng.normal(0.0, 2.0, (draws, months)), rng.uniform(0.0, 0.4, draws)
+    expected = rate[:, None] * np.diff(
+        np.maximum(np.maximum.accumulate(np.cumsum(taxable, axis=1), axis=1), 0.0), axis=1, prepend=0.0
+    )
+    assert tax_paid(taxable, rate).tobytes() == expected.tobytes()
+    flows = np.where(rng.uniform(size=(draws, months)) < 0.2, -0.0, taxable)
+    terminal = np.zeros_like(flows)
+    terminal[:, -1] = rate
+    with_terminal = np.add(flows, 0.0)
+    with_terminal[:, -1] = flows[:, -1] + rate
+    assert with_terminal.tobytes() == (flows + terminal).tobytes()

@@ -128,15 +128,19 @@ def levelised(
     }
 
 
-def run_rate(revenue: Any, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_rate(
+    revenue: Any, ebitda: np.ndarray, yearly_ebitda: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Revenue per year (draw,) net of energy passed through, in the twelve months when it peaks, and the
-    EBITDA margin over those months."""
-    net = revenue.total - revenue.pass_through
+    EBITDA margin over those months; ``yearly_ebitda``: ``trailing_sum(ebitda, 12)`` where already known."""
+    net = revenue.net
     yearly = trailing_sum(net, MONTHS_PER_YEAR)
     peak = yearly.argmax(axis=1)
     rows = np.arange(net.shape[0])
     best = yearly[rows, peak]
-    margin_ebitda = trailing_sum(ebitda, MONTHS_PER_YEAR)[rows, peak]
+    if yearly_ebitda is None:
+        yearly_ebitda = trailing_sum(ebitda, MONTHS_PER_YEAR)
+    margin_ebitda = yearly_ebitda[rows, peak]
     with np.errstate(divide="ignore", invalid="ignore"):
         return best, np.where(best > 0, margin_ebitda / best, np.nan)
 
@@ -204,17 +208,23 @@ def refresh_fleet(scenario: Realised, catalog: Catalog, capex: Any, revenue: Any
 
 def size_debt(
     scenario: Realised, catalog: Catalog, upstream: xr.Dataset, revenue: Any, ops: Any, deductions: np.ndarray,
-    tax_rate: np.ndarray, first_it_spend: np.ndarray,
+    tax_rate: np.ndarray, first_it_spend: np.ndarray, known: dict[str, np.ndarray] | None = None,
 ) -> Any:
     """The debt, sized as lenders do: construction tranches on the CFADS before the interest shield, GPU
     loans on its contracted part; both count prepayments as received and their credits as given. GPU loans
-    are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity."""
+    are drawn against the first fleet (``first_it_spend``); a refresh is paid from cash and equity.
+    ``known``: a dict that receives the ``ebitda``, its trailing twelve-month sums (``yearly_ebitda``) and the
+    ``unlevered_tax`` computed here, which the project flows and the run rate share."""
     fin = scenario.finance
     draws, months = upstream.sizes["draw"], upstream.sizes["month"]
     ebitda = revenue.total - ops.total
-    operating = ebitda - tax_paid(ebitda - deductions, tax_rate)
+    unlevered_tax = tax_paid(ebitda - deductions, tax_rate)
+    if known is not None:
+        known.update(ebitda=ebitda, deductions=deductions, unlevered_tax=unlevered_tax,
+                     yearly_ebitda=trailing_sum(ebitda, MONTHS_PER_YEAR))
+    operating = ebitda - unlevered_tax
     with np.errstate(divide="ignore", invalid="ignore"):
-        contracted_share = np.clip(revenue.contracted / (revenue.total - revenue.pass_through), 0.0, 1.0)
+        contracted_share = np.clip(revenue.contracted / revenue.net, 0.0, 1.0)
     contract_end = None
     if fin.contracts and fin.business_model != "lease":
         first = first_month(np.asarray(upstream["accelerators_online"].values, dtype=float) > 0)
@@ -259,8 +269,9 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     )
     booked = booked_depreciation(ops, capex, fin)
     deductions = tax_deductions(booked)
+    known: dict[str, np.ndarray] = {}  # what debt sizing and the project flows share
     debt = size_debt(
-        scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it
+        scenario, catalog, upstream, revenue, ops, deductions, tax_rate, first_fleet.it_spend * owns_it, known
     )
     cycle = refresh_months(scenario, draws)
     owned = ops.it_spend * (
@@ -270,18 +281,20 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
         fleet_value(catalog, accelerator_of(scenario, catalog), owned, np.full(draws, months - 1.0))
         * revenue.retained_frac[:, -1]
     )
-    lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual)
-    revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"])
+    lines = statements(revenue, ops, booked, debt, fin, tax_rate, exit_multiple(fin, catalog, draws), residual,
+                       known)
+    revenue_per_year, margin = run_rate(revenue, lines["ebitda_usd"], known["yearly_ebitda"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        rent_rate = revenue.rent.sum(axis=1) / revenue.kw_months.sum(axis=1)
+        rent_total = revenue.rent.sum(axis=1)
+        rent_rate = rent_total / revenue.kw_months.sum(axis=1)
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
 
     # steady state: the campus-wide annual opex at full build (the last twelve months of the horizon)
     # the same site costs when the whole fleet is kept (the owner's share scales only energy and network)
     whole_fleet = bool(np.all(revenue.retained_frac == 1.0))
     campus_ops = operations(scenario, catalog, upstream, capex, True, energy_cost,
-                            site=ops.site if whole_fleet else None)
-    steady = {name: campus_ops.items[name][:, -MONTHS_PER_YEAR:].sum(axis=1) for name in OPEX_ITEMS}
+                            site=ops.site if whole_fleet else None, last=MONTHS_PER_YEAR, prior=ops)
+    steady = {name: campus_ops.items[name].sum(axis=1) for name in OPEX_ITEMS}
     cost = levelised(fin, upstream, capex, steady)
     by_draw = {
         "capex_usd": capex.total_usd,
@@ -298,7 +311,7 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
         "revenue_usd_per_year": revenue_per_year,
         "contracted_revenue_usd": revenue.contract_value_usd,
         "residual_value_usd": residual,
-        "rent_usd_per_kw_month": np.where(revenue.rent.sum(axis=1) > 0, rent_rate, np.nan),
+        "rent_usd_per_kw_month": np.where(rent_total > 0, rent_rate, np.nan),
         "opex_non_energy_usd_per_mw_year": (cost["opex"] - steady["energy"])
         / np.where(it_mw > 0, it_mw, np.nan),
         "debt_capacity_usd": debt.capacity_usd.sum(axis=0) if debt.names else np.zeros(draws),

@@ -228,30 +228,58 @@ def sizing(
     }
 
 
+def drawdown(
+    drawn: np.ndarray, log_growth: np.ndarray, month: np.ndarray, drawing: np.ndarray, conversion: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Balance at the end of each month while drawing, ``sum_{j<=m} D(j) (1+i)^(m-j+1)``, and the interest
+    capitalised in it (draw, month), USD; both 0 from conversion on. Computed only over the months before
+    the latest conversion (a running sum's first months do not depend on the later ones): the same bits."""
+    draws, months = drawn.shape
+    span = int(min(max(float(conversion.max(initial=0.0)), 0.0), months))
+    build_balance = np.zeros_like(drawn)
+    capitalised = np.zeros_like(drawn)
+    if span:
+        head, now, drawn_head = slice(None, span), month[:, :span], drawn[:, :span]
+        discounted = np.cumsum(drawn_head * np.exp(-log_growth * now), axis=1)
+        build_balance[:, head] = np.where(drawing[:, head], discounted * np.exp(log_growth * (now + 1)), 0.0)
+        previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, : span - 1]], axis=1)
+        capitalised[:, head] = np.where(drawing[:, head], build_balance[:, head] - previous_build - drawn_head, 0.0)
+    return build_balance, capitalised
+
+
+def repayment(
+    tranche: Any, terms: Terms, size: dict[str, np.ndarray], balance_at_conversion: np.ndarray
+) -> np.ndarray:
+    """Payments (draw, month), USD: a level annuity, or (sculpted) payments in proportion to the cash
+    available with the same present value where any is available. The annuity is not computed where no
+    draw takes it (the same bits: a choice between two arrays gives the one chosen)."""
+    pv_available = size["pv_available"]
+    sculpted = tranche.amortisation == "sculpted"
+    if sculpted and bool(np.all(pv_available > 0)):
+        return size["available"] * (balance_at_conversion / pv_available)[:, None]
+    payment = pmt(terms.monthly, terms.tenor, balance_at_conversion)[:, None] * terms.repaying
+    if sculpted:
+        share_of_available = balance_at_conversion / np.where(pv_available > 0, pv_available, 1.0)
+        payment = np.where((pv_available > 0)[:, None], size["available"] * share_of_available[:, None], payment)
+    return payment
+
+
 def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Draws, capitalised interest, cash interest, principal and end-of-month balance (draw, month), USD."""
     draws = terms.weights.shape[0]
     log_growth, repaying, month, monthly = terms.log_growth, terms.repaying, terms.month, terms.monthly
-    maturity = terms.conversion + terms.tenor
     drawn = size["amount"][:, None] * terms.weights
     balance_at_conversion = size["amount"] * size["growth_to_conversion"]
-    # drawdown: balance at the end of month m = sum_{j<=m} D(j) (1+i)^(m-j+1)
-    discounted = np.cumsum(drawn * np.exp(-log_growth * month), axis=1)
     drawing = month < terms.conversion[:, None]
-    build_balance = np.where(drawing, discounted * np.exp(log_growth * (month + 1)), 0.0)
-    previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, :-1]], axis=1)
-    capitalised = np.where(drawing, build_balance - previous_build - drawn, 0.0)
+    build_balance, capitalised = drawdown(drawn, log_growth, month, drawing, terms.conversion)
     # repayment: level annuity, or payments in proportion to the cash available with the same present value
-    payment = pmt(monthly, terms.tenor, balance_at_conversion)[:, None] * repaying
-    pv_available = size["pv_available"]
-    if tranche.amortisation == "sculpted":
-        share_of_available = balance_at_conversion / np.where(pv_available > 0, pv_available, 1.0)
-        payment = np.where((pv_available > 0)[:, None], size["available"] * share_of_available[:, None], payment)
-    since = terms.since
+    payment = repayment(tranche, terms, size, balance_at_conversion)
     repaid = np.cumsum(payment * terms.discount_to_conversion, axis=1)
-    balance = np.where(repaying, np.exp(log_growth * (since + 1)) * (balance_at_conversion[:, None] - repaid), 0.0)
-    balance = np.where(month >= maturity[:, None], 0.0, np.maximum(balance, 0.0))
-    balance = np.where(drawing, build_balance, balance)
+    owed = np.exp(log_growth * (terms.since + 1)) * (balance_at_conversion[:, None] - repaid)
+    np.maximum(owed, 0.0, out=owed)
+    # repaying and drawing months are disjoint, and the build balance is 0 outside the drawing months: one
+    # choice gives the drawdown's balance, the repayment's (never below 0) and 0 from maturity on
+    balance = np.where(repaying, owed, build_balance)
     opening = np.concatenate([np.zeros((draws, 1)), balance[:, :-1]], axis=1)
     return {
         "draw": drawn,

@@ -4,6 +4,7 @@ contracts and on demand."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,17 @@ class Revenue:
     retained_frac: np.ndarray  # share of the fleet still owned (contracts whose GPUs are sold at expiry)
     sale_usd: np.ndarray  # proceeds of GPUs sold at a contract's expiry
     contract_value_usd: np.ndarray  # (draw,) revenue contracted over the contracts' or lease's terms
+
+    @cached_property
+    def net(self) -> np.ndarray:
+        """Revenue (draw, month) net of the energy passed through, USD: computed once, then kept (the debt
+        sizing, the valuation, the run rate and the break-evens' reference prices all read it)."""
+        return self.total - self.pass_through
+
+    @cached_property
+    def net_sum(self) -> np.ndarray:
+        """``net`` summed over the months (draw,), USD."""
+        return self.net.sum(axis=1)
 
 
 def default(catalog: Catalog, name: str) -> float:

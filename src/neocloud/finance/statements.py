@@ -49,6 +49,8 @@ class Operations:
     it_spend: np.ndarray
     facility_spend: np.ndarray
     site: dict[str, np.ndarray]  # the costs that do not depend on who owns the IT (``site_costs``)
+    it_depreciation: np.ndarray  # straight-line depreciation (draw, month) of ``it_spend``
+    it_book: np.ndarray  # its net book value (draw, month)
 
     @cached_property
     def total(self) -> np.ndarray:
@@ -78,7 +80,9 @@ def site_costs(
     mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
     spent = np.cumsum(capex.facility_spend, axis=1)
     facility_placed = np.cumsum(capex.facility_in_service, axis=1)
-    facility_depreciation = depreciation(capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float))
+    facility_depreciation = depreciation(
+        capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float), facility_placed
+    )
     facility_book = facility_placed - np.cumsum(facility_depreciation, axis=1)
     per_month = 1.0 / MONTHS_PER_YEAR
     staff_rate = opex_rate(catalog, scenario.site.region, "staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year")
@@ -110,6 +114,8 @@ def operations(
     retained: np.ndarray | None = None,
     retired: np.ndarray | None = None,
     site: dict[str, np.ndarray] | None = None,
+    last: int | None = None,
+    prior: Operations | None = None,
 ) -> Operations:
     """Monthly opex of the owner by cost class.
 
@@ -117,20 +123,30 @@ def operations(
     support has run out (GPU cloud only); facility maintenance, staff and network on the IT MW online;
     insurance on the capex spent to date; property tax on the net book value of the facility and, where
     the region taxes them, of the servers; ground rent on a leased site. ``site``: the ``site_costs`` of
-    the same campus and fleet share, where already known (the same arrays, not summed again).
+    the same campus and fleet share, where already known (the same arrays, not summed again). ``last``:
+    only the last ``last`` months of every item (the running totals still run from month 0). ``prior``:
+    operations of the same campus whose IT depreciation and book value are taken where its IT spend is
+    the same array.
     """
     cost = catalog.table("cost_items")["value"]
     fin, region = scenario.finance, scenario.site.region
     kept = np.ones_like(energy_cost) if retained is None else retained
     site = site_costs(scenario, catalog, upstream, capex, energy_cost, kept) if site is None else site
     it_spend = capex.it_spend if owns_it else np.zeros_like(capex.it_spend)
+    placed = running_total(it_spend)
+    if prior is not None and prior.it_spend is it_spend:
+        it_depreciation, it_book = prior.it_depreciation, prior.it_book
+    else:
+        it_depreciation = depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float), placed)
+        it_book = running_total(it_spend - it_depreciation)
     # the cost of the IT owned: bought to date, less cohorts retired by a refresh
-    it_bought = running_total(it_spend) - (0.0 if retired is None or not owns_it else retired)
-    owned_to_date = site["spent"] + it_bought * kept
+    it_bought = placed if retired is None or not owns_it else placed - retired
     included = float(cost["it_support_included_years"]) * MONTHS_PER_YEAR
     # support is paid on IT older than the support its price includes
     it_out_of_support = lagged(it_bought, np.full(it_bought.shape[0], included)) if included else it_bought
-    it_book = running_total(it_spend - depreciation(it_spend, np.asarray(fin.it_life_years, dtype=float)))
+    tail = slice(None) if last is None else slice(-last, None)
+    kept_tail = kept[:, tail]
+    owned_to_date = site["spent"][:, tail] + it_bought[:, tail] * kept_tail
     per_month = 1.0 / MONTHS_PER_YEAR
     rate = {
         name: opex_rate(catalog, region, name, fallback)
@@ -141,19 +157,20 @@ def operations(
         )
     }
     owner = {
-        "it_maintenance": it_out_of_support
-        * kept
+        "it_maintenance": it_out_of_support[:, tail]
+        * kept_tail
         * float(cost["it_maintenance_frac_per_year"])
         * per_month,
         "insurance": owned_to_date * rate["insurance_frac_per_year"] * per_month,
         "property_tax": (
-            site["facility_book"] * rate["property_tax_real_frac_per_year"]
-            + np.maximum(it_book, 0.0) * kept * rate["property_tax_servers_frac_per_year"]
+            site["facility_book"][:, tail] * rate["property_tax_real_frac_per_year"]
+            + np.maximum(it_book[:, tail], 0.0) * kept_tail * rate["property_tax_servers_frac_per_year"]
         )
         * per_month,
     }
-    items = {name: owner[name] if name in owner else site[name] for name in OPEX_ITEMS}
-    return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend, site=site)
+    items = {name: owner[name] if name in owner else site[name][:, tail] for name in OPEX_ITEMS}
+    return Operations(items=items, it_spend=it_spend, facility_spend=capex.facility_spend, site=site,
+                      it_depreciation=it_depreciation, it_book=it_book)
 
 
 def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarray) -> np.ndarray:
@@ -174,12 +191,13 @@ def colocation_rent(scenario: Realised, catalog: Catalog, it_mw_online: np.ndarr
     return it_mw_online * KW_PER_MW * rate[:, None] * growth
 
 
-def depreciation(in_service: np.ndarray, life_years: np.ndarray) -> np.ndarray:
-    """Straight-line depreciation (draw, month) of capex placed in service by month over a life in years."""
+def depreciation(in_service: np.ndarray, life_years: np.ndarray, placed: np.ndarray | None = None) -> np.ndarray:
+    """Straight-line depreciation (draw, month) of capex placed in service by month over a life in years.
+    ``placed``: ``np.cumsum(in_service, axis=1)`` where the caller has it already (the same bits)."""
     life_months = np.maximum(np.asarray(life_years, dtype=float) * MONTHS_PER_YEAR, 1.0)
     if not in_service.any() and np.isfinite(life_months).all():
         return np.zeros_like(in_service)  # nothing placed (a lease's tenant IT): the same zeros, fewer passes
-    placed = np.cumsum(in_service, axis=1)
+    placed = np.cumsum(in_service, axis=1) if placed is None else placed
     return (placed - lagged(placed, life_months)) / life_months[:, None]
 
 
@@ -235,7 +253,7 @@ def booked_depreciation(ops: Operations, capex: Capex, fin: Any) -> dict[str, np
     """Depreciation (draw, month) in USD by asset class, as the statements show it: the IT the owner holds,
     the facility (from the site costs, where it was taken for the book value) and on-site power."""
     return {
-        "depreciation_it_usd": depreciation(ops.it_spend, np.asarray(fin.it_life_years, dtype=float)),
+        "depreciation_it_usd": ops.it_depreciation,
         "depreciation_facility_usd": ops.site["facility_depreciation"],
         "depreciation_power_usd": capex.power_depreciation,
     }
@@ -248,16 +266,18 @@ def tax_deductions(booked: dict[str, np.ndarray]) -> np.ndarray:
 
 def project_valuation(
     revenue: Revenue, ops: Operations, booked: dict[str, np.ndarray], fin: Any, tax_rate: np.ndarray,
-    multiple: np.ndarray, residual_usd: np.ndarray,
+    multiple: np.ndarray, residual_usd: np.ndarray, known: dict[str, np.ndarray] | None = None,
 ) -> Valuation:
-    """The unlevered project as a function of a uniform price, given its depreciation ``booked`` by class."""
-    ebitda = revenue.total - ops.total
+    """The unlevered project as a function of a uniform price, given its depreciation ``booked`` by class;
+    ``known``: its ``ebitda`` and ``deductions`` where already computed."""
+    known = known or {}
+    ebitda = known["ebitda"] if "ebitda" in known else revenue.total - ops.total
     other_cash = revenue.deferred + revenue.sale_usd
     other_cash[:, -1] -= revenue.deferred.sum(axis=1)  # prepayment still to be credited is owed at the end
     return Valuation(
-        fixed_ebitda=ebitda - (revenue.total - revenue.pass_through),
+        fixed_ebitda=ebitda - revenue.net,
         volume=revenue.gpu_hours_sold,
-        deductions=tax_deductions(booked),
+        deductions=known["deductions"] if "deductions" in known else tax_deductions(booked),
         capex=ops.it_spend + ops.facility_spend,
         tax_rate=tax_rate,
         multiple=multiple,
@@ -291,7 +311,8 @@ def levered(
     equity_flow = distributions - equity_in
     equity_flow_terminal = equity_flow.copy()
     equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
-    has_debt = (service > 0).any(axis=1)
+    serviced = service > 0
+    has_debt = serviced.any(axis=1)
     return {
         "financing_deductions_usd": financing_deductions,
         "tax_usd": tax,
@@ -304,7 +325,7 @@ def levered(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
-        "equity_cure_usd": np.where(service > 0, equity_in, 0.0),
+        "equity_cure_usd": np.where(serviced, equity_in, 0.0),
         "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
@@ -337,11 +358,18 @@ def statements(
     tax_rate: np.ndarray,
     multiple: np.ndarray,
     residual_usd: np.ndarray,
+    known: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise."""
-    ebitda = revenue.total - ops.total
-    valuation = project_valuation(revenue, ops, booked, fin, tax_rate, multiple, residual_usd)
-    project_flow, project_flow_terminal = valuation.project_flows(ebitda)
+    """Every monthly statement line (draw, month) and every result (draw,), in USD unless named otherwise.
+    ``known``: the ``ebitda``, tax ``deductions``, ``unlevered_tax`` and ``yearly_ebitda`` (its trailing
+    twelve-month sums) where debt sizing computed them."""
+    known = known or {}
+    ebitda = known["ebitda"] if "ebitda" in known else revenue.total - ops.total
+    valuation = project_valuation(revenue, ops, booked, fin, tax_rate, multiple, residual_usd,
+                                  {**known, "ebitda": ebitda})
+    project_flow, project_flow_terminal = valuation.project_flows(
+        ebitda, known.get("unlevered_tax"), known.get("yearly_ebitda")
+    )
     terminal = project_flow_terminal - project_flow
     financing = levered(revenue, ebitda, valuation, debt, fin, terminal)
     project_irr, project_reason = irr(project_flow_terminal)
@@ -393,13 +421,14 @@ def results(
 ) -> dict[str, np.ndarray]:
     """Payback, break-even prices, enterprise value and funding (draw,)."""
     gpu_volume = revenue.gpu_hours_sold
+    gpu_total, kw_total = gpu_volume.sum(axis=1), revenue.kw_months.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        reference_gpu = (revenue.total - revenue.pass_through).sum(axis=1) / gpu_volume.sum(axis=1)
-        reference_kw = (revenue.total - revenue.pass_through).sum(axis=1) / revenue.kw_months.sum(axis=1)
+        reference_gpu = revenue.net_sum / gpu_total
+        reference_kw = revenue.net_sum / kw_total
     reference_gpu = np.where(np.isfinite(reference_gpu) & (reference_gpu > 0), reference_gpu, 1.0)
     reference_kw = np.where(np.isfinite(reference_kw) & (reference_kw > 0), reference_kw, 100.0)
-    has_gpu_hours = gpu_volume.sum(axis=1) > 0
-    has_kw = revenue.kw_months.sum(axis=1) > 0
+    has_gpu_hours = gpu_total > 0
+    has_kw = kw_total > 0
     equity_raised = equity_in.sum(axis=1)
     debt_raised = drawn.sum(axis=1)
     first_revenue = first_month(revenue.total > 0)

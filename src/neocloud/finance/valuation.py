@@ -29,9 +29,11 @@ def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
     Income taxed to date is the highest cumulative income reached so far (a loss after a profit is carried
     forward against later profit, never back), so the tax to date is ``rate * max(0, max_{k<=m} C(k))``.
     """
-    cumulative = np.cumsum(taxable, axis=1)
-    taxed = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
-    return rate[:, None] * increments(taxed)
+    taxed = np.maximum.accumulate(np.cumsum(taxable, axis=1), axis=1)
+    np.maximum(taxed, 0.0, out=taxed)
+    tax = increments(taxed)
+    tax *= rate[:, None]  # the same products as ``rate[:, None] * increments(taxed)``, in place
+    return tax
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,23 @@ class Valuation:
     floor: np.ndarray  # (draw,) the least the assets fetch at the horizon: the IT's resale value
     other_cash: np.ndarray  # cash outside EBITDA and capex: prepayments less their credits, asset sales
 
-    def project_flows(self, ebitda: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def project_flows(
+        self, ebitda: np.ndarray, tax: np.ndarray | None = None, yearly: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Unlevered after-tax cash flow (draw, month) without and with the terminal value: the larger of the
-        exit multiple on the last year's EBITDA and the resale value of the IT."""
-        flows = ebitda - tax_paid(ebitda - self.deductions, self.tax_rate) - self.capex + self.other_cash
-        terminal = np.zeros_like(flows)
-        terminal[:, -1] = np.maximum(
-            self.multiple * np.maximum(trailing_sum(ebitda, MONTHS_PER_YEAR)[:, -1], 0.0), self.floor
+        exit multiple on the last year's EBITDA and the resale value of the IT. ``tax``: the unlevered tax
+        ``tax_paid(ebitda - deductions, tax_rate)``, and ``yearly``: ``trailing_sum(ebitda, 12)``, where
+        already known (debt sizing and the run rate compute them too)."""
+        yearly = trailing_sum(ebitda, MONTHS_PER_YEAR) if yearly is None else yearly
+        tax = tax_paid(ebitda - self.deductions, self.tax_rate) if tax is None else tax
+        flows = ebitda - tax - self.capex + self.other_cash
+        terminal = np.maximum(
+            self.multiple * np.maximum(yearly[:, -1], 0.0), self.floor
         )
-        return flows, flows + terminal
+        # ``flows`` plus a terminal value that is 0 but in the last month: the same sums, no array of zeros
+        with_terminal = np.add(flows, 0.0)
+        with_terminal[:, -1] = flows[:, -1] + terminal
+        return flows, with_terminal
 
     def block(self, rows: slice | np.ndarray) -> Valuation:
         """The same valuation for the draws ``rows`` only."""
