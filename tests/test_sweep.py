@@ -227,3 +227,9 @@ def test_a_chunk_keeps_the_summary_of_a_whole_run_in_blocks(monkeypatch: pytest.
     for key in summary_keys(whole):
         assert chunk[key].values.tobytes() == whole[key].values.tobytes(), key
     assert list(run_chunk(scenario, 20, 4)) == summary_keys(whole)
+
+
+def test_a_process_that_runs_chunks_keeps_its_freed_memory() -> None:
+    """mallopt takes both settings (in a child process: the setting lasts for the process)."""
+    code = "from neocloud.sweep import keep_freed_memory; raise SystemExit(0 if keep_freed_memory() else 1)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

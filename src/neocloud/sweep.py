@@ -38,6 +38,7 @@ from neocloud.sweep_store import finished_chunks, open_store, read_chunks, recor
 
 # glibc's allocator in the workers (see local_cluster): blocks under 32 MiB from the heap, freed memory kept
 ALLOCATOR_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
 WORKER_ENVIRON = {f"distributed.nanny.pre-spawn-environ.{key}": value for key, value in ALLOCATOR_ENVIRON.items()}
 Value = float | int | str | bool
 Progress = Callable[[int, int], None]
@@ -245,6 +246,21 @@ def run_draws(
         if cluster is not None:
             cluster.close()
     return out
+
+
+def keep_freed_memory() -> bool:
+    """Set this process's glibc allocator as the workers' (``ALLOCATOR_ENVIRON``), through ``mallopt``: for
+    a process that runs chunk after chunk, such as the command line's run in chunks. Whether it was set (not
+    on another C library)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, int(ALLOCATOR_ENVIRON["MALLOC_MMAP_THRESHOLD_"]))) and bool(
+        mallopt(M_TRIM_THRESHOLD, int(ALLOCATOR_ENVIRON["MALLOC_TRIM_THRESHOLD_"])))
 
 
 def run_chunked(scenario: Scenario, draws: int, seed: int = 0,

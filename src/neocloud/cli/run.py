@@ -138,8 +138,9 @@ def _run(scenario: Path, draws: int, seed: int, out: Path | None,
     loaded = load(scenario)
     if draws > CHUNKED_ABOVE_DRAWS and uncertain_inputs(loaded):  # bounded memory: summaries, chunk by chunk
         require_extra("dask", f"neocloud run with more than {CHUNKED_ABOVE_DRAWS:,} draws")
-        from neocloud.sweep import run_chunked
+        from neocloud.sweep import keep_freed_memory, run_chunked
 
+        keep_freed_memory()  # chunk after chunk in this process: freed memory reused, not faulted in again
         results = run_chunked(loaded, draws, seed, *chunks)
         if out is not None:
             results.write(out)
