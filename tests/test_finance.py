@@ -255,22 +255,29 @@ def test_a_dearer_accelerator_raises_the_it_capex(loughton_run: Any, catalog: Ca
     assert after[0] - before[0] == pytest.approx(1000.0 * per_system * systems, rel=1e-9)
 
 
-@settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**16), months=st.integers(24, 240))
-def test_break_even_slope_is_exact_and_the_price_zeroes_npv(seed: int, months: int) -> None:
-    rng = np.random.default_rng(seed)
-    draws = 6
-    valuation = Valuation(
+def random_valuation(rng: np.random.Generator, draws: int, months: int, lowest_volume: float,
+                     building_months: int) -> Valuation:
+    """Random monthly flows to price: capex over the first ``building_months``, volumes from
+    ``lowest_volume`` (negative: the cumulative volume can fall) to 2."""
+    return Valuation(
         fixed_ebitda=rng.normal(-2.0, 3.0, (draws, months)),
-        volume=rng.uniform(0.5, 2.0, (draws, months)),
+        volume=rng.uniform(lowest_volume, 2.0, (draws, months)),
         deductions=rng.uniform(0.0, 2.0, (draws, months)),
-        capex=np.where(np.arange(months) < months // 4, rng.uniform(5.0, 10.0, (draws, months)), 0.0),
+        capex=np.where(np.arange(months) < building_months, rng.uniform(5.0, 10.0, (draws, months)), 0.0),
         tax_rate=np.full(draws, 0.25),
         multiple=np.full(draws, 6.0),
         discount_monthly=np.full(draws, 0.006),
         floor=rng.uniform(0.0, 50.0, draws),
         other_cash=np.zeros((draws, months)),
     )
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), months=st.integers(24, 240))
+def test_break_even_slope_is_exact_and_the_price_zeroes_npv(seed: int, months: int) -> None:
+    rng = np.random.default_rng(seed)
+    draws = 6
+    valuation = random_valuation(rng, draws, months, lowest_volume=0.5, building_months=months // 4)
     function = PricedNpv(valuation)
     price = rng.uniform(1.0, 8.0, draws)
     value, slope = function(price)
@@ -313,17 +320,7 @@ def test_break_even_slope_is_exact_with_negative_volume() -> None:
     # a negative volume makes the cumulative volume fall: the slope then gathers it at the month reached
     rng = np.random.default_rng(7)
     draws, months = 5, 60
-    valuation = Valuation(
-        fixed_ebitda=rng.normal(-2.0, 3.0, (draws, months)),
-        volume=rng.uniform(-0.5, 2.0, (draws, months)),
-        deductions=rng.uniform(0.0, 2.0, (draws, months)),
-        capex=np.where(np.arange(months) < 12, rng.uniform(5.0, 10.0, (draws, months)), 0.0),
-        tax_rate=np.full(draws, 0.25),
-        multiple=np.full(draws, 6.0),
-        discount_monthly=np.full(draws, 0.006),
-        floor=rng.uniform(0.0, 50.0, draws),
-        other_cash=np.zeros((draws, months)),
-    )
+    valuation = random_valuation(rng, draws, months, lowest_volume=-0.5, building_months=12)
     function = PricedNpv(valuation)
     assert not function.rising
     price = rng.uniform(1.0, 8.0, draws)
