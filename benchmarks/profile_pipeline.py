@@ -10,6 +10,9 @@ only, finance and inference in blocks of draws), build-out on every draw against
 numpy's copy bandwidth measured here on warm 400 MB arrays, the time each stage's output would take to
 write at that bandwidth, and the floor of the energy stage's exact dispatch in nanoseconds per hour-draw.
 100,000 draws hold about 12 GB at their peak (about 120 kB per draw): give ``--draws`` to stay smaller.
+The process keeps its freed memory for reuse, as runs in chunks do (``sweep.keep_freed_memory``);
+``--default-allocator`` leaves glibc's default, under which the same stages can take up to 3x longer
+depending on what was freed before them.
 Usage: ``python benchmarks/profile_pipeline.py [--quick] [--draws N ...]``; the last line is the summary.
 """
 
@@ -35,6 +38,7 @@ from neocloud.load import scenario_catalog
 from neocloud.pipeline import STAGES, Made, base_dataset, stage_reads, summarise, to_netcdf
 from neocloud.plant import grid_capacity_mw
 from neocloud.realise import realise
+from neocloud.sweep import keep_freed_memory
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "abilene.yaml"
 COPY_BYTES = 400_000_000
@@ -176,8 +180,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 draws")
     parser.add_argument("--draws", type=int, nargs="*", default=None)
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as it starts (it returns freed memory, faulted in again)")
     args = parser.parse_args()
     sizes = args.draws or ([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
+    if not args.default_allocator:
+        keep_freed_memory()  # as the command line's runs in chunks and the workers run
     scenario = neocloud.load(EXAMPLE)
     catalog = scenario_catalog(scenario)
     profile(scenario, catalog, 16, counted=False)  # warm imports and caches
