@@ -14,7 +14,7 @@ from neocloud.buildout import buildout
 from neocloud.design import design
 from neocloud.energy import dispatch, energy, reuse, simulate
 from neocloud.energy.hourly import HOURS_PER_YEAR
-from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, row_groups, simulate_reused
+from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
 from neocloud.energy.starts import starts_dense, starts_on_grid
 from neocloud.pipeline import base_dataset
 from neocloud.realise import realise
@@ -180,12 +180,3 @@ def test_starts_fall_back_to_every_hour_where_the_turbines_differ_by_draw(catalo
     position, weight = rng.integers(0, 4, 40), rng.uniform(0, 1, 40)
     expected = starts_dense(model, net_grid, position, weight)
     assert starts_on_grid(model, net_grid, position, weight).tobytes() == expected.tobytes()
-
-
-@settings(max_examples=50, deadline=None)
-@given(columns=st.integers(1, 4).flatmap(lambda k: st.lists(
-    st.lists(st.sampled_from([0.0, -0.0, 1.5, -2.0, 7.25]), min_size=k, max_size=k), min_size=1, max_size=60)))
-def test_row_groups_are_numpy_unique_of_the_rows(columns: list[list[float]]) -> None:
-    rows = np.array(columns)
-    expected = np.unique(rows, axis=0, return_inverse=True)[1].reshape(-1)
-    assert np.array_equal(row_groups(list(rows.T)), expected)

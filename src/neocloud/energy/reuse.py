@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from neocloud.blocks import distinct_rows
 from neocloud.energy.hourly import (
     CHUNK_DRAWS,
     PER_DRAW,
@@ -239,7 +240,7 @@ def simulate_reused(
     draws that differ only in utilisation and price taken from a checked utilisation grid."""
     draws = len(site.it_mw)
     others = [name for name in PER_DRAW if name not in ("utilisation", "price_usd_per_mwh")]
-    group = row_groups([getattr(site, name) for name in others] + [_merit_class(site).astype(float)])
+    group = distinct_rows([getattr(site, name) for name in others] + [_merit_class(site)])[1]
     sizes = np.bincount(group)
     large = np.nonzero(sizes >= min_draws)[0] if tolerance > 0 else np.zeros(0, dtype=np.intp)
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
@@ -258,12 +259,9 @@ def simulate_reused(
         report.largest_error = max(report.largest_error, error)
     if exact.any():
         rows = np.nonzero(exact)[0]
-        inverse = row_groups([getattr(site, name)[rows] for name in PER_DRAW])
-        unique = np.sort(np.unique(inverse, return_index=True)[1])  # each distinct row's first draw
+        unique, inverse = distinct_rows([getattr(site, name)[rows] for name in PER_DRAW])
         if len(unique) < len(rows):
-            position = np.empty(len(unique), dtype=np.intp)
-            position[inverse[unique]] = np.arange(len(unique))
-            year = _expand(simulate(site.take(rows[unique])), position[inverse])
+            year = _expand(simulate(site.take(rows[unique])), inverse)
         else:
             year = simulate(site) if len(rows) == draws else simulate(site.take(rows))
         parts.append((rows, year))
@@ -275,18 +273,6 @@ def simulate_reused(
         for key, value in year.items():
             out[key][rows] = value
     return out
-
-
-def row_groups(columns: list[np.ndarray]) -> np.ndarray:
-    """Per row, the index of its distinct row among the rows of ``columns`` (each (row,)), the distinct rows
-    in lexicographic order: ``np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)[1]``, from
-    each column's codes (a sort per column rather than one of whole rows)."""
-    group = np.zeros(len(columns[0]), dtype=np.int64)
-    for column in columns:
-        _, codes = np.unique(column, return_inverse=True)
-        count = int(codes.max()) + 1 if len(codes) else 1
-        _, group = np.unique(group * count + codes.reshape(-1), return_inverse=True)  # stays below rows x count
-    return group.reshape(-1)
 
 
 class YearCache:
