@@ -285,7 +285,7 @@ def local_cluster(workers: int, processes: bool = True) -> LocalCluster:
     afresh: a run of 2,000 Abilene draws took 6.0-6.8 s in such a process against 1.9-2.1 s without
     (docs/methods/performance.md). The workers here start with ``ALLOCATOR_ENVIRON`` instead: blocks
     under 32 MiB (a 10,000-draw, 180-month float64 array is 14 MiB) come from the heap, and freed memory is
-    kept for the next chunk rather than returned and faulted in again (3.4x fewer page faults and 13-24%
+    kept for the next chunk rather than returned and faulted in again (3.4-4.2x fewer page faults and 7-24%
     less CPU time for 30,000 draws in chunks of 10,000, the same peak memory).
     """
     with dask.config.set(WORKER_ENVIRON):
