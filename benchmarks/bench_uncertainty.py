@@ -9,7 +9,8 @@ Measures, on the Abilene example with its uncertainties:
 - against the floors on two cores: the bytes of results per draw written once at ~30 GB/s a core (this
   machine's numpy copy/triad), and one exact typical-year dispatch per draw at the measured nanoseconds per
   hour-draw; the fraction of each reached;
-- one chunk (10,000 draws) in this process, and the energy stage's account of what it simulated;
+- one chunk (10,000 draws) in this process (best of two, the process keeping its freed memory as the
+  workers do), and the energy stage's account of what it simulated;
 - the speed-up from 1 to 2 Dask worker processes on the same chunks (workers started and warmed before the
   clock, their start-up printed apart), and Dask's overhead against the chunks run in this process;
 - as context, a per-draw loop of ``run(draws=1)`` (mostly per-call overhead: not a fair baseline).
@@ -39,7 +40,7 @@ from neocloud.energy import dispatch
 from neocloud.energy.hourly import HOURS_PER_YEAR
 from neocloud.energy.portable import dispatch_portable, monthly_supply_mwh
 from neocloud.load import scenario_catalog
-from neocloud.sweep import chunk_seed, chunk_sizes, local_cluster, run_chunk, run_draws
+from neocloud.sweep import chunk_seed, chunk_sizes, keep_freed_memory, local_cluster, run_chunk, run_draws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from profile_pipeline import dispatch_ns_per_hour_draw, final_site
@@ -188,7 +189,8 @@ def main() -> None:
 
     draws = CHUNK_DRAWS  # one chunk, as the workers run them (at least INTERPOLATION_MIN_DRAWS per merit class)
     run(scenario, draws=16, catalog=catalog)  # warm caches and imports
-    vectorised = best_time(lambda: run(scenario, draws=draws, catalog=catalog), 1 if quick else 2)
+    keep_freed_memory()  # this process's runs, as the command line's runs in chunks and the workers run
+    vectorised = best_time(lambda: run(scenario, draws=draws, catalog=catalog), 2)
     results = run(scenario, draws=draws, catalog=catalog)
     bytes_per_draw = results.dataset.nbytes / draws
     one_core = draws / vectorised
