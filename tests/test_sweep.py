@@ -233,3 +233,22 @@ def test_a_process_that_runs_chunks_keeps_its_freed_memory() -> None:
     """mallopt takes both settings (in a child process: the setting lasts for the process)."""
     code = "from neocloud.sweep import keep_freed_memory; raise SystemExit(0 if keep_freed_memory() else 1)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_chunk_judges_financeability_on_all_its_draws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finance runs in blocks of draws in a chunk, but its refusal is judged on the medians of all the draws,
+    as a whole run judges it: the same message, the same numbers."""
+    text = (EXAMPLES / "loughton.yaml").read_text(encoding="utf-8").replace(
+        "{name: GPU-backed delayed-draw loan, kind: gpu, share: 0.7}",
+        "{name: GPU-backed delayed-draw loan, kind: gpu, share: 1.0, tenor_years: 3, size_to_dscr: false}",
+    )
+    path = tmp_path / "greedy.yaml"
+    path.write_text(text, encoding="utf-8")
+    scenario = load(path)
+    with pytest.raises(ScenarioError) as whole:
+        run(scenario, draws=20, seed=2)
+    monkeypatch.setattr(pipeline, "SUMMARY_BLOCK_DRAWS", 7)
+    with pytest.raises(ScenarioError) as chunk:
+        run(scenario, draws=20, seed=2, summary_only=True)
+    assert "the debt is unfinanceable" in str(whole.value)
+    assert str(chunk.value) == str(whole.value)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.blocks import blocks, draws_of
+from neocloud.blocks import blocks, concat_draws, draws_of
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -279,32 +279,42 @@ class Made:
 
 def per_draw_in_blocks(stages: tuple[tuple[str, Stage], ...], reads: Mapping[str, Iterable[str]], realised: Any,
                        catalog: Catalog, upstream: Made) -> xr.Dataset:
-    """The (draw,) variables of ``upstream`` and of ``stages``, which run block by block of
+    """The variables without a month of ``upstream`` and of ``stages``, which run block by block of
     ``SUMMARY_BLOCK_DRAWS`` draws on what they read, each block held to their contracts; their other
-    variables are dropped block by block."""
+    variables are dropped block by block. A stage module's ``PER_DRAW_PART`` (its arithmetic, per draw) runs
+    in the blocks and its ``CHECK_OVER_DRAWS`` (a refusal judged on all the draws) once on the joined blocks."""
     draws = upstream.coords["draw"].size
     read = dict.fromkeys(key for name, _ in stages for key in reads[name])
     wanted = [key for key in read if key in upstream.variables]
-    parts: list[dict[str, xr.Variable]] = []
+    modules = [sys.modules[stage.__module__] for _, stage in stages]
+    parts = []
     for block in blocks(draws, SUMMARY_BLOCK_DRAWS):
         part, model = upstream.block(block, wanted), draws_of(realised, block, draws)
         kept: dict[str, xr.Variable] = {}
-        for name, stage in stages:
-            made = run_stage(name, stage, reads, model, catalog, part.view(reads[name]),
-                             upstream_names=list(dict.fromkeys([*upstream.names(), *part.variables])))
+        for (name, stage), module in zip(stages, modules, strict=True):
+            made = run_stage(name, getattr(module, "PER_DRAW_PART", stage), reads, model, catalog,
+                             part.view(reads[name]), upstream_names=list(dict.fromkeys([*upstream.names(),
+                                                                                         *part.variables])))
             part.add(made)
-            kept.update(_per_draw(made.variables, made.coords))
-        parts.append(kept)
-    joined = {key: xr.Variable("draw", np.concatenate([part[key].values for part in parts]), first.attrs)
-              for key, first in parts[0].items()}
-    kept_upstream = _per_draw(upstream.variables, upstream.coords)
-    return xr.Dataset({**kept_upstream, **joined}, coords=upstream.coords, attrs=upstream.attrs)
+            kept.update(_without_months(made.variables, made.coords))
+        parts.append(xr.Dataset(kept, coords=part.coords))
+    joined = concat_draws(parts)
+    coords = {**upstream.coords, **{str(key): joined.coords[key].variable for key in joined.coords
+                                    if key not in upstream.coords}}
+    dataset = xr.Dataset({**_without_months(upstream.variables, upstream.coords), **joined.data_vars},
+                         coords=coords, attrs=upstream.attrs)
+    for module in modules:
+        check = getattr(module, "CHECK_OVER_DRAWS", None)
+        if check is not None:
+            check(realised, dataset)
+    return dataset
 
 
-def _per_draw(variables: Mapping[Any, xr.Variable], coords: Iterable[Any]) -> dict[str, xr.Variable]:
-    """The variables of ``variables``, but the coordinates ``coords``, whose only dimension is ``draw``."""
+def _without_months(variables: Mapping[Any, xr.Variable], coords: Iterable[Any]) -> dict[str, xr.Variable]:
+    """The variables of ``variables``, but the coordinates ``coords``, along ``draw`` and not along ``month``:
+    the summary's (draw,) and small tables such as (draw, tranche)."""
     return {str(key): variable for key, variable in variables.items()
-            if key not in coords and variable.dims == ("draw",)}
+            if key not in coords and variable.dims[:1] == ("draw",) and "month" not in variable.dims}
 
 
 def finished(dataset: xr.Dataset) -> xr.Dataset:

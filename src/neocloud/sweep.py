@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -234,17 +235,12 @@ def run_draws(
         for index, size in enumerate(sizes):
             place(index, run_chunk(scenario, size, chunk_seed(seed, index)))
         return out
-    client, cluster = _client(None, workers, processes=True)
-    try:
+    with connected(None, workers, processes=True) as client:
         futures = {client.submit(run_chunk, scenario, size, chunk_seed(seed, index), pure=False): index
                    for index, size in enumerate(sizes)}
         for future in as_completed(futures):
             place(futures[future], future.result())
             future.release()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return out
 
 
@@ -298,11 +294,18 @@ def local_cluster(workers: int, processes: bool = True) -> LocalCluster:
         )
 
 
-def _client(scheduler: str | None, workers: int, processes: bool) -> tuple[Client, LocalCluster | None]:
-    if scheduler:
-        return Client(scheduler), None
-    cluster = local_cluster(workers, processes)
-    return Client(cluster), cluster
+@contextmanager
+def connected(scheduler: str | None, workers: int, processes: bool) -> Iterator[Client]:
+    """A client of the scheduler at ``scheduler`` or, without one, of a local cluster of ``workers`` workers
+    (see ``local_cluster``), closed (the cluster too) when the block ends."""
+    cluster = None if scheduler else local_cluster(workers, processes)
+    client = Client(scheduler) if scheduler else Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _tasks(
@@ -396,13 +399,8 @@ def run_sweep(
     if progress is not None:
         progress(total - len(tasks), total)
     if tasks:
-        client, cluster = _client(scheduler, workers, processes)
-        try:
+        with connected(scheduler, workers, processes) as client:
             _run_tasks(client, tasks, engine, identity, total, progress)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     frame, quantiles = collect(engine, identity, axes, points, sizes)
     engine.dispose()
     result = SweepResult(identity, frame, quantiles, len(tasks), total - len(tasks))

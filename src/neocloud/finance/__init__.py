@@ -322,6 +322,12 @@ def finance_block(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) ->
     return to_dataset(fin, by_draw, lines, cost, debt, revenue)
 
 
+# Runs that keep only their summary run finance on blocks of draws (pipeline.per_draw_in_blocks): its per-draw
+# arithmetic block by block, its refusal on the medians of all the draws once, as a whole run judges it.
+PER_DRAW_PART = finance_block
+CHECK_OVER_DRAWS = check_financeable
+
+
 def to_dataset(
     fin: Any, by_draw: dict[str, np.ndarray], lines: dict[str, np.ndarray], cost: dict[str, Any], debt: Any,
     revenue: Any,
