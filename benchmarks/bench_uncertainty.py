@@ -12,7 +12,8 @@ Measures, on the Abilene example with its uncertainties:
 - one chunk (10,000 draws) in this process (best of two, the process keeping its freed memory as the
   workers do), and the energy stage's account of what it simulated;
 - the speed-up from 1 to 2 Dask worker processes on the same chunks (workers started and warmed before the
-  clock, their start-up printed apart), and Dask's overhead against the chunks run in this process;
+  clock, their start-up printed apart), and Dask's overhead against the chunks run in this process; beside
+  it, the same chunks on 1 and 2 plain processes started together (no scheduler): what the two cores give;
 - as context, a per-draw loop of ``run(draws=1)`` (mostly per-call overhead: not a fair baseline).
 
 ``--device gpu`` instead times the portable dispatch (``neocloud.energy.portable``) on a GPU through CuPy or
@@ -77,6 +78,20 @@ done.set()
 sampler.join()
 print(len(values["cost_usd_per_gpu_hour"]), seconds, len(values), peak)
 """
+PLAIN = """
+import sys, time
+from neocloud import load
+from neocloud.sweep import chunk_seed, keep_freed_memory, run_chunk
+keep_freed_memory()  # as the workers
+scenario, size, chunks = load(sys.argv[1]), int(sys.argv[2]), [int(index) for index in sys.argv[3].split(",")]
+run_chunk(scenario, 64, 0)  # imports and compiled kernels warm
+print("ready", flush=True)
+sys.stdin.readline()  # every process starts its chunks at once
+start = time.perf_counter()
+for index in chunks:
+    run_chunk(scenario, size, chunk_seed(0, index))
+print(time.perf_counter() - start, flush=True)
+"""
 MILLION = 1_000_000
 WORKERS = 2  # this machine's cores
 CHUNK_DRAWS = 10_000  # the draws of a chunk (sweep.DEFAULT_CHUNK_DRAWS)
@@ -109,6 +124,24 @@ def dask_seconds(workers: int, scenario: Any, draws: int, chunk_draws: int) -> t
                    for index, size in enumerate(chunk_sizes(draws, chunk_draws))]
         client.gather(futures)
         return ready - start, time.perf_counter() - ready
+
+
+def plain_seconds(processes: int, draws: int, chunk_draws: int) -> float:
+    """Wall seconds of the chunks of ``draws`` draws split over ``processes`` plain processes (no Dask), all
+    warmed and started together: what the machine gives, without any scheduler."""
+    chunks = list(range(len(chunk_sizes(draws, chunk_draws))))
+    children = [
+        subprocess.Popen([sys.executable, "-c", PLAIN, str(SCENARIO), str(chunk_draws),
+                          ",".join(map(str, chunks[part::processes]))],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for part in range(processes)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for child in children:
+        child.communicate("go\n")
+    return time.perf_counter() - start
 
 
 def gpu_namespace() -> tuple[str, Any, Any] | None:
@@ -212,6 +245,11 @@ def main() -> None:
         f"dask: {sweep_draws:,} draws in chunks of {SCALING_CHUNK:,}: in this process {in_process:.1f} s, 1 worker "
         f"{one:.1f} s (Dask overhead {one / in_process - 1:+.0%}), 2 workers {two:.1f} s, speed-up "
         f"{one / two:.2f}x (start-up and warm-up apart: {start_one:.1f} s and {start_two:.1f} s)"
+    )
+    plain_one, plain_two = (plain_seconds(count, sweep_draws, SCALING_CHUNK) for count in (1, 2))
+    print(
+        f"plain processes, no Dask, the same chunks: 1 process {plain_one:.1f} s, 2 processes {plain_two:.1f} s, "
+        f"speed-up {plain_one / plain_two:.2f}x (what two cores give these chunks without a scheduler)"
     )
 
     total = 100_000 if quick else MILLION
