@@ -12,6 +12,7 @@ import xarray as xr
 
 from neocloud.calendar import months_between
 from neocloud.catalog import Catalog, world_default
+from neocloud.compiled import cumsum
 from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import first_month, lagged
 from neocloud.scenario import Realised
@@ -308,7 +309,7 @@ def lease(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, energy_cos
         else np.full(draws, float(months_between(scenario.start, terms.start)))
     )
     # capacity delivered ramps in linearly over the ramp: the mean of the last R months of capacity online
-    total = np.cumsum(it_kw, axis=1)
+    total = cumsum(it_kw, axis=1)
     window = np.maximum(ramp, 1.0)
     ramped = np.where(ramp[:, None] > 1.0, (total - lagged(total, window)) / window[:, None], it_kw)
     let = np.where(
