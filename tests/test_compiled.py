@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from neocloud.compiled import cumsum, running_max
 from neocloud.finance.kernels import dscr, increments, lagged, trailing_sum
-from neocloud.finance.loops import amortise_rows
+from neocloud.finance.loops import amortise_rows, cash_lines_rows
 from neocloud.finance.statements import cash_trap
 from neocloud.finance.valuation import PricedNpv, Valuation, tax_paid
 
@@ -233,3 +233,22 @@ def test_priced_npv_is_the_numpy_passes(ebitda: np.ndarray, data: Any) -> None:
     terminal_slope = np.where((exit_value > a["floor"]) & (last_year > 0), a["multiple"] * a["last_year_volume"], 0.0)
     assert same_bits(value, a["base_value"] + price * a["volume_value"] - tax + terminal * a["last_factor"])
     assert same_bits(slope, a["volume_value"] - tax_slope + terminal_slope * a["last_factor"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(np.float64, st.tuples(st.just(11), st.integers(1, 6), st.integers(1, 14)), elements=MONEY))
+def test_cash_lines_are_the_numpy_sums(flows: np.ndarray) -> None:
+    cfads, capex, sale, drawn, fees, interest, principal, before, distributions, equity_in, service = flows
+    with np.errstate(all="ignore"):
+        expected = (
+            distributions - equity_in,
+            np.where(service > 0, equity_in, 0.0),
+            sale - capex,
+            drawn - fees - interest - principal + equity_in - distributions,
+            drawn + equity_in + np.maximum(cfads, 0.0) + sale,
+            capex + fees + interest + principal + distributions + (np.maximum(before, 0.0) - distributions)
+            + np.maximum(-cfads, 0.0),
+        )
+        lines = tuple(np.empty(cfads.shape) for _ in range(6))
+        cash_lines_rows(tuple(np.ascontiguousarray(a) for a in flows), lines)
+    assert all(same_bits(a, b) for a, b in zip(lines, expected, strict=True))

@@ -172,3 +172,27 @@ def lagged_rows(cumulative: np.ndarray, lag: np.ndarray, out: np.ndarray) -> Non
             low = cumulative[i, below - 1] if below > 0 else 0.0
             high = cumulative[i, above - 1] if above > 0 else 0.0
             out[i, j] = (1 - fraction) * low + fraction * high
+
+
+@njit(cache=True)  # type: ignore[misc]
+def cash_lines_rows(inputs: tuple[np.ndarray, ...], outputs: tuple[np.ndarray, ...]) -> None:
+    """The levered cash lines from the flows ``inputs`` (cfads, owned capex, asset sales, debt drawn, fees,
+    interest, principal, cash before equity, distributions, equity in, debt service), each (draw, month), into
+    ``outputs``: equity flow, equity that cures a debt-service shortfall, investing and financing cash flow,
+    sources and uses; each sum left to right, as the numpy expressions in ``statements.levered`` add them."""
+    cfads, capex, sale, drawn, fees, interest, principal, before, distributions, equity_in, service = inputs
+    equity_flow, cure, investing, financing, sources, uses = outputs
+    rows, months = cfads.shape
+    for i in range(rows):
+        for j in range(months):
+            flow, paid_out, put_in = cfads[i, j], distributions[i, j], equity_in[i, j]
+            owned, fee, due, repaid = capex[i, j], fees[i, j], interest[i, j], principal[i, j]
+            equity_flow[i, j] = paid_out - put_in
+            cure[i, j] = put_in if service[i, j] > 0 else 0.0
+            investing[i, j] = sale[i, j] - owned
+            financing[i, j] = drawn[i, j] - fee - due - repaid + put_in - paid_out
+            sources[i, j] = drawn[i, j] + put_in + maximum(flow, 0.0) + sale[i, j]
+            uses[i, j] = (
+                owned + fee + due + repaid + paid_out + (maximum(before[i, j], 0.0) - paid_out)
+                + maximum(-flow, 0.0)
+            )

@@ -23,7 +23,7 @@ from neocloud.finance.kernels import (
     npv,
     running_total,
 )
-from neocloud.finance.loops import cash_trap_rows
+from neocloud.finance.loops import cash_lines_rows, cash_trap_rows
 from neocloud.finance.revenue import Revenue, default, escalation, or_default
 from neocloud.finance.valuation import Valuation, break_evens, tax_paid
 from neocloud.scenario import Realised
@@ -287,7 +287,8 @@ def levered(
 ) -> dict[str, np.ndarray]:
     """The financing side month by month (draw, month), USD unless named: debt flows summed over tranches,
     tax after the interest shield, CFADS, DSCR, the cash trap, equity in and out, and the equity flow with
-    the terminal value less the debt still owed (``equity_flow_terminal``)."""
+    the terminal value less the debt still owed (``equity_flow_terminal``). The cash lines after the trap are
+    one compiled pass per row (``loops.cash_lines_rows``)."""
     draws, months = ebitda.shape
     owned_capex = valuation.capex
     interest = debt.interest.sum(axis=0)
@@ -303,7 +304,12 @@ def levered(
     covenant = debt.covenant_dscr.max(axis=0) if debt.covenant_dscr.size else np.full(draws, np.nan)
     before_equity = cfads - owned_capex + revenue.sale_usd + drawn - fees - interest - principal
     distributions, equity_in, trapped = cash_trap(before_equity, cover, covenant)
-    equity_flow = distributions - equity_in
+    flows = (cfads, owned_capex, revenue.sale_usd, drawn, fees, interest, principal, before_equity, distributions,
+             equity_in, service)
+    lines = tuple(np.empty((draws, months)) for _ in range(6))
+    cash_lines_rows(tuple(np.ascontiguousarray(np.broadcast_to(a, (draws, months)), dtype=float) for a in flows),
+                    lines)
+    equity_flow, equity_cure, investing, financing, sources, uses = lines
     equity_flow_terminal = equity_flow.copy()
     equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
     serviced = service > 0
@@ -320,21 +326,15 @@ def levered(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
-        "equity_cure_usd": np.where(serviced, equity_in, 0.0),
+        "equity_cure_usd": equity_cure,
         "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
         "cash_flow_operating_usd": cfads,
-        "cash_flow_investing_usd": revenue.sale_usd - owned_capex,
-        "cash_flow_financing_usd": drawn - fees - interest - principal + equity_in - distributions,
-        "sources_usd": drawn + equity_in + np.maximum(cfads, 0.0) + revenue.sale_usd,
-        "uses_usd": owned_capex
-        + fees
-        + interest
-        + principal
-        + distributions
-        + (np.maximum(before_equity, 0.0) - distributions)  # into (or out of) the trapped-cash reserve
-        + np.maximum(-cfads, 0.0),
+        "cash_flow_investing_usd": investing,
+        "cash_flow_financing_usd": financing,
+        "sources_usd": sources,
+        "uses_usd": uses,  # with the cash into (or out of) the trapped-cash reserve
         "dscr": cover,
         "min_dscr": np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan),
         "dscr_breach_months": np.where(
