@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from neocloud.catalog import Catalog
+from neocloud.compiled import cumsum
 from neocloud.errors import ScenarioError
 from neocloud.finance.capex import capex_schedule
 from neocloud.finance.debt import debt_schedule
@@ -190,7 +191,7 @@ def refresh_fleet(scenario: Realised, catalog: Catalog, capex: Any, revenue: Any
     cycle = refresh_months(scenario, draws)
     if cycle is None or scenario.finance.business_model == "lease":
         return capex, revenue, None
-    bought = np.cumsum(capex.it_spend, axis=1)
+    bought = cumsum(capex.it_spend, axis=1)
     retired = np.zeros_like(bought)
     rounds = 1
     while np.any(rounds * cycle < months):

@@ -11,6 +11,7 @@ import xarray as xr
 
 from neocloud.calendar import months_between
 from neocloud.catalog import Catalog
+from neocloud.compiled import running_max
 from neocloud.finance.kernels import increments
 from neocloud.plant import plant_capex_usd, plant_items
 from neocloud.scenario import Realised
@@ -193,7 +194,7 @@ def capex_schedule(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -
     facility_spend += plant["spend"]
 
     online_accelerators = np.asarray(upstream["accelerators_online"].values, dtype=float)
-    delivered = increments(np.maximum.accumulate(online_accelerators, axis=1))
+    delivered = increments(running_max(online_accelerators, axis=1))
     per_accelerator = totals["it"] / np.maximum(
         np.asarray(upstream["accelerators"].values, dtype=float), 1e-12
     )

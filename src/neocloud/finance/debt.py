@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from neocloud.catalog import Catalog
+from neocloud.compiled import cumsum
 from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import last_month, pmt
+from neocloud.finance.loops import amortise_rows
 from neocloud.finance.revenue import default, or_default
 from neocloud.scenario import Realised
 from neocloud.units import MONTHS_PER_YEAR
@@ -240,7 +242,7 @@ def drawdown(
     capitalised = np.zeros_like(drawn)
     if span:
         head, now, drawn_head = slice(None, span), month[:, :span], drawn[:, :span]
-        discounted = np.cumsum(drawn_head * np.exp(-log_growth * now), axis=1)
+        discounted = cumsum(drawn_head * np.exp(-log_growth * now), axis=1)
         build_balance[:, head] = np.where(drawing[:, head], discounted * np.exp(log_growth * (now + 1)), 0.0)
         previous_build = np.concatenate([np.zeros((draws, 1)), build_balance[:, : span - 1]], axis=1)
         capitalised[:, head] = np.where(drawing[:, head], build_balance[:, head] - previous_build - drawn_head, 0.0)
@@ -265,27 +267,40 @@ def repayment(
 
 
 def amortise(tranche: Any, terms: Terms, size: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Draws, capitalised interest, cash interest, principal and end-of-month balance (draw, month), USD."""
+    """Draws, capitalised interest, cash interest, principal and end-of-month balance (draw, month), USD.
+
+    While repaying, the balance is ``(1 + i) ** (months since conversion + 1)`` times the balance at
+    conversion less the payments valued at conversion to date (never below 0); while drawing it is the
+    drawdown's; 0 from maturity on. Interest and principal come from the opening balance. The running sum
+    and the choices are one compiled pass per row (``loops.amortise_rows``), the exponentials numpy's."""
     draws = terms.weights.shape[0]
-    log_growth, repaying, month, monthly = terms.log_growth, terms.repaying, terms.month, terms.monthly
+    log_growth, month = terms.log_growth, terms.month
     drawn = size["amount"][:, None] * terms.weights
     balance_at_conversion = size["amount"] * size["growth_to_conversion"]
     drawing = month < terms.conversion[:, None]
     build_balance, capitalised = drawdown(drawn, log_growth, month, drawing, terms.conversion)
     # repayment: level annuity, or payments in proportion to the cash available with the same present value
     payment = repayment(tranche, terms, size, balance_at_conversion)
-    repaid = np.cumsum(payment * terms.discount_to_conversion, axis=1)
-    owed = np.exp(log_growth * (terms.since + 1)) * (balance_at_conversion[:, None] - repaid)
-    np.maximum(owed, 0.0, out=owed)
-    # repaying and drawing months are disjoint, and the build balance is 0 outside the drawing months: one
-    # choice gives the drawdown's balance, the repayment's (never below 0) and 0 from maturity on
-    balance = np.where(repaying, owed, build_balance)
-    opening = np.concatenate([np.zeros((draws, 1)), balance[:, :-1]], axis=1)
+    growth = np.exp(log_growth * (terms.since + 1))
+    shape = growth.shape
+    balance, interest, principal = np.empty(shape), np.empty(shape), np.empty(shape)
+    payment, discount, growth = (
+        np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float)
+        for a in (payment, terms.discount_to_conversion, growth)
+    )
+    amortise_rows(
+        payment, discount, growth,
+        np.ascontiguousarray(np.broadcast_to(balance_at_conversion, (draws,)), dtype=float),
+        np.ascontiguousarray(np.broadcast_to(terms.repaying, shape)),
+        np.ascontiguousarray(build_balance, dtype=float),
+        np.ascontiguousarray(np.broadcast_to(terms.monthly, (draws,)), dtype=float),
+        balance, interest, principal,
+    )
     return {
         "draw": drawn,
         "capitalised_interest": capitalised,
-        "interest": np.where(repaying, opening * monthly[:, None], 0.0),
-        "principal": np.where(repaying, opening - balance, 0.0),
+        "interest": interest,
+        "principal": principal,
         "balance": balance,
     }
 

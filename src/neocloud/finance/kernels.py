@@ -13,6 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from neocloud.blocks import blocks
+from neocloud.compiled import cumsum
+from neocloud.finance.loops import dscr_rows, lagged_rows, trailing_rows
 from neocloud.units import MONTHS_PER_YEAR
 
 # IRR reason codes (variable attrs carry them as flag_values / flag_meanings)
@@ -293,6 +295,11 @@ def lagged(cumulative: np.ndarray, lag: np.ndarray) -> np.ndarray:
         out[:, :whole] = 0.0
         out[:, whole:] = cumulative[:, : months - whole]
         return out
+    lag = np.broadcast_to(lag, (draws,))
+    if cumulative.dtype == np.float64 and not np.isnan(lag).any():
+        out = np.empty((draws, months))
+        lagged_rows(np.ascontiguousarray(cumulative), np.ascontiguousarray(lag), out)
+        return out
     position = np.arange(months)[None, :] - lag[:, None]
     floor = np.floor(position)
     fraction = position - floor
@@ -310,7 +317,7 @@ def running_total(values: np.ndarray) -> np.ndarray:
     IT a lease's owner never buys)."""
     if not values.any() and not np.signbit(values).any():
         return np.zeros_like(values)
-    return np.cumsum(values, axis=1)
+    return cumsum(values, axis=1)
 
 
 def increments(values: np.ndarray) -> np.ndarray:
@@ -323,8 +330,13 @@ def increments(values: np.ndarray) -> np.ndarray:
 
 
 def trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
-    """Sum of the last ``window`` months (the current one included) along the month axis."""
-    total = np.add.accumulate(values, axis=1)  # cumsum's sums, without its slower dispatch
+    """Sum of the last ``window`` months (the current one included) along the month axis: one compiled pass
+    per row for float64 (``neocloud.finance.loops.trailing_rows``), the same bits as below."""
+    if values.dtype == np.float64 and values.ndim == 2 and window >= 1:
+        out = np.empty(values.shape)
+        trailing_rows(np.ascontiguousarray(values), window, out)
+        return out
+    total = np.add.accumulate(values, axis=1)
     if window >= total.shape[1]:
         return total
     out = np.empty_like(total)
@@ -336,15 +348,12 @@ def trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
 def dscr(cfads: np.ndarray, service: np.ndarray) -> np.ndarray:
     """Trailing-twelve-month DSCR (draw, month) over the months with debt service; NaN where none is due.
 
-    Computed in blocks of ``BLOCK_DRAWS`` rows (each row's arithmetic is the same in any block)."""
+    One compiled pass per row (``neocloud.finance.loops.dscr_rows``): the same bits as ``trailing_sum`` of
+    the service and of the CFADS in months with service, divided where any service was paid."""
     shape = np.broadcast_shapes(cfads.shape, service.shape)
-    out = np.full(shape, np.nan)
-    for rows in blocks(int(shape[0]), BLOCK_DRAWS):
-        paid_now = service[rows]
-        serving = paid_now > 0
-        paid = trailing_sum(paid_now, MONTHS_PER_YEAR)
-        earned = trailing_sum(np.where(serving, cfads[rows], 0.0), MONTHS_PER_YEAR)
-        np.divide(earned, paid, out=out[rows], where=serving & (paid > 0))
+    out = np.empty(shape)
+    flows = [np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), shape)) for a in (cfads, service)]
+    dscr_rows(flows[0], flows[1], MONTHS_PER_YEAR, out)
     return out
 
 

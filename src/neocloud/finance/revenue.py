@@ -12,6 +12,7 @@ import xarray as xr
 
 from neocloud.calendar import months_between
 from neocloud.catalog import Catalog, world_default
+from neocloud.compiled import cumsum
 from neocloud.errors import ScenarioError
 from neocloud.finance.kernels import first_month, lagged
 from neocloud.scenario import Realised
@@ -308,7 +309,7 @@ def lease(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, energy_cos
         else np.full(draws, float(months_between(scenario.start, terms.start)))
     )
     # capacity delivered ramps in linearly over the ramp: the mean of the last R months of capacity online
-    total = np.cumsum(it_kw, axis=1)
+    total = cumsum(it_kw, axis=1)
     window = np.maximum(ramp, 1.0)
     ramped = np.where(ramp[:, None] > 1.0, (total - lagged(total, window)) / window[:, None], it_kw)
     let = np.where(
@@ -317,6 +318,7 @@ def lease(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, energy_cos
     kw_months = ramped * let
     in_term = (month >= start[:, None]) & (month < (start + term)[:, None])
     rent = kw_months * rate[:, None] * escalation(escalator, month - start[:, None], stepped=True)
+    contracted = rent * in_term
     pass_through = energy_cost if terms.power_pass_through else np.zeros_like(energy_cost)
     utilisation = or_default(scenario.finance.utilisation, 0.8, draws)
     gpu_hours = np.asarray(upstream["accelerators_online"].values, dtype=float) * HOURS_PER_MONTH
@@ -330,9 +332,9 @@ def lease(scenario: Realised, catalog: Catalog, upstream: xr.Dataset, energy_cos
         gpu_hours_sold=gpu_hours * utilisation[:, None],
         kw_months=kw_months,
         contract_price_usd_per_gpu_hour=np.zeros((0, draws)),
-        contracted=rent * in_term,
+        contracted=contracted,
         deferred=zeros,
         retained_frac=np.ones((draws, months)),
         sale_usd=zeros,
-        contract_value_usd=(rent * in_term).sum(axis=1) + np.maximum(start + term - months, 0.0) * rent[:, -1],
+        contract_value_usd=contracted.sum(axis=1) + np.maximum(start + term - months, 0.0) * rent[:, -1],
     )

@@ -10,19 +10,20 @@ from typing import Any
 import numpy as np
 
 from neocloud.catalog import Catalog
+from neocloud.compiled import cumsum
 from neocloud.finance.capex import Capex, scatter_add
 from neocloud.finance.debt import Debt
 from neocloud.finance.kernels import (
     annual_rate,
     dscr,
     first_month,
-    increments,
     irr,
     lagged,
     monthly_rate,
     npv,
     running_total,
 )
+from neocloud.finance.loops import cash_lines_rows, cash_trap_rows
 from neocloud.finance.revenue import Revenue, default, escalation, or_default
 from neocloud.finance.valuation import Valuation, break_evens, tax_paid
 from neocloud.scenario import Realised
@@ -78,12 +79,12 @@ def site_costs(
     it_mw = np.asarray(upstream["it_power_mw"].values, dtype=float)
     it_mw_online = np.asarray(upstream["it_power_online_mw"].values, dtype=float)
     mw_share = it_mw_online / np.maximum(it_mw, 1e-12)[:, None]
-    spent = np.cumsum(capex.facility_spend, axis=1)
-    facility_placed = np.cumsum(capex.facility_in_service, axis=1)
+    spent = cumsum(capex.facility_spend, axis=1)
+    facility_placed = cumsum(capex.facility_in_service, axis=1)
     facility_depreciation = depreciation(
         capex.facility_in_service, np.asarray(fin.facility_life_years, dtype=float), facility_placed
     )
-    facility_book = facility_placed - np.cumsum(facility_depreciation, axis=1)
+    facility_book = facility_placed - cumsum(facility_depreciation, axis=1)
     per_month = 1.0 / MONTHS_PER_YEAR
     staff_rate = opex_rate(catalog, scenario.site.region, "staff_usd_per_mw_it_year", "staff_usd_per_mw_it_year")
     return {
@@ -197,13 +198,13 @@ def depreciation(in_service: np.ndarray, life_years: np.ndarray, placed: np.ndar
     life_months = np.maximum(np.asarray(life_years, dtype=float) * MONTHS_PER_YEAR, 1.0)
     if not in_service.any() and np.isfinite(life_months).all():
         return np.zeros_like(in_service)  # nothing placed (a lease's tenant IT): the same zeros, fewer passes
-    placed = np.cumsum(in_service, axis=1) if placed is None else placed
+    placed = cumsum(in_service, axis=1) if placed is None else placed
     return (placed - lagged(placed, life_months)) / life_months[:, None]
 
 
 def payback(flows: np.ndarray) -> np.ndarray:
     """Month (draw,) after which cumulative project cash flow stays non-negative; NaN if it never does."""
-    cumulative = np.cumsum(flows, axis=1)
+    cumulative = cumsum(flows, axis=1)
     negative = cumulative < 0
     months = flows.shape[1]
     last_negative = np.where(negative.any(axis=1), months - 1 - negative[:, ::-1].argmax(axis=1), -1)
@@ -229,24 +230,18 @@ def cash_trap(before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray
     """Distributions withheld while the trailing DSCR is below the covenant, released in the first month it is
     back above (or at the horizon), and the equity that cures a shortfall of cash for debt service.
 
-    Returns distributions, equity injected and cash trapped (each (draw, month), USD).
+    Returns distributions, equity injected and cash trapped (each (draw, month), USD). One compiled pass per
+    row (``loops.cash_trap_rows``): the surplus ``max(before_equity, 0)`` is trapped in months whose DSCR is
+    finite and below the covenant (never the last month); the running total trapped as of the last month
+    that is not trapped is released to date, and each month releases its increment.
     """
-    months = before_equity.shape[1]
-    surplus = np.maximum(before_equity, 0.0)
-    trapped_month = np.isfinite(cover) & (cover < covenant[:, None])
-    trapped_month[:, -1] = False  # everything is released at the horizon
-    trapped = np.where(trapped_month, surplus, 0.0)
-    released = np.zeros_like(trapped)  # nothing is released in draws that never trap cash
-    rows = np.nonzero(trapped_month.any(axis=1))[0]
-    if rows.size:
-        cumulative = np.cumsum(trapped[rows], axis=1)
-        free = np.where(~trapped_month[rows], np.arange(months)[None, :], -1)
-        last_free = np.maximum.accumulate(free, axis=1)
-        released_to_date = np.where(
-            last_free >= 0, np.take_along_axis(cumulative, np.maximum(last_free, 0), axis=1), 0.0
-        )
-        released[rows] = increments(released_to_date)
-    return surplus - trapped + released, np.maximum(-before_equity, 0.0), trapped
+    shape = before_equity.shape
+    flows = np.ascontiguousarray(before_equity, dtype=float)
+    cover = np.ascontiguousarray(np.broadcast_to(np.asarray(cover, dtype=float), shape))
+    covenant = np.ascontiguousarray(np.broadcast_to(np.asarray(covenant, dtype=float), shape[:1]))
+    distributions, equity_in, trapped = np.empty(shape), np.empty(shape), np.empty(shape)
+    cash_trap_rows(flows, cover, covenant, distributions, equity_in, trapped)
+    return distributions, equity_in, trapped
 
 
 def booked_depreciation(ops: Operations, capex: Capex, fin: Any) -> dict[str, np.ndarray]:
@@ -292,7 +287,8 @@ def levered(
 ) -> dict[str, np.ndarray]:
     """The financing side month by month (draw, month), USD unless named: debt flows summed over tranches,
     tax after the interest shield, CFADS, DSCR, the cash trap, equity in and out, and the equity flow with
-    the terminal value less the debt still owed (``equity_flow_terminal``)."""
+    the terminal value less the debt still owed (``equity_flow_terminal``). The cash lines after the trap are
+    one compiled pass per row (``loops.cash_lines_rows``)."""
     draws, months = ebitda.shape
     owned_capex = valuation.capex
     interest = debt.interest.sum(axis=0)
@@ -308,7 +304,12 @@ def levered(
     covenant = debt.covenant_dscr.max(axis=0) if debt.covenant_dscr.size else np.full(draws, np.nan)
     before_equity = cfads - owned_capex + revenue.sale_usd + drawn - fees - interest - principal
     distributions, equity_in, trapped = cash_trap(before_equity, cover, covenant)
-    equity_flow = distributions - equity_in
+    flows = (cfads, owned_capex, revenue.sale_usd, drawn, fees, interest, principal, before_equity, distributions,
+             equity_in, service)
+    lines = tuple(np.empty((draws, months)) for _ in range(6))
+    cash_lines_rows(tuple(np.ascontiguousarray(np.broadcast_to(a, (draws, months)), dtype=float) for a in flows),
+                    lines)
+    equity_flow, equity_cure, investing, financing, sources, uses = lines
     equity_flow_terminal = equity_flow.copy()
     equity_flow_terminal[:, -1] += terminal[:, -1] - balance[:, -1] - revenue.deferred.sum(axis=1)
     serviced = service > 0
@@ -325,21 +326,15 @@ def levered(
         "debt_service_usd": service,
         "debt_balance_usd": balance,
         "equity_in_usd": equity_in,
-        "equity_cure_usd": np.where(serviced, equity_in, 0.0),
+        "equity_cure_usd": equity_cure,
         "cash_trapped_usd": trapped,
         "distributions_usd": distributions,
         "equity_flow_usd": equity_flow,
         "cash_flow_operating_usd": cfads,
-        "cash_flow_investing_usd": revenue.sale_usd - owned_capex,
-        "cash_flow_financing_usd": drawn - fees - interest - principal + equity_in - distributions,
-        "sources_usd": drawn + equity_in + np.maximum(cfads, 0.0) + revenue.sale_usd,
-        "uses_usd": owned_capex
-        + fees
-        + interest
-        + principal
-        + distributions
-        + (np.maximum(before_equity, 0.0) - distributions)  # into (or out of) the trapped-cash reserve
-        + np.maximum(-cfads, 0.0),
+        "cash_flow_investing_usd": investing,
+        "cash_flow_financing_usd": financing,
+        "sources_usd": sources,
+        "uses_usd": uses,  # with the cash into (or out of) the trapped-cash reserve
         "dscr": cover,
         "min_dscr": np.where(has_debt, np.nanmin(np.where(np.isnan(cover), np.inf, cover), axis=1), np.nan),
         "dscr_breach_months": np.where(

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neocloud.blocks import blocks
-from neocloud.finance.kernels import discount_factors, increments, trailing_sum
+from neocloud.compiled import cumsum
+from neocloud.finance.kernels import discount_factors, trailing_sum
+from neocloud.finance.loops import priced_tax_rows, tax_rows
 from neocloud.units import MONTHS_PER_YEAR
 
 BREAK_EVEN_BLOCK_DRAWS = 512  # rows solved together: their (row, month) terms stay in cache
@@ -28,11 +30,13 @@ def tax_paid(taxable: np.ndarray, rate: np.ndarray) -> np.ndarray:
 
     Income taxed to date is the highest cumulative income reached so far (a loss after a profit is carried
     forward against later profit, never back), so the tax to date is ``rate * max(0, max_{k<=m} C(k))``.
+    One compiled pass per row (``loops.tax_rows``): the same bits as ``increments`` of that running maximum
+    (of ``np.cumsum``, clipped at 0) times the rate.
     """
-    taxed = np.maximum.accumulate(np.cumsum(taxable, axis=1), axis=1)
-    np.maximum(taxed, 0.0, out=taxed)
-    tax = increments(taxed)
-    tax *= rate[:, None]  # the same products as ``rate[:, None] * increments(taxed)``, in place
+    draws = taxable.shape[0]
+    tax = np.empty(taxable.shape)
+    tax_rows(np.ascontiguousarray(taxable, dtype=float),
+             np.ascontiguousarray(np.broadcast_to(np.asarray(rate, dtype=float), (draws,))), tax)
     return tax
 
 
@@ -87,7 +91,7 @@ def price_free(valuation: Valuation) -> dict[str, np.ndarray]:
     return {
         "factors": factors,
         "tax_weights": weights,
-        "cumulative_base": np.cumsum(v.fixed_ebitda - v.deductions, axis=1),
+        "cumulative_base": cumsum(v.fixed_ebitda - v.deductions, axis=1),
         "base_value": np.einsum("ij,ij->i", v.fixed_ebitda - v.capex + v.other_cash, factors),
         "last_factor": factors[:, -1].copy(),
         "last_year_base": v.fixed_ebitda[:, -MONTHS_PER_YEAR:].sum(axis=1),
@@ -111,12 +115,10 @@ class PricedNpv:
         fixed = price_free(v) if fixed is None else fixed
         self.arrays = {
             **{name: values for name, values in fixed.items() if name != "factors"},
-            "cumulative_volume": np.cumsum(v.volume, axis=1),
+            "cumulative_volume": cumsum(v.volume, axis=1),
             "volume_value": np.einsum("ij,ij->i", v.volume, fixed["factors"]),
             "last_year_volume": v.volume[:, -MONTHS_PER_YEAR:].sum(axis=1),
         }
-        # with no negative volume the cumulative volume never falls, so the volume at the month where the
-        # running maximum was last reached is a running maximum too
         self.rising = bool(np.all(v.volume >= 0))
 
     @property
@@ -131,31 +133,23 @@ class PricedNpv:
         part.rising = self.rising
         return part
 
-    def reached_volume(self, cumulative: np.ndarray, highest: np.ndarray) -> np.ndarray:
-        """Cumulative volume (draw, month) at the last month where the running maximum of cumulative taxable
-        income was reached, where that maximum is positive: the tax to date moves with it."""
-        volume = self.arrays["cumulative_volume"]
-        if self.rising:
-            reached = np.where(cumulative == highest, volume, 0.0)
-            np.maximum.accumulate(reached, axis=1, out=reached)
-        else:
-            month = np.arange(cumulative.shape[1])[None, :]
-            at = np.maximum.accumulate(np.where(cumulative == highest, month, 0), axis=1)
-            reached = np.take_along_axis(volume, at, axis=1)
-        return np.where(highest > 0, reached, 0.0)
-
     def __call__(self, price: np.ndarray, with_slope: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """NPV (draw,) at ``price`` (draw,) and its derivative with respect to the price (NaN without
-        ``with_slope``)."""
+        ``with_slope``).
+
+        One compiled pass per row (``loops.priced_tax_rows``) gives the taxed income to date and, for the
+        slope, the cumulative volume at the last month where the running maximum of cumulative taxable
+        income was reached, where that maximum is positive: the tax to date moves with it. With no negative
+        volume the cumulative volume never falls, so that volume is itself a running maximum."""
         a = self.arrays
-        cumulative = price[:, None] * a["cumulative_volume"]
-        cumulative += a["cumulative_base"]
-        highest = np.maximum.accumulate(cumulative, axis=1)
-        tax = np.einsum("ij,ij->i", np.maximum(highest, 0.0), a["tax_weights"])
+        volume = a["cumulative_volume"]
+        positive = np.empty(volume.shape)
+        reached = np.empty(volume.shape) if with_slope else positive
+        priced_tax_rows(np.ascontiguousarray(price, dtype=float), volume, a["cumulative_base"], self.rising,
+                        with_slope, positive, reached)
+        tax = np.einsum("ij,ij->i", positive, a["tax_weights"])
         tax_slope = (
-            np.einsum("ij,ij->i", self.reached_volume(cumulative, highest), a["tax_weights"])
-            if with_slope
-            else np.full(price.shape, np.nan)
+            np.einsum("ij,ij->i", reached, a["tax_weights"]) if with_slope else np.full(price.shape, np.nan)
         )
         last_year = a["last_year_base"] + price * a["last_year_volume"]
         exit_value = a["multiple"] * np.maximum(last_year, 0.0)
