@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from neocloud import pipeline
 from neocloud.blocks import blocks, concat_draws, join_draws
+from neocloud.compute import compute
 from neocloud.inference import READS as INFERENCE_READS
 from neocloud.inference import inference
 from neocloud.pipeline import Made, _in_merge_order, run
-from neocloud.registry import variables
+from neocloud.registry import ContractError, dropped, dropping, unread_months, variables
 from neocloud.sweep import run_chunk
 
 
@@ -131,3 +132,53 @@ def test_inference_makes_its_registry_rows_with_units(abilene: Any, catalog: Any
         assert list(variable.attrs) == list(dataset[key].attrs)
         assert variable.attrs.get("summary") == (None if monthly else 1), key
         assert variable.values.tobytes() == dataset[key].values.tobytes(), key
+
+
+def test_what_a_chunk_drops_unread_is_along_months_and_read_by_no_stage() -> None:
+    """The variables a summary-only run drops unread: along draw and month, never declared read by a stage;
+    outside a run none is dropped."""
+    reads = pipeline.stage_reads()
+    unread = unread_months(reads)
+    assert {"phase_systems_online", "bf16_pflops_online", "serving_tokens_per_s"} <= unread
+    assert not unread & {name for names in reads.values() for name in names}
+    assert all(variables()[name].dims[:1] == ("draw",) and "month" in variables()[name].dims for name in unread)
+    assert dropped() == frozenset()
+    with dropping(unread):
+        assert dropped() == unread
+    assert dropped() == frozenset()
+
+
+def test_a_chunk_makes_stand_ins_of_what_it_drops_and_still_checks_them(abilene: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """In blocks, build-out (where draws repeat), compute and inference make the unread monthly variables as
+    stand-ins of their dims (a whole run makes their values); a stage that leaves one out is still refused by
+    its contract."""
+    made: dict[str, list[xr.Dataset]] = {}
+    original = pipeline.run_stage
+
+    def spy(name: str, *args: Any, **kwargs: Any) -> xr.Dataset:
+        out = original(name, *args, **kwargs)
+        made.setdefault(name, []).append(out)
+        return out
+
+    monkeypatch.setattr(pipeline, "run_stage", spy)
+    monkeypatch.setattr(pipeline, "SUMMARY_BLOCK_DRAWS", 64)
+    run(abilene, draws=200, seed=5, summary_only=True)  # build-out: fewer distinct draws than draws
+    for stage, key in (("buildout", "phase_systems_online"), ("compute", "delivered_bf16_pflops"),
+                       ("inference", "serving_tokens_per_s")):
+        variable = made[stage][0].variables[key]
+        assert variable.dims == variables()[key].dims and variable.attrs["units"] == variables()[key].unit
+        assert np.isnan(variable.values).all() and not variable.values.flags.writeable, key
+    made.clear()
+    run(abilene, draws=200, seed=5)
+    assert np.isfinite(made["compute"][0]["delivered_bf16_pflops"].values).all()
+    assert np.isfinite(made["buildout"][0]["phase_systems_online"].values).all()
+
+    def forgetful(scenario: Any, catalog: Any, upstream: xr.Dataset) -> xr.Dataset:
+        return compute(scenario, catalog, upstream).drop_vars("decode_tokens_per_s")
+
+    forgetful.__module__ = compute.__module__  # its READS are compute's
+    monkeypatch.setattr(pipeline, "STAGES", tuple((name, forgetful if name == "compute" else stage)
+                                                  for name, stage in pipeline.STAGES))
+    with pytest.raises(ContractError, match="stage compute did not make decode_tokens_per_s"):
+        run(abilene, draws=20, seed=5, summary_only=True)

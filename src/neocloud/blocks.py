@@ -15,7 +15,7 @@ construction durations, rounded to whole months) that is a few hundred draws ins
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import wraps
 from typing import Any
 
@@ -131,13 +131,23 @@ def in_blocks(function: ArrayStage, arrays: Arrays, block_draws: int = BLOCK_DRA
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def per_distinct_draw(function: ArrayStage, arrays: Arrays, block_draws: int = BLOCK_DRAWS) -> dict[str, np.ndarray]:
+def stand_in(shape: tuple[int, ...], dtype: Any = float) -> np.ndarray:
+    """An array of ``shape`` and ``dtype`` with no values of its own (NaN, or 0 for integers, everywhere; zero
+    strides, read-only): what a stage makes of a variable the run drops unread."""
+    dtype = np.dtype(dtype)
+    return np.broadcast_to(np.array(np.nan if dtype.kind in "fc" else 0, dtype=dtype), shape)
+
+
+def per_distinct_draw(function: ArrayStage, arrays: Arrays, block_draws: int = BLOCK_DRAWS,
+                      unread: Collection[str] = ()) -> dict[str, np.ndarray]:
     """``function`` of per-draw arrays, computed once per distinct draw (the draws whose arrays are equal bit
     for bit share one computation, in blocks of ``block_draws``) and copied back to every draw. For functions
-    whose operations are all per draw, the same bits as ``function(arrays)``."""
+    whose operations are all per draw, the same bits as ``function(arrays)``. Arrays named in ``unread`` (the
+    run drops them unread) are not copied back: each is a :func:`stand_in` of its shape and dtype."""
     first, inverse = distinct_rows(list(arrays.values()))
     draws = len(inverse)
     if len(first) == draws:
         return in_blocks(function, arrays, block_draws)
     made = in_blocks(function, {key: values[first] for key, values in arrays.items()}, block_draws)
-    return {key: values[inverse] for key, values in made.items()}
+    return {key: stand_in((draws, *values.shape[1:]), values.dtype) if key in unread else values[inverse]
+            for key, values in made.items()}

@@ -16,8 +16,10 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize
 
+from neocloud.blocks import stand_in
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
+from neocloud.registry import dropped
 from neocloud.reliability import job_reliability, parameter
 from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_PFLOP
@@ -336,11 +338,16 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
         out[f"peak_{precision}_pflops"] = _summary(
             (per_phase.sum("phase") / TFLOP_PER_PFLOP).values, "PFLOP/s"
         )
-    share_online = upstream["accelerators_online"] / upstream["accelerators"].where(
-        upstream["accelerators"] > 0
-    )
-    share_online = share_online.fillna(0).transpose("draw", "month")
-    out["bf16_pflops_online"] = share_online * out["peak_bf16_pflops"]
+    unread = dropped()  # what the run drops unread is made as stand-ins (along draw and month)
+    by_month = (upstream.sizes["draw"], upstream.sizes["month"])
+    if "bf16_pflops_online" in unread and "delivered_bf16_pflops" in unread:
+        out["bf16_pflops_online"] = xr.DataArray(stand_in(by_month), dims=("draw", "month"))
+    else:
+        share_online = upstream["accelerators_online"] / upstream["accelerators"].where(
+            upstream["accelerators"] > 0
+        )
+        share_online = share_online.fillna(0).transpose("draw", "month")
+        out["bf16_pflops_online"] = share_online * out["peak_bf16_pflops"]
     out["bf16_pflops_online"].attrs["units"] = "PFLOP/s"
     # the reference run on the campus's main accelerator (the phase with the most accelerators)
     work = scenario.workload
@@ -382,8 +389,11 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     out["reference_run_days"] = _summary(hours / HOURS_PER_DAY, "days")
     out["reference_run_gpu_hours"] = _summary(hours * job_size, "GPU-hours")
     # delivered: model FLOP/s at the reference run's MFU and goodput
-    delivered = out["bf16_pflops_online"] * xr.DataArray(utilisation * goodput, dims="draw")
-    out["delivered_bf16_pflops"] = delivered.transpose("draw", "month")
+    if "delivered_bf16_pflops" in unread:
+        out["delivered_bf16_pflops"] = xr.DataArray(stand_in(by_month), dims=("draw", "month"))
+    else:
+        delivered = out["bf16_pflops_online"] * xr.DataArray(utilisation * goodput, dims="draw")
+        out["delivered_bf16_pflops"] = delivered.transpose("draw", "month")
     out["delivered_bf16_pflops"].attrs["units"] = "PFLOP/s"
     per_accelerator = decode_tokens_per_s(
         catalog,
@@ -397,7 +407,9 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     out["decode_tokens_per_s_per_accelerator"] = _summary(
         np.full(campus_size.shape, float(per_accelerator)), "tokens/s"
     )
-    online = upstream["accelerators_online"].transpose("draw", "month")
-    out["decode_tokens_per_s"] = online * float(per_accelerator)
+    if "decode_tokens_per_s" in unread:
+        out["decode_tokens_per_s"] = xr.DataArray(stand_in(by_month), dims=("draw", "month"))
+    else:
+        out["decode_tokens_per_s"] = upstream["accelerators_online"].transpose("draw", "month") * float(per_accelerator)
     out["decode_tokens_per_s"].attrs["units"] = "tokens/s"
     return out

@@ -21,8 +21,10 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize
 
+from neocloud.blocks import stand_in
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
+from neocloud.registry import dropped
 from neocloud.scenario import Realised
 from neocloud.units import MS_PER_S, SECONDS_PER_HOUR, TOKENS_PER_MILLION, US_PER_S, W_PER_MW
 
@@ -375,8 +377,11 @@ def inference(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.
     accelerators = np.asarray(read["accelerators"].values, dtype=float)
     facility_w = np.asarray(read["facility_power_mw"].values, dtype=float) * W_PER_MW / accelerators
     cost = np.asarray(read["cost_usd_per_gpu_hour"].values, dtype=float)
-    serving = read["accelerators_online"].transpose("draw", "month").values * share
-    serving *= per_accelerator  # in place: the same bits as a second product
+    if "serving_tokens_per_s" in dropped():  # the run drops it unread: a stand-in of its dims
+        serving = stand_in(read["accelerators_online"].transpose("draw", "month").shape)
+    else:
+        serving = read["accelerators_online"].transpose("draw", "month").values * share
+        serving *= per_accelerator  # in place: the same bits as a second product
     # the variables are gathered first and the Dataset built once (a Dataset aligns on every assignment)
     return xr.Dataset({
         "serving_accelerators": _summary(accelerators * share, "accelerators"),

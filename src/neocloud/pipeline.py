@@ -37,8 +37,10 @@ from neocloud.registry import (
     check_reads,
     check_units,
     contract_keys,
+    dropping,
     maker,
     stamp_units,
+    unread_months,
 )
 from neocloud.reliability import reliability
 from neocloud.scenario import Realised, Scenario
@@ -222,21 +224,25 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int,
 
     Each stage is held to its contract (:func:`run_stage`); the result carries the registry's units. With
     ``summary_only`` the stages from ``PER_DRAW_FROM`` on run block by block of draws and keep only their
-    (draw,) variables: the same summary, bit for bit, in a fraction of the memory (runs in chunks).
+    (draw,) variables: the same summary, bit for bit, in a fraction of the memory (runs in chunks). There the
+    variables along ``month`` that no stage reads are dropped unread, and stages may make them as stand-ins
+    (:func:`neocloud.registry.dropping`): their names and dims are checked, their values never computed.
     """
     base = base_dataset(scenario, draws)
     check_makes("realise", base, ())
     reads = stage_reads()
     names = [name for name, _ in STAGES]
     split = names.index(PER_DRAW_FROM) if summary_only and draws > SUMMARY_BLOCK_DRAWS else len(STAGES)
-    made_so_far = Made(base)
-    for name, stage in STAGES[:split]:
-        made_so_far.add(run_stage(name, stage, reads, realised, catalog, made_so_far.view(reads[name]),
-                                  upstream_names=made_so_far.names()))
-        if name == "buildout":  # refused before later stages price a campus that never powers on
-            check_first_power(scenario, made_so_far.view(("first_power_month", "phase_construction_ready_month")))
-    if split < len(STAGES):
-        return finished(per_draw_in_blocks(STAGES[split:], reads, realised, catalog, made_so_far))
+    with dropping(unread_months(reads) if split < len(STAGES) else frozenset()):  # stand-ins for what is dropped
+        made_so_far = Made(base)
+        for name, stage in STAGES[:split]:
+            made_so_far.add(run_stage(name, stage, reads, realised, catalog, made_so_far.view(reads[name]),
+                                      upstream_names=made_so_far.names()))
+            if name == "buildout":  # refused before later stages price a campus that never powers on
+                check_first_power(scenario,
+                                  made_so_far.view(("first_power_month", "phase_construction_ready_month")))
+        if split < len(STAGES):
+            return finished(per_draw_in_blocks(STAGES[split:], reads, realised, catalog, made_so_far))
     return finished(made_so_far.dataset())
 
 
