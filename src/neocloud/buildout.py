@@ -258,7 +258,8 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
 
     The month-by-month arithmetic (:func:`month_by_month`) sees only per-draw arrays of a few values each
     and is computed once per distinct draw of them (:func:`neocloud.blocks.per_distinct_draw`): the same
-    bits, fewer draws.
+    bits, fewer draws. What the run drops unread (:func:`neocloud.registry.dropped`) is not copied back to
+    every draw but made as stand-ins of its dims.
     """
     months, draws = upstream.sizes["month"], upstream.sizes["draw"]
     follows = _check_sequence(scenario)
