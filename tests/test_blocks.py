@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from neocloud import buildout as buildout_module
-from neocloud.blocks import distinct_rows, draws_of, in_blocks, in_draw_blocks, per_distinct_draw
+from neocloud.blocks import distinct_rows, draws_of, in_blocks, in_draw_blocks, per_distinct_draw, stand_in
 from neocloud.buildout import buildout
 from neocloud.design import design
 from neocloud.pipeline import base_dataset
@@ -45,7 +45,8 @@ def test_buildout_per_distinct_draw_is_buildout_on_every_draw(abilene: Any, cata
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     realised, upstream = designed(abilene, catalog, 300, seed=4)
     shared = buildout(realised, catalog, upstream)
-    monkeypatch.setattr(buildout_module, "per_distinct_draw", in_blocks)  # every draw computed
+    monkeypatch.setattr(buildout_module, "per_distinct_draw",  # every draw computed
+                        lambda function, arrays, **_: in_blocks(function, arrays))
     assert_same(shared, buildout(realised, catalog, upstream))
 
 
@@ -82,3 +83,26 @@ def test_distinct_rows_of_identical_draws_is_one() -> None:
     first, inverse = distinct_rows([np.ones((50, 3)), np.zeros(50)])
     np.testing.assert_array_equal(first, [0])
     np.testing.assert_array_equal(inverse, np.zeros(50))
+
+
+def test_stand_ins_have_shape_and_dtype_and_no_values() -> None:
+    floats, codes = stand_in((3, 4)), stand_in((3, 4, 2), np.int8)
+    assert floats.shape == (3, 4) and floats.dtype == np.float64 and np.isnan(floats).all()
+    assert codes.shape == (3, 4, 2) and codes.dtype == np.int8 and not codes.any()
+    assert floats.strides == (0, 0) and not floats.flags.writeable
+
+
+def test_per_distinct_draw_makes_stand_ins_of_what_is_unread() -> None:
+    """Arrays named unread are stand-ins of their shape and dtype; the others are the function's, bit for bit."""
+    rng = np.random.default_rng(3)
+    arrays = {"a": rng.integers(0, 3, 50).astype(float), "b": np.ones((50, 2))}
+
+    def function(part: Any) -> dict[str, np.ndarray]:
+        codes = np.broadcast_to((part["a"] > 1).astype(np.int8)[:, None], part["b"].shape).copy()
+        return {"kept": part["a"][:, None] * part["b"], "codes": codes}
+
+    whole = function(arrays)
+    shared = per_distinct_draw(function, arrays, unread=("codes",))
+    assert shared["kept"].tobytes() == whole["kept"].tobytes()
+    assert shared["codes"].shape == whole["codes"].shape and shared["codes"].dtype == np.int8
+    assert shared["codes"].strides == (0, 0)

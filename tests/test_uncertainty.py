@@ -21,6 +21,7 @@ from neocloud.uncertainty import (
     quantiles,
     rank_correlate,
     sample,
+    stratum_order,
     substitute,
     uncertain_inputs,
     unit_samples,
@@ -281,3 +282,19 @@ def test_sensitivity_cli_unknown_output_exits_2(capsys: pytest.CaptureFixture[st
         main(["sensitivity", str(EXAMPLES / "abilene.yaml"), "--output", "cost_per_hour"])
     assert exit_info.value.code == 2
     assert "--output: is not a summary key; allowed: " in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None)
+@given(draws=st.integers(1, 300), dimensions=st.integers(1, 5), seed=st.integers(0, 2**20),
+       sampler=st.sampled_from(["latin-hypercube", "sobol", "random"]))
+def test_stratum_order_is_argsort(draws: int, dimensions: int, seed: int, sampler: str) -> None:
+    """The order taken from the strata is argsort's, for every sampler (where it does not hold, rows are sorted)."""
+    u = unit_samples(dimensions, draws, seed, sampler)
+    np.testing.assert_array_equal(stratum_order(u), np.argsort(u, axis=1))
+
+
+def test_stratum_order_sorts_ties_and_shared_strata() -> None:
+    """Ties and two points in one stratum are sorted as argsort sorts them."""
+    for u in (np.array([[0.5, 0.5, 0.1]]), np.array([[0.10, 0.12, 0.9]]),
+              np.array([[0.9, 0.1, 0.5], [0.2, 0.21, 0.7]])):
+        np.testing.assert_array_equal(stratum_order(u), np.argsort(u, axis=1))

@@ -15,7 +15,7 @@ construction durations, rounded to whole months) that is a few hundred draws ins
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import wraps
 from typing import Any
 
@@ -52,20 +52,27 @@ def draws_of(model: Any, index: slice, draws: int) -> Any:
     return model.model_copy(update=update)
 
 
+def join_draws(parts: Sequence[Mapping[Any, xr.Variable]]) -> dict[str, xr.Variable]:
+    """The blocks' variables (each block's by name, as the first block names them) joined along ``draw``: each
+    with a draw axis has its values concatenated on it; the rest are the first block's values. Each keeps
+    the first block's dims and attributes. Plain Variables: no coordinates aligned, no index built."""
+
+    def joined(key: Any, variable: xr.Variable) -> xr.Variable:
+        if "draw" not in variable.dims:
+            return xr.Variable(variable.dims, variable.values, attrs=variable.attrs)
+        values = np.concatenate([part[key].values for part in parts], axis=variable.dims.index("draw"))
+        return xr.Variable(variable.dims, values, attrs=variable.attrs)
+
+    return {str(key): joined(key, variable) for key, variable in parts[0].items()}
+
+
 def concat_draws(parts: list[xr.Dataset]) -> xr.Dataset:
     """The blocks' outputs joined along ``draw``: each variable and coordinate with a draw axis has its
-    values concatenated on it; the rest are the first block's."""
+    values concatenated on it; the rest are the first block's (:func:`join_draws`)."""
     first = parts[0]
-
-    def joined(key: Any, variable: xr.DataArray) -> xr.DataArray:
-        if "draw" not in variable.dims:
-            return xr.DataArray(variable.values, dims=variable.dims, attrs=variable.attrs)
-        values = np.concatenate([part[key].values for part in parts], axis=variable.dims.index("draw"))
-        return xr.DataArray(values, dims=variable.dims, attrs=variable.attrs)
-
     return xr.Dataset(
-        {key: joined(key, variable) for key, variable in first.data_vars.items()},
-        coords={key: joined(key, coord) for key, coord in first.coords.items()},
+        join_draws([{key: part.variables[key] for key in first.data_vars} for part in parts]),
+        coords=join_draws([{key: part.variables[key] for key in first.coords} for part in parts]),
         attrs=first.attrs,
     )
 
@@ -124,13 +131,23 @@ def in_blocks(function: ArrayStage, arrays: Arrays, block_draws: int = BLOCK_DRA
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def per_distinct_draw(function: ArrayStage, arrays: Arrays, block_draws: int = BLOCK_DRAWS) -> dict[str, np.ndarray]:
+def stand_in(shape: tuple[int, ...], dtype: Any = float) -> np.ndarray:
+    """An array of ``shape`` and ``dtype`` with no values of its own (NaN, or 0 for integers, everywhere; zero
+    strides, read-only): what a stage makes of a variable the run drops unread."""
+    dtype = np.dtype(dtype)
+    return np.broadcast_to(np.array(np.nan if dtype.kind in "fc" else 0, dtype=dtype), shape)
+
+
+def per_distinct_draw(function: ArrayStage, arrays: Arrays, block_draws: int = BLOCK_DRAWS,
+                      unread: Collection[str] = ()) -> dict[str, np.ndarray]:
     """``function`` of per-draw arrays, computed once per distinct draw (the draws whose arrays are equal bit
     for bit share one computation, in blocks of ``block_draws``) and copied back to every draw. For functions
-    whose operations are all per draw, the same bits as ``function(arrays)``."""
+    whose operations are all per draw, the same bits as ``function(arrays)``. Arrays named in ``unread`` (the
+    run drops them unread) are not copied back: each is a :func:`stand_in` of its shape and dtype."""
     first, inverse = distinct_rows(list(arrays.values()))
     draws = len(inverse)
     if len(first) == draws:
         return in_blocks(function, arrays, block_draws)
     made = in_blocks(function, {key: values[first] for key, values in arrays.items()}, block_draws)
-    return {key: values[inverse] for key, values in made.items()}
+    return {key: stand_in((draws, *values.shape[1:]), values.dtype) if key in unread else values[inverse]
+            for key, values in made.items()}

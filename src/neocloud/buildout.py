@@ -33,6 +33,7 @@ from neocloud.plant import (
     storage_by_month,
     storage_sustained_mw,
 )
+from neocloud.registry import dropped
 from neocloud.scenario import Realised
 from neocloud.units import WEEKS_PER_MONTH
 
@@ -257,7 +258,8 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
 
     The month-by-month arithmetic (:func:`month_by_month`) sees only per-draw arrays of a few values each
     and is computed once per distinct draw of them (:func:`neocloud.blocks.per_distinct_draw`): the same
-    bits, fewer draws.
+    bits, fewer draws. What the run drops unread (:func:`neocloud.registry.dropped`) is not copied back to
+    every draw but made as stand-ins of its dims.
     """
     months, draws = upstream.sizes["month"], upstream.sizes["draw"]
     follows = _check_sequence(scenario)
@@ -280,7 +282,7 @@ def buildout(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.D
         tuple(commissioning_month(scenario, battery.commissioning) for battery in scenario.power.batteries),
         delivery_plan,
     )
-    made = per_distinct_draw(lambda part: month_by_month(plan, part), arrays)
+    made = per_distinct_draw(lambda part: month_by_month(plan, part), arrays, unread=dropped())
     made.update(phase_construction_ready_month=construction_ready_month,
                 phase_equipment_ready_month=equipment_ready_month)
     return _buildout_dataset(made)

@@ -54,11 +54,11 @@ def check_first_power(scenario: Any, dataset: xr.Dataset) -> None:
     A campus ready within the horizon but never energised (a grid too small for its first phase) still
     runs: its build-out and energy show what cannot be supplied.
     """
-    first = np.asarray(dataset["first_power_month"].values, dtype=float)
+    first = np.asarray(dataset.variables["first_power_month"].values, dtype=float)
     if np.isfinite(first).any():
         return
     months = dataset.sizes["month"]
-    ready = np.asarray(dataset["phase_construction_ready_month"].values, dtype=float)
+    ready = np.asarray(dataset.variables["phase_construction_ready_month"].values, dtype=float)
     earliest = int(np.nanmin(ready)) if np.isfinite(ready).any() else None
     if earliest is None or earliest < months:
         return
@@ -72,11 +72,12 @@ def check_first_power(scenario: Any, dataset: xr.Dataset) -> None:
 
 
 def check_summary(dataset: xr.Dataset) -> None:
-    """Refuse NaN where a number is required and values outside their physical bounds, with the numbers."""
+    """Refuse NaN where a number is required and values outside their physical bounds, with the numbers
+    (read from the plain Variables: no DataArrays built)."""
     for key in REQUIRED_FINITE:
         if key not in dataset:
             continue
-        values = np.asarray(dataset[key].values, dtype=float)
+        values = np.asarray(dataset.variables[key].values, dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
             raise ScenarioError(
@@ -87,7 +88,7 @@ def check_summary(dataset: xr.Dataset) -> None:
     for key, (low, high) in BOUNDS.items():
         if key not in dataset:
             continue
-        values = np.asarray(dataset[key].values, dtype=float)
+        values = np.asarray(dataset.variables[key].values, dtype=float)
         values = values[np.isfinite(values)]
         if values.size == 0:
             continue
@@ -99,8 +100,8 @@ def check_summary(dataset: xr.Dataset) -> None:
             raise ScenarioError(f"the result {key} = {values.max():.6g} is above its physical bound {high}",
                                 field=key, value=float(values.max()))
     if "it_power_mw" in dataset and "facility_power_mw" in dataset:
-        it_mw = np.asarray(dataset["it_power_mw"].values, dtype=float)
-        facility_mw = np.asarray(dataset["facility_power_mw"].values, dtype=float)
+        it_mw = np.asarray(dataset.variables["it_power_mw"].values, dtype=float)
+        facility_mw = np.asarray(dataset.variables["facility_power_mw"].values, dtype=float)
         short = facility_mw < it_mw * (1 - 1e-9)
         if short.any():
             index = int(np.argmax(short))

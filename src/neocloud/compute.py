@@ -9,6 +9,7 @@ reads the reference job's goodput from the reliability stage, which runs before 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,10 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize
 
+from neocloud.blocks import stand_in
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
+from neocloud.registry import dropped
 from neocloud.reliability import job_reliability, parameter
 from neocloud.scenario import Realised
 from neocloud.units import HOURS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_PFLOP
@@ -320,6 +323,19 @@ def _summary(values: Any, units: str) -> xr.DataArray:
     return array
 
 
+def _share_online(upstream: xr.Dataset) -> xr.DataArray:
+    """The share of the campus's accelerators online, by draw and month (0 where the campus has none)."""
+    share_online = upstream["accelerators_online"] / upstream["accelerators"].where(upstream["accelerators"] > 0)
+    return share_online.fillna(0).transpose("draw", "month")
+
+
+def _by_month(upstream: xr.Dataset, unread: bool, make: Callable[[], xr.DataArray]) -> xr.DataArray:
+    """A (draw, month) variable: ``make()``, or where the run drops it ``unread`` a stand-in of its dims."""
+    if unread:
+        return xr.DataArray(stand_in((upstream.sizes["draw"], upstream.sizes["month"])), dims=("draw", "month"))
+    return make()
+
+
 # Upstream variables the stage reads (the pipeline checks them against the variables registry).
 READS = ("phase_accelerators", "accelerators", "accelerators_online", "job_accelerators", "reference_job_goodput")
 
@@ -336,11 +352,11 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
         out[f"peak_{precision}_pflops"] = _summary(
             (per_phase.sum("phase") / TFLOP_PER_PFLOP).values, "PFLOP/s"
         )
-    share_online = upstream["accelerators_online"] / upstream["accelerators"].where(
-        upstream["accelerators"] > 0
+    unread = dropped()  # what the run drops unread is made as stand-ins (along draw and month)
+    out["bf16_pflops_online"] = _by_month(
+        upstream, {"bf16_pflops_online", "delivered_bf16_pflops"} <= unread,  # delivered is made from it
+        lambda: _share_online(upstream) * out["peak_bf16_pflops"],
     )
-    share_online = share_online.fillna(0).transpose("draw", "month")
-    out["bf16_pflops_online"] = share_online * out["peak_bf16_pflops"]
     out["bf16_pflops_online"].attrs["units"] = "PFLOP/s"
     # the reference run on the campus's main accelerator (the phase with the most accelerators)
     work = scenario.workload
@@ -382,8 +398,11 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     out["reference_run_days"] = _summary(hours / HOURS_PER_DAY, "days")
     out["reference_run_gpu_hours"] = _summary(hours * job_size, "GPU-hours")
     # delivered: model FLOP/s at the reference run's MFU and goodput
-    delivered = out["bf16_pflops_online"] * xr.DataArray(utilisation * goodput, dims="draw")
-    out["delivered_bf16_pflops"] = delivered.transpose("draw", "month")
+    achieved = xr.DataArray(utilisation * goodput, dims="draw")
+    out["delivered_bf16_pflops"] = _by_month(
+        upstream, "delivered_bf16_pflops" in unread,
+        lambda: (out["bf16_pflops_online"] * achieved).transpose("draw", "month"),
+    )
     out["delivered_bf16_pflops"].attrs["units"] = "PFLOP/s"
     per_accelerator = decode_tokens_per_s(
         catalog,
@@ -397,7 +416,9 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     out["decode_tokens_per_s_per_accelerator"] = _summary(
         np.full(campus_size.shape, float(per_accelerator)), "tokens/s"
     )
-    online = upstream["accelerators_online"].transpose("draw", "month")
-    out["decode_tokens_per_s"] = online * float(per_accelerator)
+    out["decode_tokens_per_s"] = _by_month(
+        upstream, "decode_tokens_per_s" in unread,
+        lambda: upstream["accelerators_online"].transpose("draw", "month") * float(per_accelerator),
+    )
     out["decode_tokens_per_s"].attrs["units"] = "tokens/s"
     return out

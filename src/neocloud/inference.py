@@ -21,8 +21,10 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize
 
+from neocloud.blocks import stand_in
 from neocloud.catalog import Catalog, load_catalog
 from neocloud.errors import ScenarioError
+from neocloud.registry import dropped
 from neocloud.scenario import Realised
 from neocloud.units import MS_PER_S, SECONDS_PER_HOUR, TOKENS_PER_MILLION, US_PER_S, W_PER_MW
 
@@ -328,10 +330,8 @@ def leave_one_out(catalog: Catalog) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def _summary(values: Any, units: str) -> xr.DataArray:
-    array = xr.DataArray(np.asarray(values, dtype=float), dims="draw")
-    array.attrs.update(summary=1, units=units)
-    return array
+def _summary(values: Any, units: str) -> xr.Variable:
+    return xr.Variable("draw", np.asarray(values, dtype=float), attrs={"summary": 1, "units": units})
 
 
 def serving_share(workload: Any) -> float:
@@ -367,25 +367,30 @@ def inference(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.
 
     Runs after finance: the cost per million tokens uses the campus's own cost per GPU-hour.
     """
-    phase_accelerators = upstream["phase_accelerators"].isel(draw=0).values
+    read = upstream.variables  # Variables, not DataArrays: no coordinates built
+    phase_accelerators = read["phase_accelerators"].isel(draw=0).values
     phase = scenario.campus.phases[int(np.argmax(phase_accelerators))]
     accelerator = str(catalog.row("systems", phase.system)["accelerator"])
     share = serving_share(scenario.workload)
     served = campus_serving(scenario, catalog, accelerator)
     per_accelerator = served["tokens_per_s_per_accelerator"]
-    accelerators = np.asarray(upstream["accelerators"].values, dtype=float)
-    facility_w = np.asarray(upstream["facility_power_mw"].values, dtype=float) * W_PER_MW / accelerators
-    out = xr.Dataset()
-    out["serving_accelerators"] = _summary(accelerators * share, "accelerators")
-    out["tokens_per_s"] = _summary(accelerators * share * per_accelerator, "tokens/s")
-    out["tokens_per_s_per_accelerator"] = _summary(np.full(accelerators.shape, per_accelerator), "tokens/s")
-    out["serve_ttft_ms"] = _summary(np.full(accelerators.shape, served["ttft_ms"]), "ms")
-    out["serve_tpot_ms"] = _summary(np.full(accelerators.shape, served["tpot_ms"]), "ms")
-    out["tokens_per_mwh"] = _summary(per_accelerator * SECONDS_PER_HOUR / (facility_w / W_PER_MW), "tokens/MWh")
-    cost = np.asarray(upstream["cost_usd_per_gpu_hour"].values, dtype=float)
-    out["usd_per_million_tokens"] = _summary(cost / (per_accelerator * SECONDS_PER_HOUR) * TOKENS_PER_MILLION,
-                                             "USD/Mtoken")
-    serving = upstream["accelerators_online"].transpose("draw", "month").values * share
-    serving *= per_accelerator  # in place: the same bits as a second product
-    out["serving_tokens_per_s"] = xr.DataArray(serving, dims=("draw", "month"), attrs={"units": "tokens/s"})
-    return out
+    accelerators = np.asarray(read["accelerators"].values, dtype=float)
+    facility_w = np.asarray(read["facility_power_mw"].values, dtype=float) * W_PER_MW / accelerators
+    cost = np.asarray(read["cost_usd_per_gpu_hour"].values, dtype=float)
+    if "serving_tokens_per_s" in dropped():  # the run drops it unread: a stand-in of its dims
+        serving = stand_in(read["accelerators_online"].transpose("draw", "month").shape)
+    else:
+        serving = read["accelerators_online"].transpose("draw", "month").values * share
+        serving *= per_accelerator  # in place: the same bits as a second product
+    # the variables are gathered first and the Dataset built once (a Dataset aligns on every assignment)
+    return xr.Dataset({
+        "serving_accelerators": _summary(accelerators * share, "accelerators"),
+        "tokens_per_s": _summary(accelerators * share * per_accelerator, "tokens/s"),
+        "tokens_per_s_per_accelerator": _summary(np.full(accelerators.shape, per_accelerator), "tokens/s"),
+        "serve_ttft_ms": _summary(np.full(accelerators.shape, served["ttft_ms"]), "ms"),
+        "serve_tpot_ms": _summary(np.full(accelerators.shape, served["tpot_ms"]), "ms"),
+        "tokens_per_mwh": _summary(per_accelerator * SECONDS_PER_HOUR / (facility_w / W_PER_MW), "tokens/MWh"),
+        "usd_per_million_tokens": _summary(cost / (per_accelerator * SECONDS_PER_HOUR) * TOKENS_PER_MILLION,
+                                           "USD/Mtoken"),
+        "serving_tokens_per_s": xr.Variable(("draw", "month"), serving, attrs={"units": "tokens/s"}),
+    })

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neocloud.blocks import blocks, concat_draws, draws_of
+from neocloud.blocks import blocks, draws_of, join_draws
 from neocloud.buildout import buildout
 from neocloud.catalog import Catalog
 from neocloud.checks import check_first_power, check_results
@@ -37,8 +37,10 @@ from neocloud.registry import (
     check_reads,
     check_units,
     contract_keys,
+    dropping,
     maker,
     stamp_units,
+    unread_months,
 )
 from neocloud.reliability import reliability
 from neocloud.scenario import Realised, Scenario
@@ -222,50 +224,66 @@ def evaluate(scenario: Scenario, realised: Any, catalog: Catalog, draws: int,
 
     Each stage is held to its contract (:func:`run_stage`); the result carries the registry's units. With
     ``summary_only`` the stages from ``PER_DRAW_FROM`` on run block by block of draws and keep only their
-    (draw,) variables: the same summary, bit for bit, in a fraction of the memory (runs in chunks).
+    (draw,) variables: the same summary, bit for bit, in a fraction of the memory (runs in chunks). There the
+    variables along ``month`` that no stage reads are dropped unread, and stages may make them as stand-ins
+    (:func:`neocloud.registry.dropping`): their names and dims are checked, their values never computed.
     """
     base = base_dataset(scenario, draws)
     check_makes("realise", base, ())
     reads = stage_reads()
     names = [name for name, _ in STAGES]
     split = names.index(PER_DRAW_FROM) if summary_only and draws > SUMMARY_BLOCK_DRAWS else len(STAGES)
-    made_so_far = Made(base)
-    for name, stage in STAGES[:split]:
-        made_so_far.add(run_stage(name, stage, reads, realised, catalog, made_so_far.view(reads[name]),
-                                  upstream_names=made_so_far.names()))
-        if name == "buildout":  # refused before later stages price a campus that never powers on
-            check_first_power(scenario, made_so_far.view(("first_power_month", "phase_construction_ready_month")))
-    if split < len(STAGES):
-        return finished(per_draw_in_blocks(STAGES[split:], reads, realised, catalog, made_so_far))
+    with dropping(unread_months(reads) if split < len(STAGES) else frozenset()):  # stand-ins for what is dropped
+        made_so_far = Made(base)
+        for name, stage in STAGES[:split]:
+            made_so_far.add(run_stage(name, stage, reads, realised, catalog, made_so_far.view(reads[name]),
+                                      upstream_names=made_so_far.names()))
+            if name == "buildout":  # refused before later stages price a campus that never powers on
+                check_first_power(scenario,
+                                  made_so_far.view(("first_power_month", "phase_construction_ready_month")))
+        if split < len(STAGES):
+            return finished(per_draw_in_blocks(STAGES[split:], reads, realised, catalog, made_so_far))
     return finished(made_so_far.dataset())
 
 
 class Made:
     """The variables the stages have made so far, by name, and their coordinates: a stage is shown a Dataset
     of what it reads, and the whole Dataset is built once (merging every stage's output into a growing
-    Dataset aligned every variable again at each stage)."""
+    Dataset aligned every variable again at each stage). The coordinates' indexes are built once, until a
+    stage brings new coordinates, not again for every Dataset shown."""
 
     def __init__(self, base: xr.Dataset) -> None:
         self.variables = {str(key): base.variables[key] for key in base.data_vars}
         self.coords = {str(key): base.variables[key] for key in base.coords}
         self.attrs = dict(base.attrs)
+        self._indexed: xr.Coordinates | None = None
 
     def add(self, made: xr.Dataset) -> None:
         """Take a stage's output: its data variables and any coordinates it brings."""
-        self.coords.update({str(key): made.variables[key] for key in made.coords if key not in self.coords})
+        brought = {str(key): made.variables[key] for key in made.coords if key not in self.coords}
+        if brought:
+            self.coords.update(brought)
+            self._indexed = None
         self.variables.update({str(key): made.variables[key] for key in made.data_vars})
 
     def names(self) -> list[str]:
         """Every variable and coordinate made so far."""
         return [*self.coords, *self.variables]
 
+    def coordinates(self) -> xr.Coordinates:
+        """The coordinates with their indexes (built on first use after a change)."""
+        if self._indexed is None:
+            self._indexed = xr.Coordinates(self.coords)
+        return self._indexed
+
     def view(self, keys: Iterable[str]) -> xr.Dataset:
         """The variables ``keys`` (those made so far) with every coordinate."""
-        return xr.Dataset({key: self.variables[key] for key in keys if key in self.variables}, coords=self.coords)
+        return xr.Dataset({key: self.variables[key] for key in keys if key in self.variables},
+                          coords=self.coordinates())
 
     def dataset(self) -> xr.Dataset:
         """Everything made so far as one Dataset."""
-        return xr.Dataset(self.variables, coords=self.coords, attrs=self.attrs)
+        return xr.Dataset(self.variables, coords=self.coordinates(), attrs=self.attrs)
 
     def block(self, index: slice, keys: Iterable[str]) -> Made:
         """The variables ``keys`` and the coordinates, cut to the draws ``index``."""
@@ -287,22 +305,23 @@ def per_draw_in_blocks(stages: tuple[tuple[str, Stage], ...], reads: Mapping[str
     read = dict.fromkeys(key for name, _ in stages for key in reads[name])
     wanted = [key for key in read if key in upstream.variables]
     modules = [sys.modules[stage.__module__] for _, stage in stages]
-    parts = []
+    upstream_names = upstream.names()
+    kept: list[dict[str, xr.Variable]] = []  # each block's variables without a month
+    brought: list[dict[str, xr.Variable]] = []  # each block's new coordinates (a stage's tranches, ...)
     for block in blocks(draws, SUMMARY_BLOCK_DRAWS):
         part, model = upstream.block(block, wanted), draws_of(realised, block, draws)
-        kept: dict[str, xr.Variable] = {}
+        kept.append({})
         for (name, stage), module in zip(stages, modules, strict=True):
             made = run_stage(name, getattr(module, "PER_DRAW_PART", stage), reads, model, catalog,
-                             part.view(reads[name]), upstream_names=list(dict.fromkeys([*upstream.names(),
-                                                                                         *part.variables])))
+                             part.view(reads[name]),
+                             upstream_names=list(dict.fromkeys([*upstream_names, *part.variables])))
             part.add(made)
-            kept.update(_without_months(made.variables, made.coords))
-        parts.append(xr.Dataset(kept, coords=part.coords))
-    joined = concat_draws(parts)
-    coords = {**upstream.coords, **{str(key): joined.coords[key].variable for key in joined.coords
-                                    if key not in upstream.coords}}
-    dataset = xr.Dataset({**_without_months(upstream.variables, upstream.coords), **joined.data_vars},
-                         coords=coords, attrs=upstream.attrs)
+            kept[-1].update(_without_months(made.variables, made.coords))
+        brought.append({key: variable for key, variable in part.coords.items() if key not in upstream.coords})
+    joined = join_draws(kept)
+    dataset = xr.Dataset({**_without_months(upstream.variables, upstream.coords), **joined},
+                         coords=_in_merge_order(joined, {**upstream.coords, **join_draws(brought)}),
+                         attrs=upstream.attrs)
     for module in modules:
         check = getattr(module, "CHECK_OVER_DRAWS", None)
         if check is not None:
@@ -315,6 +334,16 @@ def _without_months(variables: Mapping[Any, xr.Variable], coords: Iterable[Any])
     the summary's (draw,) and small tables such as (draw, tranche)."""
     return {str(key): variable for key, variable in variables.items()
             if key not in coords and variable.dims[:1] == ("draw",) and "month" not in variable.dims}
+
+
+def _in_merge_order(variables: Mapping[str, xr.Variable], coords: dict[str, xr.Variable]) -> dict[str, xr.Variable]:
+    """``coords`` in the order a Dataset lists them when built from ``variables`` as DataArrays on them: each
+    variable's coordinates (those along its dims) where the variable first comes, then the others."""
+    order: dict[str, xr.Variable] = {}
+    for variable in variables.values():
+        dims = set(variable.dims)
+        order.update({key: coord for key, coord in coords.items() if key not in order and set(coord.dims) <= dims})
+    return {**order, **coords}
 
 
 def finished(dataset: xr.Dataset) -> xr.Dataset:

@@ -293,12 +293,9 @@ def unavailable_accelerators(
     )
 
 
-def _summary(values: np.ndarray, units: str, integer: bool = False) -> xr.DataArray:
-    array = xr.DataArray(np.asarray(values, dtype=float), dims="draw")
-    array.attrs.update(summary=1, units=units)
-    if integer:
-        array.attrs["integer"] = 1
-    return array
+def _summary(values: np.ndarray, units: str, integer: bool = False) -> xr.Variable:
+    return xr.Variable("draw", np.asarray(values, dtype=float),
+                       attrs={"summary": 1, "units": units, **({"integer": 1} if integer else {})})
 
 
 def _positive(value: Any, default: float, field: str) -> np.ndarray:
@@ -408,7 +405,16 @@ def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> x
     result = job_figures(state, job["checkpoint_minutes"])
     size, scale = job["accelerators"], job["failure_rate_scale"]
     campus, largest = mix_goodput(catalog, job, scenario.workload.job_mix)
-    out = xr.Dataset(
+    rates = component_rates(catalog)
+    by_class = (
+        size[:, None]
+        * scale[:, None]
+        * rates["rate_per_accelerator_hour"].to_numpy()[None, :]
+        * HOURS_PER_DAY
+    )
+    curve = goodput_by_interval(state, CURVE_MINUTES)
+    # the variables are gathered first and the Dataset built once (a Dataset aligns on every assignment)
+    return xr.Dataset(
         {
             "interruptions_per_day": _summary(result["interruptions_per_day"], "1/day"),
             "planned_interruptions_per_day": _summary(result["planned_interruptions_per_day"], "1/day"),
@@ -426,22 +432,8 @@ def reliability(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> x
                 unavailable_accelerators(catalog, campus_size, scale, job["node_accelerators"]), "count"
             ),
             "job_accelerators": _summary(size, "count", integer=True),
-        }
+            "component_interruptions_per_day": xr.Variable(("draw", "component"), by_class, attrs={"units": "1/day"}),
+            "goodput_by_interval": xr.Variable(("draw", "interval_minutes"), curve, attrs={"units": "fraction"}),
+        },
+        coords={"component": list(rates.index), "interval_minutes": CURVE_MINUTES},
     )
-    rates = component_rates(catalog)
-    by_class = (
-        size[:, None]
-        * scale[:, None]
-        * rates["rate_per_accelerator_hour"].to_numpy()[None, :]
-        * HOURS_PER_DAY
-    )
-    out["component_interruptions_per_day"] = xr.DataArray(
-        by_class, dims=("draw", "component"), coords={"component": list(rates.index)}
-    )
-    out["component_interruptions_per_day"].attrs["units"] = "1/day"
-    curve = goodput_by_interval(state, CURVE_MINUTES)
-    out["goodput_by_interval"] = xr.DataArray(
-        curve, dims=("draw", "interval_minutes"), coords={"interval_minutes": CURVE_MINUTES}
-    )
-    out["goodput_by_interval"].attrs["units"] = "fraction"
-    return out

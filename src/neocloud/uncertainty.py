@@ -146,7 +146,7 @@ def rank_correlate(u: np.ndarray, rank_correlation: np.ndarray) -> np.ndarray:
     dimensions, draws = u.shape
     if dimensions < 2 or draws < dimensions + 2:
         return u
-    order = np.argsort(u, axis=1)
+    order = stratum_order(u)
     ranks = _ranks(u, order)
     scores = stats.norm.ppf((np.arange(draws) + 1) / (draws + 1))[ranks]  # the same numbers, ppf'd once each
     current = np.corrcoef(scores)
@@ -156,6 +156,21 @@ def rank_correlate(u: np.ndarray, rank_correlation: np.ndarray) -> np.ndarray:
     mixed = _factor(target) @ np.linalg.solve(current_factor, scores)
     ordered = np.take_along_axis(u, order, axis=1)  # np.sort(u, axis=1), from the sort already made
     return np.take_along_axis(ordered, _ranks(mixed), axis=1)
+
+
+def stratum_order(u: np.ndarray) -> np.ndarray:
+    """``np.argsort(u, axis=1)`` for unit samples (dimensions, draws), without a sort where each row has one
+    point in each of ``draws`` equal strata (a Latin hypercube): the strata give a candidate order, kept only
+    if it puts every row in strictly increasing order, which makes it the one order of distinct values that
+    any sort returns; otherwise (ties, or strata shared) the rows are sorted."""
+    draws = u.shape[1]
+    strata = np.clip(np.floor(u * draws), 0, draws - 1).astype(np.intp)
+    order = np.zeros_like(strata)  # a stratum no point is in keeps position 0: the check below fails
+    np.put_along_axis(order, strata, np.broadcast_to(np.arange(draws), strata.shape), axis=1)
+    ordered = np.take_along_axis(u, order, axis=1)
+    if np.all(ordered[:, 1:] > ordered[:, :-1]):  # every stratum once (else a row is out of order) and no ties
+        return order
+    return np.argsort(u, axis=1)
 
 
 def _ranks(values: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:

@@ -10,6 +10,8 @@ only by some scenarios, such as debt tranches); ``label``, ``headline`` and ``de
 
 Each stage module declares ``READS``, the upstream variables it reads; what it makes is the registry's
 rows of its stage. :func:`check_reads`, :func:`check_makes` and :func:`check_units` hold a run to both.
+A run that keeps only its variables without a month drops some variables unread (:func:`unread_months`);
+within :func:`dropping` a stage may make stand-ins of their dims for them instead of their values.
 ``python -m neocloud.registry --markdown`` prints the stages with what each reads and makes.
 """
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -148,6 +152,34 @@ def maker(name: str) -> str:
     """The stage that makes ``name`` (``unknown`` when the registry has no row)."""
     entry = variables().get(name)
     return entry.stage if entry else "unknown"
+
+
+# The variables the run in progress drops unread (set by :func:`dropping`; none outside it).
+_DROPPED: ContextVar[frozenset[str]] = ContextVar("dropped", default=frozenset())
+
+
+def unread_months(reads: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    """The pipeline's variables along ``draw`` and ``month`` that no stage reads (``reads``: what each stage
+    reads): what a run keeping only its variables without a month drops unread."""
+    read = {name for names in reads.values() for name in names}
+    return frozenset(name for name, entry in variables().items()
+                     if entry.in_dataset and entry.dims[:1] == ("draw",) and "month" in entry.dims and name not in read)
+
+
+@contextmanager
+def dropping(names: frozenset[str]) -> Iterator[None]:
+    """Within the block, :func:`dropped` gives ``names``: variables the run drops unread, which a stage may make
+    as stand-ins of their dims (the contract checks still see their names and dims)."""
+    token = _DROPPED.set(names)
+    try:
+        yield
+    finally:
+        _DROPPED.reset(token)
+
+
+def dropped() -> frozenset[str]:
+    """The variables the run in progress drops unread (empty outside :func:`dropping`)."""
+    return _DROPPED.get()
 
 
 def check_reads(stage: str, reads: Iterable[str], upstream: Iterable[str]) -> None:
