@@ -208,7 +208,7 @@ def chunk_seed(seed: int, chunk: int) -> int:
 def run_chunk(scenario: Scenario, draws: int, seed: int) -> dict[str, np.ndarray]:
     """The per-draw summary of one chunk: every summary key as a float64 array of shape (draw,)."""
     dataset = run(scenario, draws=draws, seed=seed, summary_only=True).dataset
-    return {key: np.asarray(dataset[key].values, dtype=float) for key in summary_keys(dataset)}
+    return {key: np.asarray(dataset.variables[key].values, dtype=float) for key in summary_keys(dataset)}
 
 
 def run_draws(
