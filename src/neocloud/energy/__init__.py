@@ -30,7 +30,7 @@ from neocloud.energy.hourly import (
     simulate,
     state_of_charge,
 )
-from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache
+from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache, site_key
 from neocloud.errors import ScenarioError, require_non_negative
 from neocloud.plant import commissioning_month, gas_blocks, grid_capacity_mw, plant_fixed_om_usd, plant_items
 from neocloud.scenario import Realised
@@ -290,18 +290,21 @@ def energy(
     ends = [*starts[1:], months]
     calendar = upstream["date"].dt.month.values - 1
     per_month, by_source = monthly_buffers(draws, months)
+    final = configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values)
+    final_key = site_key(final)
     for first, last in zip(starts, ends, strict=True):  # the epochs: months first..last - 1
         load = online[:, first:last].max(axis=1)
         if not np.any(load > 0):
             for values in per_month.values():
                 values[:, first:last] = 0.0
             continue
-        year = years(configure(scenario, catalog, base, first, grid[:, first], load), MONTHLY_KEYS)
+        site = configure(scenario, catalog, base, first, grid[:, first], load)
+        year = years(site, None if site_key(site) == final_key else MONTHLY_KEYS)  # the final year's: all
         scale = np.where(load[:, None] > 0, online[:, first:last] / np.maximum(load[:, None], 1e-12), 0.0)
         for key, values in per_month.items():  # the month's year, scaled in place: no (draw, month) temporary
             np.take(year[key], calendar[first:last], axis=1, out=values[:, first:last], mode="clip")
             np.multiply(values[:, first:last], scale, out=values[:, first:last])
-    full = years(configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values))
+    full = years(final)
     fixed_om = plant_fixed_om_usd(plant_items(scenario, catalog, draws), months, draws)
     np.add(per_month["cost_usd"], fixed_om, out=per_month["cost_usd"])
     fixed_om_per_year = fixed_om[:, -1] * MONTHS_PER_YEAR
