@@ -268,3 +268,26 @@ def test_the_lines_by_source_are_a_view_with_the_stacked_bits(catalog: Any) -> N
     stacked = energy_dataset({key: value.copy() for key, value in per_month.items()}, *args)
     assert viewed["energy_by_source_mwh"].values.tobytes() == stacked["energy_by_source_mwh"].values.tobytes()
     assert np.shares_memory(viewed["energy_by_source_mwh"].values, block)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), points=st.integers(2, 40), draws=st.integers(1, 300),
+       shape=st.sampled_from([(), (12,), (168, 5)]), scattered=st.booleans())
+def test_the_compiled_interpolation_gives_numpys_bits(seed: int, points: int, draws: int, shape: tuple[int, ...],
+                                                      scattered: bool) -> None:
+    """``_along``'s kernel against numpy's take, multiply and add (each rounded once, no fused multiply-add)."""
+    rng = np.random.default_rng(seed)
+    grid = rng.normal(0, 1, (points, *shape)) * 10.0 ** rng.integers(-3, 9, (points, *shape))
+    position = rng.integers(0, points - 1, draws)
+    weight = rng.choice([0.0, 1.0, *rng.uniform(0, 1, 6)], draws)
+    rises = grid[1:] - grid[:-1]
+    expected = np.take(grid, position, axis=0) + np.take(rises, position, axis=0) * weight.reshape(
+        (-1,) + (1,) * len(shape))
+    if not scattered:
+        assert reuse._along(grid, position, weight).tobytes() == expected.tobytes()
+        return
+    rows = np.sort(rng.choice(draws + 7, draws, replace=False))
+    out = np.full((draws + 7, *shape), np.nan)
+    reuse._along(grid, position, weight, out, rows)
+    assert out[rows].tobytes() == expected.tobytes()
+    assert np.isnan(np.delete(out, rows, axis=0)).all()  # no other row written

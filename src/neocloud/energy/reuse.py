@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 
+import numba
 import numpy as np
 
 from neocloud.blocks import distinct_rows
@@ -46,7 +47,6 @@ INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly
 INTERPOLATION_TOLERANCE = 1e-6  # largest relative difference of the grid at its check points
 STARTS_POINTS = 65  # points of the demand's grid the starts are committed on (an interval's changed hours
 # fall with its width, its fixed cost rises with their number)
-ALONG_BLOCK = 256  # draws interpolated together: a block of typical weeks is 1.7 MB
 PRICE_KEYS = ("cost_usd",)  # outputs that depend on the grid price once the dispatch is fixed
 PROBE_CACHE_BYTES = 128 * 2**20  # probe years kept per process, least recently used out first (at Abilene a
 # 9-point grid's 26 probe years and their hourly net demand take 2.1 MB, a 33-point grid's 98 take 7.9 MB)
@@ -127,24 +127,31 @@ def _grid_position(points: np.ndarray, utilisation: np.ndarray) -> tuple[np.ndar
 def _along(grid: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None,
            rows: np.ndarray | None = None) -> np.ndarray:
     """Values of the grid ``grid`` (point, ...) interpolated linearly at the draws' positions: left + (right -
-    left) x weight, in cache-sized blocks of draws; into ``out`` (a new array if None), at its ``rows`` where
-    given (a block at a time, so no class-sized copy is made), else at its first rows."""
-    rises = grid[1:] - grid[:-1]
+    left) x weight (``_along_kernel``); into ``out`` (a new array if None) at its ``rows`` where given, else
+    at its first rows."""
     if out is None:
         out = np.empty((len(position), *grid.shape[1:]))
-    scratch = np.empty((2, min(ALONG_BLOCK, len(position)), *grid.shape[1:]))
-    weights = weight.reshape((-1,) + (1,) * (grid.ndim - 1))
-    for first in range(0, len(position), ALONG_BLOCK):
-        block = slice(first, first + ALONG_BLOCK)
-        count = len(position[block])
-        left, step = (out[block] if rows is None else scratch[0, :count]), scratch[1, :count]
-        np.take(grid, position[block], axis=0, out=left)
-        np.take(rises, position[block], axis=0, out=step)
-        np.multiply(step, weights[block], out=step)
-        np.add(left, step, out=left)
-        if rows is not None:
-            out[rows[block]] = left
+    flat = np.ascontiguousarray(grid, dtype=float).reshape(len(grid), -1)
+    if out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError("_along writes into a C-contiguous float64 array")
+    target = out.reshape(len(out), -1)  # a view, ``out`` being C-contiguous
+    _along_kernel(flat, flat[1:] - flat[:-1], np.asarray(position, dtype=np.intp),
+                  np.asarray(weight, dtype=float), target,
+                  np.arange(len(position), dtype=np.intp) if rows is None else np.asarray(rows, dtype=np.intp))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _along_kernel(grid: np.ndarray, rises: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.ndarray,
+                  rows: np.ndarray) -> None:  # pragma: no cover (compiled; tests call it through ``_along``)
+    """out[rows[i], j] = grid[position[i], j] + rises[position[i], j] x weight[i], for every draw i and column j:
+    one pass, written once. The same two roundings as numpy's ``take``, multiply and add (no fused multiply-add:
+    numba compiles without fast-math, so LLVM does not contract them; ``tests/test_energy_reuse.py`` checks the
+    bits against numpy's)."""
+    for draw in range(position.shape[0]):
+        point, share, row = position[draw], weight[draw], rows[draw]
+        for column in range(grid.shape[1]):
+            out[row, column] = grid[point, column] + rises[point, column] * share
 
 
 def _start_term(site: Site, starts: np.ndarray) -> np.ndarray:
