@@ -19,6 +19,7 @@ import numpy as np
 
 from neocloud import calendar
 from neocloud.catalog import world_default
+from neocloud.energy.compiled import kernel
 from neocloud.units import (
     DAYS_PER_WEEK,
     DAYS_PER_YEAR,
@@ -262,6 +263,22 @@ def state_of_charge(step_mwh: np.ndarray, capacity_mwh: np.ndarray, initial_mwh:
 
 
 def battery_requests(site: Site, work: dict[str, np.ndarray]) -> None:
+    """The battery's economic requests into ``work["charge"]`` and ``work["discharge"]`` (MWh per hour), by the
+    rules of ``battery_requests_numpy``, in one compiled pass per draw (``_requests_kernel``): the same
+    floating-point operations in the same order, so the same bits (``tests/test_energy.py`` checks it). The
+    other buffers ``battery_requests_numpy`` uses as scratch are left as they are."""
+    if work["residual"].shape[1] % HOURS_PER_DAY:
+        battery_requests_numpy(site, work)
+        return
+    root = np.sqrt(site.battery_efficiency)
+    _requests_kernel(work["residual"], work["excess"], work["available"], site.price_usd_per_mwh,
+                     np.ascontiguousarray(site.price_multiplier, dtype=float), site.gas_cost_usd_per_mwh,
+                     site.grid_mw, site.battery_mw, float(site.battery_efficiency), float(root), float(1 / root),
+                     bool(np.any(work["excess"] > 0.0)), bool(np.any(site.gas_mw > 0)), work["charge"],
+                     work["discharge"])
+
+
+def battery_requests_numpy(site: Site, work: dict[str, np.ndarray]) -> None:
     """The battery's economic requests, before the state-of-charge clamp: ``charge`` (MWh into the store) and
     ``discharge`` (MWh out of it) per hour, from ``residual`` (demand less solar), ``excess`` (its deficit
     over grid and gas, > 0, or their headroom, < 0) and ``available`` (gas).
@@ -331,6 +348,77 @@ def battery_requests(site: Site, work: dict[str, np.ndarray]) -> None:
     np.multiply(discharge, economic, out=discharge)
     np.minimum(excess, power, out=discharge, where=deficit)
     np.multiply(discharge, 1 / np.sqrt(site.battery_efficiency), out=discharge)
+
+
+@kernel
+def _requests_kernel(residual: np.ndarray, excess: np.ndarray, available: np.ndarray, price_mean: np.ndarray,
+                     multiplier: np.ndarray, gas_cost: np.ndarray, grid_mw: np.ndarray, power: np.ndarray,
+                     efficiency: float, root: float, inverse_root: float, short: bool, any_gas: bool,
+                     charge: np.ndarray, discharge: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """``battery_requests_numpy`` per draw: a pass for the year's highest marginal value, then one per day
+    (its last deficit hour first, for the reserve). ``short`` and ``any_gas`` are the chunk's, as there.
+    Maxima, minima and clips take numpy's operand where two compare equal (its sign of a zero)."""
+    draws, hours = residual.shape
+    for draw in range(draws):
+        grid, cost, cap = grid_mw[draw], gas_cost[draw], power[draw]
+        top = -np.inf
+        for hour in range(hours):
+            price = price_mean[draw] * multiplier[hour]
+            gas_first = cost < price
+            here = residual[draw, hour]
+            load = here if here > 0.0 or here != here else 0.0
+            share = load - available[draw, hour] if gas_first else load - grid
+            value = price if (share > 0.0) == gas_first else cost
+            if load <= 0.0:
+                value = 0.0
+            top = value if value > top or hour == 0 else top
+        threshold = top * (1 - 1e-12)
+        worth = threshold * efficiency
+        for day in range(hours // 24):
+            last = -1  # the day's last deficit hour
+            if short:
+                for hour in range(day * 24 + 23, day * 24 - 1, -1):
+                    if excess[draw, hour] > 0.0:
+                        last = hour
+                        break
+            for hour in range(day * 24, day * 24 + 24):
+                price = price_mean[draw] * multiplier[hour]
+                gas_first = cost < price
+                here, gas = residual[draw, hour], available[draw, hour]
+                load = here if here > 0.0 or here != here else 0.0
+                share = load - gas if gas_first else load - grid
+                value = price if (share > 0.0) == gas_first else cost
+                if share <= 0.0:
+                    share = load
+                if load <= 0.0:
+                    value = 0.0
+                deficit = excess[draw, hour] > 0.0
+                headroom = -here if -here > 0.0 or here != here else 0.0
+                everything = headroom
+                spare = load - gas if gas_first else load
+                spare = 0.0 if spare < 0.0 else spare
+                spare = grid - (grid if spare > grid else spare)
+                if price < worth:
+                    headroom = headroom + spare
+                everything = everything + spare
+                if any_gas:
+                    spare = load if gas_first else load - grid
+                    spare = 0.0 if spare < 0.0 else spare
+                    spare = gas - (gas if spare > gas else spare)
+                    if cost < worth:
+                        headroom = headroom + spare
+                    everything = everything + spare
+                reserve = hour <= last
+                if reserve:
+                    headroom = everything
+                economic = value >= threshold and not reserve
+                stored = (headroom if headroom < cap or headroom != headroom else cap) * root
+                charge[draw, hour] = 0.0 if deficit or economic else stored
+                out = (share if share < cap or share != share else cap) * (1.0 if economic else 0.0)
+                if deficit:
+                    short_by = excess[draw, hour]
+                    out = short_by if short_by < cap or short_by != short_by else cap
+                discharge[draw, hour] = out * inverse_root
 
 
 def dispatch_chunk(site: Site, shape: Profiles, work: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -24,10 +24,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 
-import numba
 import numpy as np
 
 from neocloud.blocks import distinct_rows
+from neocloud.energy.compiled import kernel
 from neocloud.energy.hourly import (
     CHUNK_DRAWS,
     PER_DRAW,
@@ -141,7 +141,7 @@ def _along(grid: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.n
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _along_kernel(grid: np.ndarray, rises: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.ndarray,
                   rows: np.ndarray) -> None:  # pragma: no cover (compiled; tests call it through ``_along``)
     """out[rows[i], j] = grid[position[i], j] + rises[position[i], j] x weight[i], for every draw i and column j:
