@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from neocloud import Scenario
 from neocloud.energy import SOURCES, dispatch, simulate, site_model, state_of_charge
-from neocloud.energy.hourly import HOURS_PER_YEAR, Workspace, battery_requests, battery_requests_numpy
+from neocloud.energy.hourly import (
+    HOURS_PER_YEAR,
+    Workspace,
+    battery_requests,
+    battery_requests_numpy,
+    hourly_scan,
+    hourly_scan_numpy,
+)
 from neocloud.pipeline import run
 from neocloud.realise import realise
 
@@ -250,3 +257,17 @@ def test_the_compiled_battery_requests_give_numpys_bits(catalog: Any, seed: int,
     battery_requests_numpy(model, expected)
     for name in ("charge", "discharge"):
         assert got[name].tobytes() == expected[name].tobytes(), name
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), draws=st.integers(1, 9), days=st.integers(1, 400))
+def test_the_compiled_scan_gives_numpys_bits(seed: int, draws: int, days: int) -> None:
+    """``hourly_scan``'s kernel against ``hourly_scan_numpy``: every state, bit for bit."""
+    rng = np.random.default_rng(seed)
+    capacity = rough(rng, (draws,), 0, 400)
+    step = rough(rng, (draws, days * 24), -150, 150) * 10.0 ** rng.integers(-3, 2, (draws, 1))
+    initial = np.minimum(rough(rng, (draws,), 0, 400), capacity)
+    got, expected = np.full_like(step, np.nan), np.full_like(step, np.nan)
+    hourly_scan(step, capacity, initial, got, np.empty_like(step))
+    hourly_scan_numpy(step, capacity, initial, expected, np.empty_like(step))
+    assert got.tobytes() == expected.tobytes()

@@ -214,6 +214,74 @@ def _compose_scan(shift: np.ndarray, low: np.ndarray, high: np.ndarray, initial:
 def hourly_scan(
     step: np.ndarray, capacity: np.ndarray, initial: np.ndarray, states: np.ndarray, transposed: np.ndarray
 ) -> np.ndarray:
+    """``hourly_scan_numpy``'s states into ``states``, in one compiled pass per draw (``_scan_kernel``): the
+    same operations in the same order (the days' composed maps, their recursive doubling, then the hours), so
+    the same bits (``tests/test_energy.py`` checks it). ``transposed`` is not used."""
+    length = step.shape[1]
+    if length % SCAN_BLOCK or not states.flags.c_contiguous:
+        return hourly_scan_numpy(step, capacity, initial, states, transposed)
+    _scan_kernel(np.ascontiguousarray(step, dtype=float), np.ascontiguousarray(capacity, dtype=float),
+                 np.ascontiguousarray(initial, dtype=float), states, np.empty((3, length // SCAN_BLOCK)))
+    return states
+
+
+@kernel
+def _scan_kernel(step: np.ndarray, capacity: np.ndarray, initial: np.ndarray, states: np.ndarray,
+                 scratch: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """``hourly_scan_numpy`` per draw, days of 24 hours: each day's maps from 0 and from the capacity and its
+    summed step (hour by hour, as numpy's sum over the first axis adds), the recursive doubling over days
+    (each pass from the highest day down, so every day reads the pass's old values, as numpy's whole-array
+    operations do), the states at the days' ends, then each hour from the day's start. Maxima and minima take
+    numpy's operand where two compare equal."""
+    draws, length = step.shape
+    days = length // 24
+    low, high, shift = scratch[0], scratch[1], scratch[2]
+    for draw in range(draws):
+        cap = capacity[draw]
+        for day in range(days):
+            floor, ceiling, total = 0.0, cap, step[draw, day * 24]
+            for hour in range(24):
+                value = step[draw, day * 24 + hour]
+                if hour:
+                    total = total + value
+                floor = floor + value
+                floor = floor if floor > 0.0 or floor != floor else 0.0
+                floor = floor if floor < cap or floor != floor else cap
+                ceiling = ceiling + value
+                ceiling = ceiling if ceiling > 0.0 or ceiling != ceiling else 0.0
+                ceiling = ceiling if ceiling < cap or ceiling != ceiling else cap
+            low[day], high[day], shift[day] = floor, ceiling, total
+        span = 1
+        while span < days:
+            for day in range(days - 1, span - 1, -1):
+                before, bottom, top = low[day - span], low[day], high[day]
+                for side in range(2):
+                    combined = (before if side == 0 else high[day - span]) + shift[day]
+                    combined = combined if combined > bottom or combined != combined else bottom
+                    combined = combined if combined < top or combined != combined else top
+                    if side == 0:
+                        low[day] = combined
+                    else:
+                        high[day] = combined
+                shift[day] = shift[day] + shift[day - span]
+            span *= 2
+        previous = initial[draw]
+        for day in range(days):
+            end = initial[draw] + shift[day]
+            end = end if end > low[day] or end != end else low[day]
+            end = end if end < high[day] or end != end else high[day]
+            for hour in range(24):
+                value = previous + step[draw, day * 24 + hour]
+                value = value if value > 0.0 or value != value else 0.0
+                value = value if value < cap or value != value else cap
+                states[draw, day * 24 + hour] = value
+                previous = value
+            previous = end
+
+
+def hourly_scan_numpy(
+    step: np.ndarray, capacity: np.ndarray, initial: np.ndarray, states: np.ndarray, transposed: np.ndarray
+) -> np.ndarray:
     """States s[:, t] = clip(s[:, t-1] + step[:, t], 0, capacity) from s[:, -1] = initial, into ``states``.
 
     ``step`` and ``states`` are (draw, hour) with hours a multiple of ``SCAN_BLOCK``; ``capacity`` and
