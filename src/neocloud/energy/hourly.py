@@ -8,7 +8,9 @@ workload's cycle) on (draw, 24). The battery's state of charge, a chain of clamp
 blocked scan: each day's clamp maps compose into one clamp map, the days' maps are scanned by recursive
 doubling, and the hours of all days then follow from the states at the start of their days, hour of day by
 hour of day. Monthly sums, the typical week and the peaks are taken from the buffers before they are
-reused. Method: docs/methods/energy.md.
+reused. The battery's requests and the scan run as compiled loops per draw (numba, ``energy.compiled``) that
+do numpy's operations in numpy's order, so the same bits; their numpy versions (``battery_requests_numpy``,
+``hourly_scan_numpy``) are kept and the tests hold the loops to them. Method: docs/methods/energy.md.
 """
 
 from __future__ import annotations
