@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from neocloud.blocks import distinct_rows
-from neocloud.energy.compiled import kernel
+from neocloud.energy.compiled import along_kernel
 from neocloud.energy.hourly import (
     CHUNK_DRAWS,
     PER_DRAW,
@@ -127,31 +127,18 @@ def _grid_position(points: np.ndarray, utilisation: np.ndarray) -> tuple[np.ndar
 def _along(grid: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None,
            rows: np.ndarray | None = None) -> np.ndarray:
     """Values of the grid ``grid`` (point, ...) interpolated linearly at the draws' positions: left + (right -
-    left) x weight (``_along_kernel``); into ``out`` (a new array if None) at its ``rows`` where given, else
-    at its first rows."""
+    left) x weight (``compiled.along_kernel``); into ``out`` (a new array if None) at its ``rows`` where
+    given, else at its first rows."""
     if out is None:
         out = np.empty((len(position), *grid.shape[1:]))
     flat = np.ascontiguousarray(grid, dtype=float).reshape(len(grid), -1)
     if out.dtype != np.float64 or not out.flags.c_contiguous:
         raise ValueError("_along writes into a C-contiguous float64 array")
     target = out.reshape(len(out), -1)  # a view, ``out`` being C-contiguous
-    _along_kernel(flat, flat[1:] - flat[:-1], np.asarray(position, dtype=np.intp),
+    along_kernel(flat, flat[1:] - flat[:-1], np.asarray(position, dtype=np.intp),
                   np.asarray(weight, dtype=float), target,
                   np.arange(len(position), dtype=np.intp) if rows is None else np.asarray(rows, dtype=np.intp))
     return out
-
-
-@kernel
-def _along_kernel(grid: np.ndarray, rises: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.ndarray,
-                  rows: np.ndarray) -> None:  # pragma: no cover (compiled; tests call it through ``_along``)
-    """out[rows[i], j] = grid[position[i], j] + rises[position[i], j] x weight[i], for every draw i and column j:
-    one pass, written once. The same two roundings as numpy's ``take``, multiply and add (no fused multiply-add:
-    numba compiles without fast-math, so LLVM does not contract them; ``tests/test_energy_reuse.py`` checks the
-    bits against numpy's)."""
-    for draw in range(position.shape[0]):
-        point, share, row = position[draw], weight[draw], rows[draw]
-        for column in range(grid.shape[1]):
-            out[row, column] = grid[point, column] + rises[point, column] * share
 
 
 def _start_term(site: Site, starts: np.ndarray) -> np.ndarray:
