@@ -27,7 +27,10 @@ class Kernel:
         if self.compiled is None:
             import numba
 
-            self.compiled = numba.njit(cache=True, nogil=True)(self.function)
+            try:
+                self.compiled = numba.njit(cache=True, nogil=True)(self.function)
+            except RuntimeError:  # no writable place for the cache (a read-only install): compile every process
+                self.compiled = numba.njit(nogil=True)(self.function)
         return self.compiled(*args)
 
 
