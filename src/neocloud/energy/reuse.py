@@ -242,7 +242,7 @@ class GridYear:
     def fill(self, key: str, out: np.ndarray, rows: np.ndarray | None) -> None:
         """The class's values of output ``key`` into ``out`` at ``rows`` (at its first rows where None)."""
         low = self.year[key][: self.points_count]
-        if key not in PRICE_KEYS and not (key == "cost_usd" and self.start_cost is not None):
+        if key not in PRICE_KEYS and key != "cost_usd":  # straight into ``out``
             _along(low, self.position, self.weight, out, rows)
             return
         value = _along(low, self.position, self.weight)
@@ -365,7 +365,8 @@ def simulate_reused(
             exact_year = simulate(site) if len(rows) == draws else simulate(site.take(rows))
         report.draws_exact += len(unique)
     template = grids[0][1].year if grids else exact_year
-    wanted = [key for key in template if keys is None or key in set(keys)]
+    chosen = None if keys is None else set(keys)
+    wanted = [key for key in template if chosen is None or key in chosen]
     if len(rows) == draws:
         return {key: exact_year[key] for key in wanted}
     out = {key: np.empty((draws, *template[key].shape[1:])) for key in wanted}
