@@ -6,11 +6,19 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neocloud import Scenario
 from neocloud.energy import SOURCES, dispatch, simulate, site_model, state_of_charge
+from neocloud.energy.hourly import (
+    HOURS_PER_YEAR,
+    Workspace,
+    battery_requests,
+    battery_requests_numpy,
+    hourly_scan,
+    hourly_scan_numpy,
+)
 from neocloud.pipeline import run
 from neocloud.realise import realise
 
@@ -210,3 +218,56 @@ def test_the_months_are_the_sums_of_the_hours_and_balance(
     week = slice(195 * 24, 202 * 24)
     np.testing.assert_allclose(year["week_demand"], hourly["demand"][:, week], rtol=1e-12)
     np.testing.assert_allclose(year["week"][:, :, 0], hourly["grid"][:, week], rtol=1e-12)
+
+
+def rough(rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+    """Values in [low, high] with ties, whole numbers, zeros of both signs and a few duplicates of each other."""
+    values = rng.uniform(low, high, shape)
+    special = rng.choice([0.0, -0.0, np.round(low), np.round(high), np.round((low + high) / 2)], shape)
+    pick = rng.uniform(0, 1, shape)
+    values = np.where(pick < 0.2, special, values)
+    return np.where(pick > 0.9, np.round(values), values)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), draws=st.integers(1, 9), gas=st.booleans(), short=st.booleans(),
+       peak=st.booleans())
+def test_the_compiled_battery_requests_give_numpys_bits(catalog: Any, seed: int, draws: int, gas: bool,
+                                                        short: bool, peak: bool) -> None:
+    """``battery_requests``'s kernel against ``battery_requests_numpy``: charge and discharge, bit for bit."""
+    rng = np.random.default_rng(seed)
+    model = site(
+        catalog, draws,
+        grid_mw=rough(rng, (draws,), 0, 120), gas_mw=rough(rng, (draws,), 0, 100) * gas,
+        gas_cost_usd_per_mwh=rough(rng, (draws,), 20, 90), battery_mw=rough(rng, (draws,), 0, 60),
+        battery_efficiency=float(rng.choice([1.0, 0.85, rng.uniform(0.5, 1)])),
+        price_usd_per_mwh=rough(rng, (draws,), 20, 90),
+        **({} if peak else {"price_multiplier": np.ones(HOURS_PER_YEAR)}),
+    )
+    shape = (draws, HOURS_PER_YEAR)
+    residual = rough(rng, shape, -80, 200)
+    available = np.where(model.gas_mw[:, None] > 0, rough(rng, shape, 0, 100), 0.0)
+    excess = residual - model.grid_mw[:, None] - available
+    if not short:
+        np.minimum(excess, 0.0, out=excess)
+    got, expected = (Workspace(draws).view(draws) for _ in range(2))
+    for work in (got, expected):
+        work["residual"][...], work["excess"][...], work["available"][...] = residual, excess, available
+    battery_requests(model, got)
+    battery_requests_numpy(model, expected)
+    for name in ("charge", "discharge"):
+        assert got[name].tobytes() == expected[name].tobytes(), name
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), draws=st.integers(1, 9), days=st.integers(1, 400))
+def test_the_compiled_scan_gives_numpys_bits(seed: int, draws: int, days: int) -> None:
+    """``hourly_scan``'s kernel against ``hourly_scan_numpy``: every state, bit for bit."""
+    rng = np.random.default_rng(seed)
+    capacity = rough(rng, (draws,), 0, 400)
+    step = rough(rng, (draws, days * 24), -150, 150) * 10.0 ** rng.integers(-3, 2, (draws, 1))
+    initial = np.minimum(rough(rng, (draws,), 0, 400), capacity)
+    got, expected = np.full_like(step, np.nan), np.full_like(step, np.nan)
+    hourly_scan(step, capacity, initial, got, np.empty_like(step))
+    hourly_scan_numpy(step, capacity, initial, expected, np.empty_like(step))
+    assert got.tobytes() == expected.tobytes()

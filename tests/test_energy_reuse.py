@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from neocloud.buildout import buildout
 from neocloud.design import design
-from neocloud.energy import dispatch, energy, reuse, simulate
-from neocloud.energy.hourly import HOURS_PER_YEAR
-from neocloud.energy.reuse import GRID_POINTS, Reuse, YearCache, simulate_reused
+from neocloud.energy import dispatch, energy, energy_dataset, monthly_buffers, reuse, simulate
+from neocloud.energy.hourly import HOURS_PER_YEAR, MONTHLY_KEYS
+from neocloud.energy.reuse import GRID_POINTS, ProbeCache, Reuse, YearCache, simulate_reused
 from neocloud.energy.starts import starts_dense, starts_on_grid
 from neocloud.pipeline import base_dataset
 from neocloud.realise import realise
@@ -180,3 +180,114 @@ def test_starts_fall_back_to_every_hour_where_the_turbines_differ_by_draw(catalo
     position, weight = rng.integers(0, 4, 40), rng.uniform(0, 1, 40)
     expected = starts_dense(model, net_grid, position, weight)
     assert starts_on_grid(model, net_grid, position, weight).tobytes() == expected.tobytes()
+
+
+def starting(catalog: Any, draws: int, seed: int) -> Any:
+    """A class of turbines that start (its grid commits the starts per draw) and a few draws off it (exact)."""
+    model = supplied(catalog, draws, np.random.default_rng(seed), grid_mw=np.full(draws, 200.0),
+                     gas_mw=np.full(draws, 200.0), gas_cost_usd_per_mwh=np.full(draws, 30.0),
+                     gas_start_usd_per_mw=150.0)
+    return replace(model, gas_mw=np.where(np.arange(draws) % 25 == 3, 180.0, model.gas_mw))
+
+
+def test_probe_years_are_kept_across_calls_and_give_the_same_bits(catalog: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    model = starting(catalog, 300, 12)
+    monkeypatch.setattr(reuse, "PROBE_YEARS", ProbeCache(max_bytes=0))  # nothing kept: every probe simulated
+    uncached = simulate_reused(model, Reuse(), tolerance=1e-9, min_draws=100)
+    cache = ProbeCache()
+    monkeypatch.setattr(reuse, "PROBE_YEARS", cache)
+    report = Reuse()
+    first = simulate_reused(model, report, tolerance=1e-9, min_draws=100)
+    assert report.classes_starts_committed == 1 and 0 < report.draws_exact < 300
+    assert (cache.hits, cache.misses) == (0, 2)  # the probe years and their hourly demand
+    again = simulate_reused(replace(model, it_mw=model.it_mw.copy()), Reuse(), tolerance=1e-9, min_draws=100)
+    assert (cache.hits, cache.misses) == (2, 2)
+    assert_identical(first, uncached)
+    assert_identical(again, uncached)
+    other = replace(model, gas_cost_usd_per_mwh=np.nextafter(model.gas_cost_usd_per_mwh, 100.0))
+    simulate_reused(other, Reuse(), tolerance=1e-9, min_draws=100)  # one ulp of one input: another site
+    assert cache.hits == 2 and cache.misses == 4
+
+
+def test_kept_probe_years_cannot_be_changed_by_a_caller(catalog: Any) -> None:
+    cache = ProbeCache()
+    probe = supplied(catalog, 3, np.random.default_rng(13))
+    year = cache.year(probe)
+    for value in year.values():
+        with pytest.raises(ValueError, match="read-only"):
+            value[...] = 0.0
+    year["cost_usd"] = np.zeros(1)  # the dict is the caller's own
+    again = cache.year(probe)
+    assert cache.hits == 1
+    assert_identical(again, simulate(probe))
+    net, starts = cache.hours(probe)
+    assert not net.flags.writeable and not starts.flags.writeable
+
+
+def test_probe_years_are_kept_within_the_byte_cap_least_recently_used_out_first(catalog: Any) -> None:
+    probes = [supplied(catalog, 2, np.random.default_rng(seed)) for seed in range(3)]
+    size = sum(value.nbytes for value in simulate(probes[0]).values())
+    cache = ProbeCache(max_bytes=2 * size)
+    cache.year(probes[0])
+    cache.year(probes[1])
+    cache.year(probes[0])  # now the most recently used
+    cache.year(probes[2])  # probes[1] goes
+    assert cache.bytes == 2 * size and cache.misses == 3
+    cache.year(probes[0])
+    assert cache.hits == 2
+    cache.year(probes[1])
+    assert cache.misses == 4 and cache.bytes <= cache.max_bytes
+    cache.clear()
+    assert cache.bytes == 0
+
+
+def test_a_year_of_some_outputs_gives_their_bits_and_is_completed_when_reused(catalog: Any) -> None:
+    model = starting(catalog, 300, 14)
+    full = simulate_reused(model, Reuse(), tolerance=1e-9, min_draws=100)
+    monthly = simulate_reused(model, Reuse(), tolerance=1e-9, min_draws=100, keys=MONTHLY_KEYS)
+    assert list(monthly) == list(MONTHLY_KEYS)
+    assert_identical(monthly, {key: full[key] for key in MONTHLY_KEYS})
+    years = YearCache(tolerance=1e-9, min_draws=100)
+    years(model, MONTHLY_KEYS)
+    completed = years(model)
+    assert_identical(completed, full)
+    assert years.report.years_simulated == 1 and years.report.years_reused == 1
+    assert years.report.draws_interpolated + years.report.draws_exact == 300  # counted once
+
+
+def test_the_lines_by_source_are_a_view_with_the_stacked_bits(catalog: Any) -> None:
+    draws, months = 5, 7
+    rng = np.random.default_rng(15)
+    per_month, block = monthly_buffers(draws, months)
+    for values in per_month.values():
+        values[...] = rng.uniform(0, 100, (draws, months))
+    full = simulate(supplied(catalog, draws, rng))
+    args = (full, np.full(draws, 60.0), np.zeros(draws))
+    viewed = energy_dataset(per_month, *args, by_source=block)
+    stacked = energy_dataset({key: value.copy() for key, value in per_month.items()}, *args)
+    assert viewed["energy_by_source_mwh"].values.tobytes() == stacked["energy_by_source_mwh"].values.tobytes()
+    assert np.shares_memory(viewed["energy_by_source_mwh"].values, block)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), points=st.integers(2, 40), draws=st.integers(1, 300),
+       shape=st.sampled_from([(), (12,), (168, 5)]), scattered=st.booleans())
+def test_the_compiled_interpolation_gives_numpys_bits(seed: int, points: int, draws: int, shape: tuple[int, ...],
+                                                      scattered: bool) -> None:
+    """``_along``'s kernel against numpy's take, multiply and add (each rounded once, no fused multiply-add)."""
+    rng = np.random.default_rng(seed)
+    grid = rng.normal(0, 1, (points, *shape)) * 10.0 ** rng.integers(-3, 9, (points, *shape))
+    position = rng.integers(0, points - 1, draws)
+    weight = rng.choice([0.0, 1.0, *rng.uniform(0, 1, 6)], draws)
+    rises = grid[1:] - grid[:-1]
+    expected = np.take(grid, position, axis=0) + np.take(rises, position, axis=0) * weight.reshape(
+        (-1,) + (1,) * len(shape))
+    if not scattered:
+        assert reuse._along(grid, position, weight).tobytes() == expected.tobytes()
+        return
+    rows = np.sort(rng.choice(draws + 7, draws, replace=False))
+    out = np.full((draws + 7, *shape), np.nan)
+    reuse._along(grid, position, weight, out, rows)
+    assert out[rows].tobytes() == expected.tobytes()
+    assert np.isnan(np.delete(out, rows, axis=0)).all()  # no other row written

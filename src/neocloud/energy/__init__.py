@@ -30,7 +30,7 @@ from neocloud.energy.hourly import (
     simulate,
     state_of_charge,
 )
-from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache
+from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache, site_key
 from neocloud.errors import ScenarioError, require_non_negative
 from neocloud.plant import commissioning_month, gas_blocks, grid_capacity_mw, plant_fixed_om_usd, plant_items
 from neocloud.scenario import Realised
@@ -289,31 +289,46 @@ def energy(
     starts = supply_changes(scenario, catalog, grid, months)
     ends = [*starts[1:], months]
     calendar = upstream["date"].dt.month.values - 1
-    keys = MONTHLY_KEYS
-    per_month = {key: np.zeros((draws, months)) for key in keys}
+    per_month, by_source = monthly_buffers(draws, months)
+    final = configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values)
+    final_key = site_key(final)
     for first, last in zip(starts, ends, strict=True):  # the epochs: months first..last - 1
         load = online[:, first:last].max(axis=1)
         if not np.any(load > 0):
+            for values in per_month.values():
+                values[:, first:last] = 0.0
             continue
-        year = years(configure(scenario, catalog, base, first, grid[:, first], load))
+        site = configure(scenario, catalog, base, first, grid[:, first], load)
+        year = years(site, None if site_key(site) == final_key else MONTHLY_KEYS)  # the final year's: all
         scale = np.where(load[:, None] > 0, online[:, first:last] / np.maximum(load[:, None], 1e-12), 0.0)
-        for key in keys:
-            np.multiply(year[key][:, calendar[first:last]], scale, out=per_month[key][:, first:last])
-    full = years(configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values))
+        for key, values in per_month.items():  # the month's year, scaled in place: no (draw, month) temporary
+            np.take(year[key], calendar[first:last], axis=1, out=values[:, first:last], mode="clip")
+            np.multiply(values[:, first:last], scale, out=values[:, first:last])
+    full = years(final)
     fixed_om = plant_fixed_om_usd(plant_items(scenario, catalog, draws), months, draws)
-    per_month["cost_usd"] = per_month["cost_usd"] + fixed_om
+    np.add(per_month["cost_usd"], fixed_om, out=per_month["cost_usd"])
     fixed_om_per_year = fixed_om[:, -1] * MONTHS_PER_YEAR
-    out = energy_dataset(per_month, full, base.price_usd_per_mwh, fixed_om_per_year)
+    out = energy_dataset(per_month, full, base.price_usd_per_mwh, fixed_om_per_year, by_source)
     out["annual_energy_mwh"].attrs["method"] = years.report.describe(tolerance)
     return out
 
 
+def monthly_buffers(draws: int, months: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Uninitialised (draw, month) arrays for the monthly lines (``MONTHLY_KEYS``), and the (source, draw,
+    month) block whose rows are the lines by source: the Dataset's (draw, month, source) variable is a view of
+    it, not a stacked copy (``energy_dataset``)."""
+    by_source = np.empty((len(SOURCES), draws, months))
+    lines = {f"{name}_mwh": by_source[index] for index, name in enumerate(SOURCES)}
+    return {key: lines[key] if key in lines else np.empty((draws, months)) for key in MONTHLY_KEYS}, by_source
+
+
 def energy_dataset(
     per_month: dict[str, np.ndarray], full: dict[str, np.ndarray], price_usd_per_mwh: np.ndarray,
-    fixed_om_per_year: np.ndarray,
+    fixed_om_per_year: np.ndarray, by_source: np.ndarray | None = None,
 ) -> xr.Dataset:
     """The energy stage's Dataset: monthly lines (draw, month), the typical week of the complete campus and
-    its annual summary figures (draw,), with units."""
+    its annual summary figures (draw,), with units. ``by_source``: a (source, draw, month) block whose rows
+    are ``per_month``'s lines by source (``monthly_buffers``), else they are stacked."""
     keys = MONTHLY_KEYS
 
     def by_month(values: np.ndarray, units: str) -> xr.DataArray:
@@ -329,7 +344,8 @@ def energy_dataset(
             "water_m3": by_month(per_month["water_m3"], "m3"),
             "curtailed_it_energy_mwh": by_month(per_month["curtailed_it_mwh"], "MWh"),
             "energy_by_source_mwh": xr.DataArray(
-                np.stack([per_month[f"{name}_mwh"] for name in SOURCES], axis=-1),
+                np.stack([per_month[f"{name}_mwh"] for name in SOURCES], axis=-1) if by_source is None
+                else np.moveaxis(by_source, 0, -1),
                 dims=("draw", "month", "source"),
                 attrs={"units": "MWh"},
             ),

@@ -8,7 +8,9 @@ workload's cycle) on (draw, 24). The battery's state of charge, a chain of clamp
 blocked scan: each day's clamp maps compose into one clamp map, the days' maps are scanned by recursive
 doubling, and the hours of all days then follow from the states at the start of their days, hour of day by
 hour of day. Monthly sums, the typical week and the peaks are taken from the buffers before they are
-reused. Method: docs/methods/energy.md.
+reused. The battery's requests and the scan run as compiled loops per draw (numba, ``energy.compiled``) that
+do numpy's operations in numpy's order, so the same bits; their numpy versions (``battery_requests_numpy``,
+``hourly_scan_numpy``) are kept and the tests hold the loops to them. Method: docs/methods/energy.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from neocloud import calendar
 from neocloud.catalog import world_default
+from neocloud.energy.compiled import requests_kernel, scan_kernel
 from neocloud.units import (
     DAYS_PER_WEEK,
     DAYS_PER_YEAR,
@@ -213,6 +216,19 @@ def _compose_scan(shift: np.ndarray, low: np.ndarray, high: np.ndarray, initial:
 def hourly_scan(
     step: np.ndarray, capacity: np.ndarray, initial: np.ndarray, states: np.ndarray, transposed: np.ndarray
 ) -> np.ndarray:
+    """``hourly_scan_numpy``'s states into ``states``, the same bits, compiled (``compiled.scan_kernel``);
+    ``transposed`` is not used."""
+    length = step.shape[1]
+    if length % SCAN_BLOCK or not states.flags.c_contiguous:
+        return hourly_scan_numpy(step, capacity, initial, states, transposed)
+    scan_kernel(np.ascontiguousarray(step, dtype=float), np.ascontiguousarray(capacity, dtype=float),
+                np.ascontiguousarray(initial, dtype=float), states, np.empty((3, length // SCAN_BLOCK)))
+    return states
+
+
+def hourly_scan_numpy(
+    step: np.ndarray, capacity: np.ndarray, initial: np.ndarray, states: np.ndarray, transposed: np.ndarray
+) -> np.ndarray:
     """States s[:, t] = clip(s[:, t-1] + step[:, t], 0, capacity) from s[:, -1] = initial, into ``states``.
 
     ``step`` and ``states`` are (draw, hour) with hours a multiple of ``SCAN_BLOCK``; ``capacity`` and
@@ -262,6 +278,20 @@ def state_of_charge(step_mwh: np.ndarray, capacity_mwh: np.ndarray, initial_mwh:
 
 
 def battery_requests(site: Site, work: dict[str, np.ndarray]) -> None:
+    """``battery_requests_numpy``'s ``charge`` and ``discharge`` (MWh per hour), the same bits, compiled
+    (``compiled.requests_kernel``); its scratch buffers are left as they are."""
+    if work["residual"].shape[1] % HOURS_PER_DAY:
+        battery_requests_numpy(site, work)
+        return
+    root = np.sqrt(site.battery_efficiency)
+    requests_kernel(work["residual"], work["excess"], work["available"], site.price_usd_per_mwh,
+                    np.ascontiguousarray(site.price_multiplier, dtype=float), site.gas_cost_usd_per_mwh,
+                    site.grid_mw, site.battery_mw, float(site.battery_efficiency), float(root), float(1 / root),
+                    bool(np.any(work["excess"] > 0.0)), bool(np.any(site.gas_mw > 0)), work["charge"],
+                    work["discharge"])
+
+
+def battery_requests_numpy(site: Site, work: dict[str, np.ndarray]) -> None:
     """The battery's economic requests, before the state-of-charge clamp: ``charge`` (MWh into the store) and
     ``discharge`` (MWh out of it) per hour, from ``residual`` (demand less solar), ``excess`` (its deficit
     over grid and gas, > 0, or their headroom, < 0) and ``available`` (gas).

@@ -19,11 +19,15 @@ Three reuses, in order of exactness:
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
 from neocloud.blocks import distinct_rows
+from neocloud.energy.compiled import along_kernel
 from neocloud.energy.hourly import (
     CHUNK_DRAWS,
     PER_DRAW,
@@ -43,8 +47,9 @@ INTERPOLATION_MIN_DRAWS = 1_024  # fewer draws in a class: simulate them exactly
 INTERPOLATION_TOLERANCE = 1e-6  # largest relative difference of the grid at its check points
 STARTS_POINTS = 65  # points of the demand's grid the starts are committed on (an interval's changed hours
 # fall with its width, its fixed cost rises with their number)
-ALONG_BLOCK = 256  # draws interpolated together: a block of typical weeks is 1.7 MB
 PRICE_KEYS = ("cost_usd",)  # outputs that depend on the grid price once the dispatch is fixed
+PROBE_CACHE_BYTES = 128 * 2**20  # probe years kept per process, least recently used out first (at Abilene a
+# 9-point grid's 26 probe years take 0.24 MB, 2.1 MB with their hourly net demand; a 33-point grid's 98, 7.8 MB)
 
 
 @dataclass
@@ -119,20 +124,20 @@ def _grid_position(points: np.ndarray, utilisation: np.ndarray) -> tuple[np.ndar
     return position, weight
 
 
-def _along(grid: np.ndarray, position: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _along(grid: np.ndarray, position: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None,
+           rows: np.ndarray | None = None) -> np.ndarray:
     """Values of the grid ``grid`` (point, ...) interpolated linearly at the draws' positions: left + (right -
-    left) x weight, in cache-sized blocks of draws."""
-    rises = grid[1:] - grid[:-1]
-    out = np.empty((len(position), *grid.shape[1:]))
-    scratch = np.empty((min(ALONG_BLOCK, len(position)), *grid.shape[1:]))
-    weights = weight.reshape((-1,) + (1,) * (grid.ndim - 1))
-    for first in range(0, len(position), ALONG_BLOCK):
-        block = slice(first, first + ALONG_BLOCK)
-        left, step = out[block], scratch[: len(out[block])]
-        np.take(grid, position[block], axis=0, out=left)
-        np.take(rises, position[block], axis=0, out=step)
-        np.multiply(step, weights[block], out=step)
-        np.add(left, step, out=left)
+    left) x weight (``compiled.along_kernel``); into ``out`` (a new array if None) at its ``rows`` where
+    given, else at its first rows."""
+    if out is None:
+        out = np.empty((len(position), *grid.shape[1:]))
+    flat = np.ascontiguousarray(grid, dtype=float).reshape(len(grid), -1)
+    if out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError("_along writes into a C-contiguous float64 array")
+    target = out.reshape(len(out), -1)  # a view, ``out`` being C-contiguous
+    along_kernel(flat, flat[1:] - flat[:-1], np.asarray(position, dtype=np.intp),
+                  np.asarray(weight, dtype=float), target,
+                  np.arange(len(position), dtype=np.intp) if rows is None else np.asarray(rows, dtype=np.intp))
     return out
 
 
@@ -154,8 +159,102 @@ def _probe_hours(probe: Site) -> tuple[np.ndarray, np.ndarray]:
     return net, starts
 
 
-def _grid_class(site: Site, rows: np.ndarray, tolerance: float, report: Reuse
-                ) -> tuple[dict[str, np.ndarray] | None, float]:
+def _frozen(value: np.ndarray) -> np.ndarray:
+    value.flags.writeable = False
+    return value
+
+
+class ProbeCache:
+    """The probe years of utilisation grids, kept across calls in this process by the digest of the probe site
+    (``site_key``: every field, bit for bit), least recently used out first within ``max_bytes``.
+
+    A probe year depends on its site only, so a hit gives the bits a simulation would. Its arrays are
+    read-only: no caller can change what a later one gets. Hits need the same probe site: the same class of a
+    scenario run again (a sweep's points that move only later stages share their draws, chunk by chunk). The
+    chunks of one run do not share probe sites: a class's grid spans its draws' own utilisation and price.
+    """
+
+    def __init__(self, max_bytes: int = PROBE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = self.hits = self.misses = 0
+        self._items: OrderedDict[bytes, tuple[tuple[np.ndarray, ...], tuple[str, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def year(self, probe: Site) -> dict[str, np.ndarray]:
+        """``simulate(probe)``, read-only arrays in a new dict."""
+        values, names = self._get(b"year", probe, lambda: _as_items(simulate(probe)))
+        return dict(zip(names, values, strict=True))
+
+    def hours(self, probe: Site) -> tuple[np.ndarray, np.ndarray]:
+        """``_probe_hours(probe)``, read-only arrays."""
+        (net, starts), _ = self._get(b"hours", probe, lambda: (_probe_hours(probe), ("net", "starts")))
+        return net, starts
+
+    def clear(self) -> None:
+        """Forget every probe year."""
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
+    def _get(self, kind: bytes, probe: Site, compute: Callable[[], tuple[tuple[np.ndarray, ...], tuple[str, ...]]]
+             ) -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
+        key = kind + site_key(probe)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return found
+        values, names = compute()
+        item = (tuple(_frozen(value) for value in values), names)
+        size = sum(value.nbytes for value in values)
+        with self._lock:
+            self.misses += 1
+            if size <= self.max_bytes and key not in self._items:
+                self._items[key] = item
+                self.bytes += size
+                while self.bytes > self.max_bytes:
+                    dropped = self._items.popitem(last=False)[1][0]
+                    self.bytes -= sum(value.nbytes for value in dropped)
+        return item
+
+
+def _as_items(year: dict[str, np.ndarray]) -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
+    return tuple(year.values()), tuple(year)
+
+
+PROBE_YEARS = ProbeCache()  # this process's probe years (``ProbeCache``)
+
+
+@dataclass
+class GridYear:
+    """A merit class's year from its checked utilisation grid: the probe years, and per draw of the class its
+    grid interval, weight towards the interval's right end and place between the class's lowest and highest
+    price; the start-up cost per month (draw, 1) USD where the units are committed per draw, else None."""
+
+    year: dict[str, np.ndarray]
+    points_count: int
+    position: np.ndarray
+    weight: np.ndarray
+    slope: np.ndarray
+    start_cost: np.ndarray | None
+
+    def fill(self, key: str, out: np.ndarray, rows: np.ndarray | None) -> None:
+        """The class's values of output ``key`` into ``out`` at ``rows`` (at its first rows where None)."""
+        low = self.year[key][: self.points_count]
+        if key not in PRICE_KEYS and key != "cost_usd":  # straight into ``out``
+            _along(low, self.position, self.weight, out, rows)
+            return
+        value = _along(low, self.position, self.weight)
+        if key in PRICE_KEYS:  # affine in price between the class's lowest and highest
+            high_price = _along(self.year[key][2 * self.points_count - 1 :], self.position, self.weight)
+            value += (high_price - value) * self.slope.reshape((-1,) + (1,) * (value.ndim - 1))
+        if key == "cost_usd" and self.start_cost is not None:
+            value += self.start_cost
+        out[slice(0, len(value)) if rows is None else rows] = value
+
+
+def _grid_class(site: Site, rows: np.ndarray, tolerance: float, report: Reuse) -> tuple[GridYear | None, float]:
     """The year of the draws ``rows`` from the first grid of ``GRID_POINTS`` whose check passes
     (``_grid_year``), or None and the last grid's error."""
     error = np.inf
@@ -168,14 +267,14 @@ def _grid_class(site: Site, rows: np.ndarray, tolerance: float, report: Reuse
 
 def _grid_year(
     site: Site, rows: np.ndarray, tolerance: float, report: Reuse, points_count: int
-) -> tuple[dict[str, np.ndarray] | None, float]:
+) -> tuple[GridYear | None, float]:
     """The year of the draws ``rows`` (same inputs but utilisation and price) from a utilisation grid, or
     None where the grid's error at its check points exceeds ``tolerance``; and that error.
 
     Where only the cost is above it and the turbines start, the grid is tried once more with the start-up
     cost apart: the hourly net demand is interpolated and the units committed on it exactly per draw
     (``starts.starts_on_grid``), checked at the midpoints (the same starts, bit for bit) and the cost less the
-    start-ups checked like the other outputs."""
+    start-ups checked like the other outputs. The probe years come from ``PROBE_YEARS``."""
     utilisation, price = site.utilisation[rows], site.price_usd_per_mwh[rows]
     points = np.linspace(utilisation.min(), utilisation.max(), points_count)
     mids = (points[1:] + points[:-1]) / 2
@@ -183,11 +282,11 @@ def _grid_year(
     probes = np.concatenate([points, mids, points])
     prices = np.concatenate([np.full(2 * points_count - 1, low), np.full(points_count, high)])
     probe = replace(site.take(np.full(len(probes), rows[0])), utilisation=probes, price_usd_per_mwh=prices)
-    year = simulate(probe)
+    year = PROBE_YEARS.year(probe)
     errors = _grid_errors(year, points_count)
     starts = None
     if max(errors.values()) > tolerance and _only_cost(errors, tolerance) and site.gas_start_usd_per_mw > 0:
-        net, probe_starts = _probe_hours(probe)
+        net, probe_starts = PROBE_YEARS.hours(probe)
         year = {**year, "cost_usd": year["cost_usd"] - _start_term(site, probe_starts)}
         errors = _grid_errors(year, points_count)
         errors["net"] = _relative_error((net[: points_count - 1] + net[1:points_count]) / 2,
@@ -203,16 +302,13 @@ def _grid_year(
         return None, error
     position, weight = _grid_position(points, utilisation)
     slope = (price - low) / (high - low) if high > low else np.zeros_like(price)
-    out = {key: _along(value[:points_count], position, weight) for key, value in year.items()}
-    for key in PRICE_KEYS:  # affine in price between the class's lowest and highest
-        high_price = _along(year[key][2 * points_count - 1 :], position, weight)
-        out[key] += (high_price - out[key]) * slope.reshape((-1,) + (1,) * (out[key].ndim - 1))
+    start_cost = None
     if starts is not None:  # committed on a finer grid of the (linear, checked) demand: fewer hours change
         fine = np.linspace(points[0], points[-1], STARTS_POINTS)
         net = _along(starts, *_grid_position(points, fine))
-        out["cost_usd"] += _start_term(site, starts_on_grid(site.take(rows), net, *_grid_position(fine, utilisation)))
+        start_cost = _start_term(site, starts_on_grid(site.take(rows), net, *_grid_position(fine, utilisation)))
         report.classes_starts_committed += 1
-    return out, error
+    return GridYear(year, points_count, position, weight, slope, start_cost), error
 
 
 def _grid_errors(year: dict[str, np.ndarray], points_count: int) -> dict[str, float]:
@@ -234,16 +330,18 @@ def _only_cost(errors: dict[str, float], tolerance: float) -> bool:
 
 
 def simulate_reused(
-    site: Site, report: Reuse, tolerance: float = INTERPOLATION_TOLERANCE, min_draws: int = INTERPOLATION_MIN_DRAWS
+    site: Site, report: Reuse, tolerance: float = INTERPOLATION_TOLERANCE, min_draws: int = INTERPOLATION_MIN_DRAWS,
+    keys: Iterable[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """``simulate(site)``, with identical draws simulated once and merit classes of at least ``min_draws``
-    draws that differ only in utilisation and price taken from a checked utilisation grid."""
+    """``simulate(site)`` (its outputs ``keys``, all where None), with identical draws simulated once and merit
+    classes of at least ``min_draws`` draws that differ only in utilisation and price taken from a checked
+    utilisation grid. Each output is written once, into its (draw, ...) array."""
     draws = len(site.it_mw)
     others = [name for name in PER_DRAW if name not in ("utilisation", "price_usd_per_mwh")]
     group = distinct_rows([getattr(site, name) for name in others] + [_merit_class(site)])[1]
     sizes = np.bincount(group)
     large = np.nonzero(sizes >= min_draws)[0] if tolerance > 0 else np.zeros(0, dtype=np.intp)
-    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    grids: list[tuple[np.ndarray, GridYear]] = []
     exact = np.ones(draws, dtype=bool)
     for index in large:  # at most draws / min_draws classes of supply and merit order, never one per draw
         rows = np.nonzero(group == index)[0]
@@ -252,26 +350,31 @@ def simulate_reused(
         if year is None:
             report.classes_rejected += 1
             continue
-        parts.append((rows, year))
+        grids.append((rows, year))
         exact[rows] = False
         report.draws_interpolated += len(rows)
         report.classes_interpolated += 1
         report.largest_error = max(report.largest_error, error)
-    if exact.any():
-        rows = np.nonzero(exact)[0]
+    rows = np.nonzero(exact)[0]
+    exact_year: dict[str, np.ndarray] = {}
+    if len(rows):
         unique, inverse = distinct_rows([getattr(site, name)[rows] for name in PER_DRAW])
         if len(unique) < len(rows):
-            year = _expand(simulate(site.take(rows[unique])), inverse)
+            exact_year = _expand(simulate(site.take(rows[unique])), inverse)
         else:
-            year = simulate(site) if len(rows) == draws else simulate(site.take(rows))
-        parts.append((rows, year))
+            exact_year = simulate(site) if len(rows) == draws else simulate(site.take(rows))
         report.draws_exact += len(unique)
-    if len(parts) == 1 and len(parts[0][0]) == draws:
-        return parts[0][1]
-    out = {key: np.empty((draws, *value.shape[1:])) for key, value in parts[0][1].items()}
-    for rows, year in parts:
-        for key, value in year.items():
-            out[key][rows] = value
+    template = grids[0][1].year if grids else exact_year
+    chosen = None if keys is None else set(keys)
+    wanted = [key for key in template if chosen is None or key in chosen]
+    if len(rows) == draws:
+        return {key: exact_year[key] for key in wanted}
+    out = {key: np.empty((draws, *template[key].shape[1:])) for key in wanted}
+    for key, values in out.items():
+        for class_rows, year in grids:
+            year.fill(key, values, None if len(class_rows) == draws else class_rows)
+        if len(rows):
+            values[rows] = exact_year[key]
     return out
 
 
@@ -282,14 +385,26 @@ class YearCache:
         self.tolerance, self.min_draws = tolerance, min_draws
         self.report = Reuse()
         self._years: dict[bytes, dict[str, np.ndarray]] = {}
+        self._complete: set[bytes] = set()  # the years that hold every output
 
-    def __call__(self, site: Site) -> dict[str, np.ndarray]:
-        """The reduced typical year of ``site`` (see ``simulate``)."""
+    def __call__(self, site: Site, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """The reduced typical year of ``site`` (see ``simulate``): its outputs ``keys``, all where None.
+
+        A year reused whose outputs lack some of ``keys`` has them made again, the same way (the same bits),
+        and still counts as reused."""
         key = site_key(site)
+        wanted = None if keys is None else list(keys)
         if key in self._years:
             self.report.years_reused += 1
-            return self._years[key]
+            year = self._years[key]
+            missing = key not in self._complete if wanted is None else any(name not in year for name in wanted)
+            if missing:  # made again, not reported twice
+                year.update({name: value for name, value in simulate_reused(
+                    site, Reuse(), self.tolerance, self.min_draws, wanted).items() if name not in year})
+                self._complete.update([key] if wanted is None else [])
+            return year
         self.report.years_simulated += 1
-        year = simulate_reused(site, self.report, self.tolerance, self.min_draws)
+        year = simulate_reused(site, self.report, self.tolerance, self.min_draws, wanted)
         self._years[key] = year
+        self._complete.update([key] if wanted is None else [])
         return year
