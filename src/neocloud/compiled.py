@@ -7,12 +7,16 @@ kernels are compiled without ``fastmath``). ``maximum`` keeps numpy's semantics 
 operand propagates (the first operand's when both are NaN) and a tie keeps the second operand, so
 ``maximum(0.0, -0.0)`` is ``-0.0``.
 
-The kernels are compiled on first use and cached on disk (``cache=True``): a later process loads them.
+The kernels (here, in ``finance.loops`` and ``energy.compiled``) are made by :func:`kernel`: compiled on first
+use, without fast-math, and cached on disk (``cache=True``), so a later process loads them.
 The wrappers take any array numpy's functions take along any axis; float64, int64 and bool (summed as int64)
 run compiled, other dtypes fall back to numpy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -20,13 +24,23 @@ from numba import njit
 COMPILED_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
 
 
-@njit(cache=True)  # type: ignore[misc]
+def kernel(function: Callable[..., Any]) -> Any:
+    """Decorator: ``function`` compiled by numba on its first call (``njit``: no fast-math, so every operation
+    rounds as numpy's does, in the order written; the GIL released), cached on disk where a cache can be
+    written, else compiled afresh in each process (a read-only install)."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # numba found no writable place for its cache
+        return njit(nogil=True)(function)
+
+
+@kernel
 def maximum(a: float, b: float) -> float:
     """``np.maximum(a, b)`` of two scalars: ``a`` where it is greater or NaN, else ``b``."""
     return a if (a > b or np.isnan(a)) else b
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def cumsum_rows(values: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = np.cumsum(values[i])`` for every row of 2-D ``values``, in place into ``out``."""
     rows, columns = values.shape
@@ -40,7 +54,7 @@ def cumsum_rows(values: np.ndarray, out: np.ndarray) -> None:
             out[i, j] = total
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def running_max_rows(values: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = np.maximum.accumulate(values[i])`` for every row of 2-D ``values``, in place into ``out``.
     (The same loop as ``cumsum_rows`` with another operation: one kernel taking the operation as an argument

@@ -10,18 +10,17 @@ place); these loops only add, subtract, multiply, divide, compare and choose.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from neocloud.compiled import maximum
+from neocloud.compiled import kernel, maximum
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def minimum(a: float, b: float) -> float:
     """``np.minimum(a, b)`` of two scalars: ``a`` where it is smaller or NaN, else ``b``."""
     return a if (a < b or np.isnan(a)) else b
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def tax_rows(taxable: np.ndarray, rate: np.ndarray, out: np.ndarray) -> None:
     """Tax (draw, month) with losses carried forward: ``increments(max(running max of cumsum, 0)) * rate``."""
     rows, months = taxable.shape
@@ -41,7 +40,7 @@ def tax_rows(taxable: np.ndarray, rate: np.ndarray, out: np.ndarray) -> None:
             taxed_before = taxed
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def priced_tax_rows(
     price: np.ndarray, volume: np.ndarray, base: np.ndarray, rising: bool, with_slope: bool,
     positive: np.ndarray, reached: np.ndarray,
@@ -71,7 +70,7 @@ def priced_tax_rows(
             reached[i, j] = reached_volume if highest > 0 else 0.0
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def cash_trap_rows(
     before_equity: np.ndarray, cover: np.ndarray, covenant: np.ndarray,
     distributions: np.ndarray, equity_in: np.ndarray, trapped: np.ndarray,
@@ -100,7 +99,7 @@ def cash_trap_rows(
             trapped[i, j] = kept
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def amortise_rows(
     payment: np.ndarray, discount: np.ndarray, growth: np.ndarray, at_conversion: np.ndarray,
     repaying: np.ndarray, build_balance: np.ndarray, monthly: np.ndarray,
@@ -126,7 +125,7 @@ def amortise_rows(
             opening = closing
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def trailing_rows(values: np.ndarray, window: int, out: np.ndarray) -> None:
     """Sum of the last ``window`` months of every row: ``cumsum[j] - cumsum[j - window]`` once
     ``j >= window``, the running sum before."""
@@ -138,7 +137,7 @@ def trailing_rows(values: np.ndarray, window: int, out: np.ndarray) -> None:
             out[i, j] = total[j] if j < window else total[j] - total[j - window]
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def dscr_rows(cfads: np.ndarray, service: np.ndarray, window: int, out: np.ndarray) -> None:
     """Trailing-``window`` DSCR: the CFADS of the months with service over the service, both summed over
     the last ``window`` months (``trailing_rows``); NaN in months with no service or none paid."""
@@ -157,7 +156,7 @@ def dscr_rows(cfads: np.ndarray, service: np.ndarray, window: int, out: np.ndarr
             out[i, j] = earned_window / paid_window if serving and paid_window > 0 else np.nan
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def lagged_rows(cumulative: np.ndarray, lag: np.ndarray, out: np.ndarray) -> None:
     """``cumulative`` read ``lag[i]`` months earlier, interpolated linearly, 0 before month 0 (``lag`` has no
     NaN: positions are clipped to [0, months] as floats before they become indices)."""
@@ -174,7 +173,7 @@ def lagged_rows(cumulative: np.ndarray, lag: np.ndarray, out: np.ndarray) -> Non
             out[i, j] = (1 - fraction) * low + fraction * high
 
 
-@njit(cache=True)  # type: ignore[misc]
+@kernel
 def cash_lines_rows(inputs: tuple[np.ndarray, ...], outputs: tuple[np.ndarray, ...]) -> None:
     """The levered cash lines from the flows ``inputs`` (cfads, owned capex, asset sales, debt drawn, fees,
     interest, principal, cash before equity, distributions, equity in, debt service), each (draw, month), into
