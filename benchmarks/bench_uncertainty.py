@@ -84,7 +84,7 @@ from neocloud import load
 from neocloud.sweep import chunk_seed, keep_freed_memory, run_chunk
 keep_freed_memory()  # as the workers
 scenario, size, chunks = load(sys.argv[1]), int(sys.argv[2]), [int(index) for index in sys.argv[3].split(",")]
-run_chunk(scenario, 64, 0)  # imports and compiled kernels warm
+run_chunk(scenario, size, chunk_seed(1, 0))  # imports, compiled kernels and a chunk's memory warm, as the workers
 print("ready", flush=True)
 sys.stdin.readline()  # every process starts its chunks at once
 start = time.perf_counter()
@@ -109,8 +109,9 @@ def best_time(function, repeats: int) -> float:
 
 
 def warm() -> None:
-    """Import the model and run a few draws in a worker, so its first chunk is timed warm."""
-    run(load(SCENARIO), draws=16)
+    """Import the model and run a chunk in a worker (not one of the timed chunks), so that the timed chunks
+    find its imports, compiled kernels and memory warm, as every chunk but the first of a long run does."""
+    run_chunk(load(SCENARIO), SCALING_CHUNK, chunk_seed(1, 0))
 
 
 def dask_seconds(workers: int, scenario: Any, draws: int, chunk_draws: int) -> tuple[float, float]:
@@ -140,7 +141,11 @@ def plain_seconds(processes: int, draws: int, chunk_draws: int) -> float:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     start = time.perf_counter()
     for child in children:
-        child.communicate("go\n")
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        child.communicate()
     return time.perf_counter() - start
 
 

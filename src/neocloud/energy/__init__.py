@@ -11,12 +11,14 @@ docs/methods/energy.md.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from neocloud.blocks import stand_in
 from neocloud.catalog import Catalog, world_default
 from neocloud.design import monthly_temperatures_c, pue_at
 from neocloud.energy.hourly import (
@@ -33,6 +35,7 @@ from neocloud.energy.hourly import (
 from neocloud.energy.reuse import INTERPOLATION_MIN_DRAWS, INTERPOLATION_TOLERANCE, YearCache, site_key
 from neocloud.errors import ScenarioError, require_non_negative
 from neocloud.plant import commissioning_month, gas_blocks, grid_capacity_mw, plant_fixed_om_usd, plant_items
+from neocloud.registry import dropped
 from neocloud.scenario import Realised
 from neocloud.units import DAYS_PER_YEAR, HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR, MONTHS_PER_YEAR
 
@@ -289,19 +292,20 @@ def energy(
     starts = supply_changes(scenario, catalog, grid, months)
     ends = [*starts[1:], months]
     calendar = upstream["date"].dt.month.values - 1
-    per_month, by_source = monthly_buffers(draws, months)
+    per_month, by_source = monthly_buffers(draws, months, dropped())
     final = configure(scenario, catalog, base, months - 1, grid[:, -1], upstream["it_power_mw"].values)
     final_key = site_key(final)
     for first, last in zip(starts, ends, strict=True):  # the epochs: months first..last - 1
         load = online[:, first:last].max(axis=1)
+        filled = {key: values for key, values in per_month.items() if values.flags.writeable}  # not stand-ins
         if not np.any(load > 0):
-            for values in per_month.values():
+            for values in filled.values():
                 values[:, first:last] = 0.0
             continue
         site = configure(scenario, catalog, base, first, grid[:, first], load)
         year = years(site, None if site_key(site) == final_key else MONTHLY_KEYS)  # the final year's: all
         scale = np.where(load[:, None] > 0, online[:, first:last] / np.maximum(load[:, None], 1e-12), 0.0)
-        for key, values in per_month.items():  # the month's year, scaled in place: no (draw, month) temporary
+        for key, values in filled.items():  # the month's year, scaled in place: no (draw, month) temporary
             np.take(year[key], calendar[first:last], axis=1, out=values[:, first:last], mode="clip")
             np.multiply(values[:, first:last], scale, out=values[:, first:last])
     full = years(final)
@@ -313,13 +317,22 @@ def energy(
     return out
 
 
-def monthly_buffers(draws: int, months: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+# The Dataset's variable of each monthly line but the lines by source (``energy_by_source_mwh``).
+LINE_VARIABLES = {"facility_mwh": "facility_energy_mwh", "it_mwh": "it_energy_mwh", "cost_usd": "energy_cost_usd",
+                  "co2_t": "co2_t", "water_m3": "water_m3", "curtailed_it_mwh": "curtailed_it_energy_mwh"}
+
+
+def monthly_buffers(draws: int, months: int, unread: Collection[str] = ()) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Uninitialised (draw, month) arrays for the monthly lines (``MONTHLY_KEYS``), and the (source, draw,
     month) block whose rows are the lines by source: the Dataset's (draw, month, source) variable is a view of
-    it, not a stacked copy (``energy_dataset``)."""
-    by_source = np.empty((len(SOURCES), draws, months))
+    it, not a stacked copy (``energy_dataset``). The lines of variables in ``unread`` (the run drops them
+    unread) are read-only stand-ins (``blocks.stand_in``), never filled."""
+    shape = (len(SOURCES), draws, months)
+    by_source = stand_in(shape) if "energy_by_source_mwh" in unread else np.empty(shape)
     lines = {f"{name}_mwh": by_source[index] for index, name in enumerate(SOURCES)}
-    return {key: lines[key] if key in lines else np.empty((draws, months)) for key in MONTHLY_KEYS}, by_source
+    lines.update({key: stand_in((draws, months)) if name in unread else np.empty((draws, months))
+                  for key, name in LINE_VARIABLES.items()})
+    return {key: lines[key] for key in MONTHLY_KEYS}, by_source
 
 
 def energy_dataset(
