@@ -230,9 +230,22 @@ def test_a_chunk_keeps_the_summary_of_a_whole_run_in_blocks(monkeypatch: pytest.
 
 
 def test_a_process_that_runs_chunks_keeps_its_freed_memory() -> None:
-    """mallopt takes both settings (in a child process: the setting lasts for the process)."""
+    """mallopt takes all three settings (in a child process: the setting lasts for the process)."""
     code = "from neocloud.sweep import keep_freed_memory; raise SystemExit(0 if keep_freed_memory() else 1)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_workers_start_with_the_allocator_settings() -> None:
+    """Each worker process of a local cluster has the allocator's settings in its environment, one arena
+    among them, before its C library starts."""
+    from dask.distributed import Client
+
+    from neocloud.sweep import ALLOCATOR_ENVIRON, local_cluster
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        seen = client.run(lambda: {key: os.environ.get(key) for key in ALLOCATOR_ENVIRON})
+    assert list(seen.values()) == [ALLOCATOR_ENVIRON]
+    assert ALLOCATOR_ENVIRON["MALLOC_ARENA_MAX"] == "1"
 
 
 def test_a_chunk_judges_financeability_on_all_its_draws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
