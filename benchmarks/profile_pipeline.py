@@ -147,7 +147,8 @@ def buildout_distinct(scenario: neocloud.Scenario, catalog: neocloud.Catalog, dr
     upstream = upstream.merge(STAGES[0][1](realised, catalog, upstream), compat="override")
     times = []
     outputs = []
-    for shared in (in_blocks, per_distinct_draw):
+    every_draw = lambda function, arrays, **_: in_blocks(function, arrays)  # noqa: E731 (unread: none here)
+    for shared in (every_draw, per_distinct_draw):
         buildout_module.per_distinct_draw = shared
         best = np.inf
         for _ in range(2):
