@@ -336,6 +336,14 @@ def _by_month(upstream: xr.Dataset, unread: bool, make: Callable[[], xr.DataArra
     return make()
 
 
+def campus_network_gbps(scenario: Realised, catalog: Catalog) -> float:
+    """Scale-out bandwidth per accelerator (Gb/s) of the campus's fabric, or the catalog's default."""
+    fabrics = catalog.table("fabric_bandwidth")
+    if scenario.campus.network in fabrics.index:
+        return float(fabrics.loc[scenario.campus.network, "gbps_per_accelerator"])
+    return parameter(catalog, "network_gbps")
+
+
 # Upstream variables the stage reads (the pipeline checks them against the variables registry).
 READS = ("phase_accelerators", "accelerators", "accelerators_online", "job_accelerators", "reference_job_goodput")
 
@@ -366,12 +374,7 @@ def compute(scenario: Realised, catalog: Catalog, upstream: xr.Dataset) -> xr.Da
     campus_size = np.asarray(upstream["accelerators"].values, dtype=float)
     job_size = np.asarray(upstream["job_accelerators"].values, dtype=float)
     goodput = np.asarray(upstream["reference_job_goodput"].values, dtype=float)
-    fabrics = catalog.table("fabric_bandwidth")
-    network = (
-        float(fabrics.loc[scenario.campus.network, "gbps_per_accelerator"])
-        if scenario.campus.network in fabrics.index
-        else parameter(catalog, "network_gbps")
-    )
+    network = campus_network_gbps(scenario, catalog)
     peak = peak_tflops(catalog, accelerator, work.precision)
     expert = float(work.active_params is not None and work.active_params < work.params)
     utilisation = mfu(
