@@ -237,14 +237,18 @@ def test_a_process_that_runs_chunks_keeps_its_freed_memory() -> None:
 
 def test_workers_start_with_the_allocator_settings() -> None:
     """Each worker process of a local cluster has the allocator's settings in its environment, one arena
-    among them, before its C library starts."""
+    among them, before its C library starts, and runs no statistical profiler."""
+    import dask
     from dask.distributed import Client
 
     from neocloud.sweep import ALLOCATOR_ENVIRON, local_cluster
 
     with local_cluster(1) as cluster, Client(cluster) as client:
         seen = client.run(lambda: {key: os.environ.get(key) for key in ALLOCATOR_ENVIRON})
+        profiled = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
     assert list(seen.values()) == [ALLOCATOR_ENVIRON]
+    assert list(profiled.values()) == [False]
+    assert dask.config.get("distributed.worker.profile.enabled")  # the caller's own setting is left alone
     assert ALLOCATOR_ENVIRON["MALLOC_ARENA_MAX"] == "1"
 
 
