@@ -182,3 +182,19 @@ def test_a_chunk_makes_stand_ins_of_what_it_drops_and_still_checks_them(abilene:
                                                   for name, stage in pipeline.STAGES))
     with pytest.raises(ContractError, match="stage compute did not make decode_tokens_per_s"):
         run(abilene, draws=20, seed=5, summary_only=True)
+
+
+@pytest.mark.parametrize("draws", [1_000, 12_000])
+def test_summary_quantiles_are_numpys_on_each_key_and_leave_the_draws_alone(draws: int) -> None:
+    """A summary's P10, P50 and P90 are numpy's on each key alone, bit for bit, whether taken on the stack of
+    the keys (few draws) or key by key on copies (many); the draws themselves are left as they were."""
+    rng = np.random.default_rng(draws)
+    values = {f"k{index}": rng.lognormal(size=draws) * (index + 1) for index in range(5)}
+    values["with_nan"] = np.where(rng.random(draws) < 0.1, np.nan, 1.0)
+    before = {key: array.copy() for key, array in values.items()}
+    got = pipeline._quantiles(values)
+    assert (draws > pipeline.STACKED_QUANTILE_DRAWS) == (draws == 12_000)
+    assert list(got) == [f"k{index}" for index in range(5)]
+    for key, table in got.items():
+        assert np.asarray(table).tobytes() == np.percentile(before[key], [10, 50, 90]).tobytes()
+    assert all(np.array_equal(values[key], before[key], equal_nan=True) for key in values)

@@ -177,7 +177,8 @@ def poisson_quantile(probability: Any, mean: Any) -> np.ndarray:
     out[plain] = k
     fallback = ~plain
     fallback[np.flatnonzero(plain)[near]] = True
-    out[fallback] = stats.poisson.ppf(q[fallback], mu[fallback])
+    if fallback.any():
+        out[fallback] = stats.poisson.ppf(q[fallback], mu[fallback])
     return out.reshape(np.broadcast(np.asarray(probability), np.asarray(mean)).shape)
 
 

@@ -296,7 +296,7 @@ def local_cluster(workers: int, processes: bool = True) -> LocalCluster:
     under 2,000 and 1.01-1.31 s, as in the main thread.
 
     Dask's statistical profiler, which samples the running task's stack every 10 ms for the dashboard's
-    profile page, is off (``WORKER_CONFIG``): it slowed each 10,000-draw chunk from 0.89-1.11 s to 1.03-1.37 s
+    profile page, is off (``WORKER_CONFIG``): it slowed each 10,000-draw chunk from 0.89-1.11 s to 1.09-1.37 s
     of wall time on two workers, and these clusters have no dashboard to show it.
     """
     with dask.config.set(WORKER_CONFIG):
