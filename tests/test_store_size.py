@@ -71,6 +71,8 @@ def test_large_results_are_compressed(loughton: Results, tmp_path: Path) -> None
     assert path.stat().st_size < raw / 2
     with xr.open_dataset(path, engine="h5netcdf") as stored:
         xr.testing.assert_identical(stored["energy_cost_usd"].load(), loughton.dataset["energy_cost_usd"])
+        encoding = stored["energy_cost_usd"].encoding
+    assert (encoding["zlib"], encoding["complevel"], encoding["shuffle"]) == (True, 1, True)  # netCDF-4's filters
 
 
 def test_delete_and_prune_free_space(url: str, loughton: Results, capsys: pytest.CaptureFixture[str]) -> None:
